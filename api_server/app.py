@@ -1,0 +1,70 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+
+from api_server import __version__
+from api_server.common.errors import ApiError
+from api_server.db.session import make_engine, make_session_factory
+from api_server.limits import BodySizeLimit
+from api_server.metrics import ProjectGauges, RequestTimer
+from api_server.routers import ROUTERS
+from api_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _field_path(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        errors.setdefault(_field_path(tuple(err.get("loc", ()))), []).append(msg)
+    detail = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in errors.items())
+    return JSONResponse({"status_code": 400, "detail": detail, "validation_errors": errors}, status_code=400)
+
+
+def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="kubelabel",
+        version=__version__,
+        description="Label Studio-compatible annotation API of a kubelabel project.",
+        openapi_url="/api/schema",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.resolved_database_url())
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.metrics_registry = CollectorRegistry(auto_describe=False)
+    app.state.metrics_registry.register(ProjectGauges(app.state.session_factory))
+
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestTimer)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+
+    @app.on_event("shutdown")
+    def _dispose() -> None:
+        engine.dispose()
+
+    return app

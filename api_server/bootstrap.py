@@ -1,0 +1,73 @@
+"""Start-up state from the environment: the admin user and the provisioned project.
+
+Both are idempotent: restarting the server (or running several replicas) converges on
+the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server.db.models import Project, ProjectMember
+from api_server.labelconfig.parser import LabelConfigError, parse
+from api_server.settings import Settings
+from api_server.users.roles import Role
+from api_server.users.service import ensure_admin
+
+log = logging.getLogger(__name__)
+
+# Fields of the project file (written by the operator into the project's ConfigMap).
+PROJECT_FILE_FIELDS = (
+    "title",
+    "description",
+    "expert_instruction",
+    "label_config",
+    "maximum_annotations",
+    "sampling",
+    "show_skip_button",
+    "review_required",
+    "show_instruction",
+    "task_lock_ttl",
+    "min_annotations_to_start_training",
+)
+PROVISIONED_PROJECT_ID = 1
+
+
+def bootstrap(session_factory: sessionmaker[Session], settings: Settings) -> None:
+    with session_factory() as session:
+        admin = None
+        if settings.admin_token:
+            admin = ensure_admin(session, username=settings.admin_username, token=settings.admin_token)
+            session.commit()
+            log.info("admin user %r is ready", admin.username)
+        if settings.project_file is not None:
+            spec = orjson.loads(settings.project_file.read_bytes())
+            upsert_provisioned_project(session, spec, admin_id=admin.id if admin else None)
+            session.commit()
+
+
+def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_id: int | None) -> Project:
+    """Create or update project 1 from the operator's project file."""
+    unknown = set(spec) - set(PROJECT_FILE_FIELDS) - {"webhooks"}
+    if unknown:
+        log.warning("project file: ignoring unknown fields %s", sorted(unknown))
+    if "label_config" in spec:
+        try:
+            parse(spec["label_config"])
+        except LabelConfigError as exc:
+            raise SystemExit(f"project file: invalid label_config: {exc}") from None
+    project = session.get(Project, PROVISIONED_PROJECT_ID)
+    if project is None:
+        project = Project(id=PROVISIONED_PROJECT_ID, created_by_id=admin_id)
+        session.add(project)
+    for key in PROJECT_FILE_FIELDS:
+        if key in spec and spec[key] is not None:
+            setattr(project, key, spec[key])
+    session.flush()
+    if admin_id is not None and session.get(ProjectMember, (project.id, admin_id)) is None:
+        session.add(ProjectMember(project_id=project.id, user_id=admin_id, role=Role.manager.value))
+    return project

@@ -1,0 +1,54 @@
+"""FastAPI dependencies: database session, current user, settings (as Annotated aliases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api_server.common.errors import Unauthorized
+from api_server.db.models import User
+from api_server.settings import Settings
+from api_server.users import service as users
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    # Services commit explicitly; whatever they leave uncommitted is rolled back here.
+    session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _token_from(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() in {"token", "bearer"} and key.strip():
+        return key.strip()
+    return None
+
+
+def current_user(request: Request, session: SessionDep) -> User:
+    token = _token_from(request)
+    if token is None:
+        raise Unauthorized("authentication required: send the header 'Authorization: Token <your API token>'")
+    user = users.authenticate(session, token)
+    if user is None:
+        raise Unauthorized("invalid API token")
+    session.expunge(user)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

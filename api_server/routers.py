@@ -1,0 +1,11 @@
+"""Every router the app serves, in one list (add yours here)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api_server.projects.router import router as projects
+from api_server.system.router import router as system
+from api_server.users.router import router as users
+
+ROUTERS: list[APIRouter] = [system, users, projects]

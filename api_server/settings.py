@@ -1,0 +1,52 @@
+"""Settings of the API server and worker, read from the environment in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default=Path("./data"), alias="KUBELABEL_DATA_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    admin_token: str | None = Field(default=None, alias="KUBELABEL_ADMIN_TOKEN")
+    admin_username: str = Field(default="admin", alias="KUBELABEL_ADMIN_USERNAME")
+    project_file: Path | None = Field(default=None, alias="KUBELABEL_PROJECT_FILE")
+    # An upload (any request body) larger than this is refused with 413 before it is read whole.
+    max_upload_mb: int = Field(default=1024, ge=1, alias="KUBELABEL_MAX_UPLOAD_MB")
+    # How long a task handed out by /next stays reserved for its annotator.
+    task_lock_ttl_seconds: int = Field(default=3600, ge=10, alias="KUBELABEL_TASK_LOCK_TTL")
+    log_level: str = Field(default="info", alias="KUBELABEL_LOG_LEVEL")
+    public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
+
+    @field_validator("redis_url", "admin_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def resolved_database_url(self) -> str:
+        """The configured DSN, or an SQLite file in the data directory."""
+        url = self.database_url
+        if not url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{(self.data_dir / 'kubelabel.db').resolve()}"
+        # Accept the DSN forms operators usually have in their Secrets.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,27 @@
+"""Queries on users, tokens and memberships."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api_server.db.models import ApiToken, ProjectMember, User
+
+
+def user_by_token_hash(session: Session, token_hash: str) -> User | None:
+    stmt = select(User).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == token_hash)
+    return session.scalars(stmt).first()
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def token_exists(session: Session, token_hash: str) -> bool:
+    return session.scalar(select(ApiToken.id).where(ApiToken.token_hash == token_hash)) is not None
+
+
+def membership_role(session: Session, project_id: int, user_id: int) -> str | None:
+    return session.scalar(
+        select(ProjectMember.role).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
+    )

@@ -1,0 +1,46 @@
+"""User and token I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api_server.users.roles import Role
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    role: Role = Role.annotator
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class TokenResponse(BaseModel):
+    token: str

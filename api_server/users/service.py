@@ -1,0 +1,86 @@
+"""Users and tokens: creation, the bootstrap admin, authentication."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from api_server.common.errors import Conflict, Forbidden
+from api_server.db.models import ApiToken, User
+from api_server.users import repository
+from api_server.users.roles import Role, at_least
+from api_server.users.tokens import hash_token, new_token
+
+
+def authenticate(session: Session, token: str) -> User | None:
+    user = repository.user_by_token_hash(session, hash_token(token))
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: str = Role.annotator,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+) -> User:
+    if repository.user_by_username(session, username) is not None:
+        raise Conflict(f"username '{username}' is taken", validation_errors={"username": ["already exists"]})
+    user = User(username=username, role=Role(role).value, email=email, first_name=first_name, last_name=last_name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def issue_token(session: Session, user: User, *, token: str | None = None, name: str = "default") -> str:
+    """Create an API token for the user and return its key (the only time it is visible)."""
+    key = token or new_token()
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(key), prefix=key[:8], name=name))
+    session.flush()
+    return key
+
+
+def reset_tokens(session: Session, user: User) -> str:
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    return issue_token(session, user)
+
+
+def ensure_admin(session: Session, *, username: str, token: str) -> User:
+    """Make sure an admin exists whose API token is exactly `token` (idempotent)."""
+    digest = hash_token(token)
+    holder = repository.user_by_token_hash(session, digest)
+    if holder is not None:
+        if holder.role != Role.admin:
+            holder.role = Role.admin.value
+        return holder
+    user = repository.user_by_username(session, username)
+    if user is None:
+        user = create_user(session, username=username, role=Role.admin)
+    else:
+        user.role = Role.admin.value
+    issue_token(session, user, token=token, name="bootstrap")
+    return user
+
+
+def project_role(session: Session, user: User, project_id: int) -> str | None:
+    """The role the user acts with in a project: admin everywhere, else the membership role."""
+    if user.role == Role.admin:
+        return Role.admin.value
+    return repository.membership_role(session, project_id, user.id)
+
+
+def require_project_role(session: Session, user: User, project_id: int, minimum: Role) -> str:
+    role = project_role(session, user, project_id)
+    if role is None or not at_least(role, minimum):
+        have = role or "no role"
+        raise Forbidden(f"this needs the {minimum.value} role (or higher) in project {project_id}; you have {have}")
+    return role
+
+
+def require_org_role(user: User, minimum: Role) -> None:
+    if not at_least(user.role, minimum):
+        raise Forbidden(f"this needs the {minimum.value} role (or higher); you have {user.role}")
