@@ -1,0 +1,93 @@
+"""The one storage interface every provider implements, and its error types.
+
+Listing is a generator over the provider's pages so a sync never holds a bucket's whole
+listing in memory. Errors are translated into the small hierarchy below, with messages
+that say what to fix and never contain credentials.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One object of a listing. `etag` is the S3/Azure ETag or the GCS generation, as a string."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class StorageError(Exception):
+    """Any storage failure; the message is safe to show to users and to log."""
+
+
+class StorageAuthError(StorageError):
+    """The credentials are missing, wrong or not allowed to do this."""
+
+
+class BucketNotFoundError(StorageError):
+    """The bucket (or Azure container) does not exist."""
+
+
+class ObjectNotFoundError(StorageError):
+    """The object does not exist."""
+
+
+class PresignUnsupportedError(StorageError):
+    """The configured credentials cannot sign URLs (e.g. GCS without a service-account key)."""
+
+
+class StorageProvider(abc.ABC):
+    """A bucket (or container) of one cloud provider."""
+
+    #: URL scheme of task data pointing into this provider: s3, gs or azure-blob.
+    scheme: str
+    #: Label Studio storage type name: s3, gcs or azure.
+    kind: str
+
+    def __init__(self, bucket: str) -> None:
+        if not bucket:
+            raise StorageError(f"{self.kind}: bucket/container name is empty")
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        """The storage URI of an object, as Label Studio writes it into task data."""
+        return f"{self.scheme}://{self.bucket}/{key}"
+
+    @abc.abstractmethod
+    def iter_objects(self, prefix: str = "", *, recursive: bool = True, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        """Yield the objects under `prefix`, one provider page at a time (lexicographic key order)."""
+
+    @abc.abstractmethod
+    def read(self, key: str) -> bytes:
+        """The whole object."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object (callers close it)."""
+
+    @abc.abstractmethod
+    def presign(self, key: str, ttl_seconds: int) -> str:
+        """A URL that reads the object without credentials for `ttl_seconds`."""
+
+    @abc.abstractmethod
+    def write(self, key: str, data: bytes, content_type: str = "application/json") -> str:
+        """Create or replace the object; returns its new etag/generation."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete the object; deleting a missing object is not an error."""
+
+    @abc.abstractmethod
+    def validate(self) -> None:
+        """Raise a StorageError with a clear message unless the bucket exists and the credentials work."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""

@@ -1,0 +1,176 @@
+"""Amazon S3 and S3-compatible stores (MinIO, Ceph RGW, ...) through boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from api_server.storages.providers.base import (
+    BucketNotFoundError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    StorageAuthError,
+    StorageError,
+    StorageProvider,
+)
+from api_server.storages.providers.credentials import Credentials
+
+_AUTH_CODES = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+}
+_NO_BUCKET_CODES = {"404", "NoSuchBucket"}
+
+
+class S3Provider(StorageProvider):
+    scheme = "s3"
+    kind = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        credentials: Credentials | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        sse_kms_key_id: str | None = None,
+        signature_version: str = "s3v4",
+    ) -> None:
+        super().__init__(bucket)
+        creds = credentials or Credentials()
+        self.endpoint_url = endpoint_url or None
+        self.sse_kms_key_id = sse_kms_key_id or None
+        # Without explicit keys boto3's default chain applies (env, web identity / IRSA, instance role).
+        session = boto3.session.Session(
+            aws_access_key_id=creds.aws_access_key_id,
+            aws_secret_access_key=creds.aws_secret_access_key,
+            aws_session_token=creds.aws_session_token,
+            region_name=region or "us-east-1",
+        )
+        config = Config(
+            # "s3" (SigV2) only for old S3-compatible stores that lack SigV4.
+            signature_version=signature_version,
+            retries={"max_attempts": 3, "mode": "standard"},
+            # Path-style addressing: S3-compatible servers rarely have wildcard DNS for buckets.
+            s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+            max_pool_connections=32,
+        )
+        self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+
+    # -- errors --------------------------------------------------------------------------
+    def _translate(self, exc: Exception, key: str | None = None) -> StorageError:
+        where = f"s3://{self.bucket}" + (f"/{key}" if key else "")
+        if isinstance(exc, NoCredentialsError):
+            return StorageAuthError(
+                f"{where}: no S3 credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role)"
+            )
+        if isinstance(exc, EndpointConnectionError):
+            return StorageError(f"{where}: cannot reach the S3 endpoint {self.endpoint_url or '(AWS default)'}")
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _NO_BUCKET_CODES and (key is None or code == "NoSuchBucket"):
+                return BucketNotFoundError(f"{where}: bucket '{self.bucket}' does not exist")
+            if code in {"NoSuchKey", "404"} and key is not None:
+                return ObjectNotFoundError(f"{where}: object not found")
+            if code in _AUTH_CODES or status == 403:
+                return StorageAuthError(
+                    f"{where}: access denied ({code or status}); check the access key, secret and bucket policy"
+                )
+            return StorageError(f"{where}: S3 error {code or status}: {error.get('Message', '')}".rstrip(": "))
+        if isinstance(exc, BotoCoreError):
+            return StorageError(f"{where}: {type(exc).__name__}: {exc}")
+        return StorageError(f"{where}: {type(exc).__name__}")
+
+    # -- operations ----------------------------------------------------------------------
+    def iter_objects(self, prefix: str = "", *, recursive: bool = True, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": prefix or "",
+            "PaginationConfig": {"PageSize": page_size},
+        }
+        if not recursive:
+            params["Delimiter"] = "/"
+        try:
+            for page in paginator.paginate(**params):
+                for item in page.get("Contents", ()):
+                    key = item["Key"]
+                    if key.endswith("/") and item.get("Size", 0) == 0:
+                        continue  # "folder" placeholder objects
+                    yield ObjectInfo(
+                        key=key,
+                        etag=str(item.get("ETag", "")).strip('"'),
+                        size=int(item.get("Size", 0)),
+                        last_modified=item.get("LastModified"),
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc) from None
+
+    def _get(self, key: str) -> dict[str, Any]:
+        try:
+            return cast(dict[str, Any], self._client.get_object(Bucket=self.bucket, Key=key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, key) from None
+
+    def read(self, key: str) -> bytes:
+        body = self._get(key)["Body"]
+        try:
+            return cast(bytes, body.read())
+        finally:
+            body.close()
+
+    def open(self, key: str) -> BinaryIO:
+        return cast(BinaryIO, self._get(key)["Body"])
+
+    def presign(self, key: str, ttl_seconds: int) -> str:
+        try:
+            return cast(
+                str,
+                self._client.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(ttl_seconds)
+                ),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, key) from None
+
+    def write(self, key: str, data: bytes, content_type: str = "application/json") -> str:
+        extra: dict[str, Any] = {}
+        if self.sse_kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id}
+        try:
+            response = self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, key) from None
+        return str(response.get("ETag", "")).strip('"')
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            error = self._translate(exc, key)
+            if not isinstance(error, ObjectNotFoundError):
+                raise error from None
+
+    def validate(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+            # head_bucket may pass with list permission missing; a one-key listing proves read access.
+            self._client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc) from None
+
+    def close(self) -> None:
+        self._client.close()
