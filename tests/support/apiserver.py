@@ -1,0 +1,74 @@
+"""A real API server on 127.0.0.1 for tests: uvicorn in a thread, a real database behind it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server.server import build
+from api_server.settings import Settings
+from tests.support.net import free_port, wait_for_port
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@dataclass
+class LiveServer:
+    backend: str
+    database_url: str
+    data_dir: Path
+    settings: Settings
+    app: Any = None
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self.app.state.session_factory
+
+    def start(self) -> LiveServer:
+        self.app = build(self.settings)
+        self.port = free_port()
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"api-{self.backend}", daemon=True)
+        self._thread.start()
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        if self.app is not None:
+            self.app.state.engine.dispose()
+
+    def client(self, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 60), **kwargs)
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "KUBELABEL_DATA_DIR": str(data_dir),
+        "KUBELABEL_ADMIN_TOKEN": ADMIN_TOKEN,
+        "REDIS_URL": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
