@@ -1,0 +1,144 @@
+{{/* Names ------------------------------------------------------------------------------ */}}
+
+{{- define "kubelabel.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubelabel.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kubelabel.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubelabel.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kubelabel.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Labels ----------------------------------------------------------------------------- */}}
+
+{{- define "kubelabel.labels" -}}
+helm.sh/chart: {{ include "kubelabel.chart" . }}
+{{ include "kubelabel.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubelabel
+{{- end }}
+
+{{- define "kubelabel.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubelabel.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* Labels of a non-operator component: pass (dict "ctx" $ "component" "postgresql"). */}}
+{{- define "kubelabel.componentLabels" -}}
+helm.sh/chart: {{ include "kubelabel.chart" .ctx }}
+{{ include "kubelabel.componentSelectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: kubelabel
+{{- end }}
+
+{{- define "kubelabel.componentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubelabel.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Image -------------------------------------------------------------------------------- */}}
+
+{{- define "kubelabel.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Watch scope -------------------------------------------------------------------------- */}}
+
+{{/* The namespaces the operator watches, as a list; empty means all namespaces. */}}
+{{- define "kubelabel.watchNamespaces" -}}
+{{- if .Values.watch.namespaces }}
+{{- toJson .Values.watch.namespaces }}
+{{- else if eq .Values.rbac.scope "namespace" }}
+{{- toJson (list .Release.Namespace) }}
+{{- else }}
+{{- toJson (list) }}
+{{- end }}
+{{- end }}
+
+{{/* Operator RBAC rules on namespaced objects (used by the ClusterRole or each Role). Keep in step
+     with manifests/base: tests/unit/packaging checks the chart grants what the base grants. */}}
+{{- define "kubelabel.operatorNamespacedRules" -}}
+# The three kinds: watch, patch (finalizers, kopf annotations) and write status.
+- apiGroups: ["kubelabel.io"]
+  resources: ["labelingprojects", "storageconnections", "mlbackends"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["kubelabel.io"]
+  resources: ["labelingprojects/status", "storageconnections/status", "mlbackends/status"]
+  verbs: ["get", "patch", "update"]
+# Children of a LabelingProject (ConfigMap, admin-token Secret, PVC, Service, Deployment, Ingress),
+# of a StorageConnection (Job, CronJob) and of a managed MLBackend (Deployment, Service).
+- apiGroups: [""]
+  resources: ["configmaps", "services", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs", "cronjobs"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# A sync Job's result is its pod's termination message.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# kopf posts Events for every handler outcome.
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- if .Values.leaderElection.enabled }}
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped reads kopf needs in every mode: discover the CRDs (and namespaces when watching
+     all of them). */}}
+{{- define "kubelabel.operatorClusterRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- if not (fromJsonArray (include "kubelabel.watchNamespaces" .)) }}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if .Values.leaderElection.enabled }}
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end }}
