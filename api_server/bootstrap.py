@@ -10,9 +10,10 @@ import logging
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api_server.db.models import Project, ProjectMember
+from api_server.db.models import Project, ProjectMember, Task
 from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.settings import Settings
 from api_server.users.roles import Role
@@ -46,7 +47,9 @@ def bootstrap(session_factory: sessionmaker[Session], settings: Settings) -> Non
             log.info("admin user %r is ready", admin.username)
         if settings.project_file is not None:
             spec = orjson.loads(settings.project_file.read_bytes())
-            upsert_provisioned_project(session, spec, admin_id=admin.id if admin else None)
+            project = upsert_provisioned_project(session, spec, admin_id=admin.id if admin else None)
+            if settings.seed_tasks is not None:
+                seed_tasks(session, project, orjson.loads(settings.seed_tasks.read_bytes()))
             session.commit()
 
 
@@ -71,3 +74,12 @@ def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_
     if admin_id is not None and session.get(ProjectMember, (project.id, admin_id)) is None:
         session.add(ProjectMember(project_id=project.id, user_id=admin_id, role=Role.manager.value))
     return project
+
+
+def seed_tasks(session: Session, project: Project, tasks: list[dict[str, Any]]) -> None:
+    """Load sample tasks into an empty project (never into one that already has tasks)."""
+    if session.scalar(select(Task.id).where(Task.project_id == project.id).limit(1)) is not None:
+        return
+    for inner_id, data in enumerate(tasks, start=1):
+        session.add(Task(project_id=project.id, inner_id=inner_id, data=data, overlap=project.maximum_annotations))
+    log.info("loaded %d sample tasks into project %d", len(tasks), project.id)

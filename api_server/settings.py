@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, alias="KUBELABEL_ADMIN_TOKEN")
     admin_username: str = Field(default="admin", alias="KUBELABEL_ADMIN_USERNAME")
     project_file: Path | None = Field(default=None, alias="KUBELABEL_PROJECT_FILE")
+    # Tasks (a JSON list) loaded into the provisioned project when it has none yet (`make run`'s sample).
+    seed_tasks: Path | None = Field(default=None, alias="KUBELABEL_SEED_TASKS")
     # An upload (any request body) larger than this is refused with 413 before it is read whole.
     max_upload_mb: int = Field(default=1024, ge=1, alias="KUBELABEL_MAX_UPLOAD_MB")
     # How long a task handed out by /next stays reserved for its annotator.
