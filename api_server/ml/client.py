@@ -119,17 +119,17 @@ class MLBackendClient:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"ML backend URL must be http(s)://..., got {redact_url(url)!r}")
-        self.url = url.rstrip("/")
-        self.display_url = redact_url(self.url)
+        # Credentials in the URL (http://user:pass@host) go to the auth handler, never to attributes.
+        parts = urlsplit(url.rstrip("/"))
+        self.url = self.display_url = redact_url(url.rstrip("/"))
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.batch_size = max(1, batch_size)
         self.max_response_bytes = max_response_bytes
         self.observer = observer
-        parts = urlsplit(self.url)
         basic = httpx.BasicAuth(parts.username or "", parts.password or "") if parts.username else None
         self._http = httpx.Client(
-            base_url=redact_url(self.url),
+            base_url=self.url,
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
             headers={"Accept": "application/json", **(auth.as_headers() if auth else {})},
             auth=basic,
@@ -213,9 +213,7 @@ class MLBackendClient:
         """Send a Label Studio webhook event (ANNOTATION_CREATED, START_TRAINING, ...)."""
         return self._call("POST", "/webhook", {**payload, "action": action}, WebhookResponse)
 
-    def train(
-        self, *, project: str, label_config: str, annotations: Sequence[Mapping[str, Any]]
-    ) -> WebhookResponse:
+    def train(self, *, project: str, label_config: str, annotations: Sequence[Mapping[str, Any]]) -> WebhookResponse:
         """Legacy POST /train (backends written before Label Studio 1.4.1)."""
         body = {
             "project": project,
@@ -242,8 +240,7 @@ class MLBackendClient:
                 parsed.ignored = reply.status_code == 200 and parsed.status == "Unknown event"
             if isinstance(parsed, PredictResponse) and parsed.results and len(parsed.results) != expect:
                 raise MLBackendInvalidResponse(
-                    f"ML backend {self.display_url} {path} returned {len(parsed.results)} results "
-                    f"for {expect} tasks",
+                    f"ML backend {self.display_url} {path} returned {len(parsed.results)} results for {expect} tasks",
                     endpoint=path,
                 )
             return parsed

@@ -54,11 +54,7 @@ def create_app(settings: ModelServerSettings | None = None) -> FastAPI:
     async def basic_auth(request: Request, call_next: Any) -> Any:
         user, password = settings.basic_auth_user, settings.basic_auth_pass
         open_path = request.url.path in _OPEN_PATHS
-        if (
-            user
-            and not open_path
-            and not _basic_auth_ok(request.headers.get("authorization"), user, password or "")
-        ):
+        if user and not open_path and not _basic_auth_ok(request.headers.get("authorization"), user, password or ""):
             return JSONResponse(
                 {"detail": "authentication required"},
                 status_code=401,

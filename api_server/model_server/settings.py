@@ -14,9 +14,7 @@ class ModelServerSettings(BaseSettings):
     model_dir: Path = Field(default=Path("./data/model"), alias="MODEL_DIR")
     # Where to read the project's annotated tasks for training; optional (without it the
     # server learns from the annotations that webhook events carry).
-    api_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("KUBELABEL_API_URL", "LABEL_STUDIO_URL")
-    )
+    api_url: str | None = Field(default=None, validation_alias=AliasChoices("KUBELABEL_API_URL", "LABEL_STUDIO_URL"))
     api_token: str | None = Field(
         default=None, validation_alias=AliasChoices("KUBELABEL_API_TOKEN", "LABEL_STUDIO_API_KEY"), repr=False
     )

@@ -16,9 +16,7 @@ def auth_header(token: str) -> str:
     return f"Bearer {token}" if token.count(".") == 2 else f"Token {token}"
 
 
-def fetch_annotated_tasks(
-    api_url: str, token: str | None, project_id: str, timeout: float
-) -> list[dict[str, Any]]:
+def fetch_annotated_tasks(api_url: str, token: str | None, project_id: str, timeout: float) -> list[dict[str, Any]]:
     url = f"{api_url.rstrip('/')}/api/projects/{project_id}/export"
     headers = {"Authorization": auth_header(token)} if token else {}
     try:

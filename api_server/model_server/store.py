@@ -56,7 +56,10 @@ def project_key(project: object) -> str:
     """`12`, `"12"`, `"12.1700000000"` (Label Studio's `<id>.<created>`) and `{"id": 12}` -> "12"."""
     if isinstance(project, dict):
         project = project.get("id")
-    text = str(project if project is not None else "default").split(".")[0]
+    text = str(project if project is not None else "default")
+    label_studio_form = re.fullmatch(r"(\d+)\.\d+", text)
+    if label_studio_form:
+        text = label_studio_form.group(1)
     key = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:64]
     return key or "default"
 
