@@ -65,13 +65,11 @@ def chart_crd(source: Path) -> str:
     out.append(_indent(dump(body_meta), 2))
     out.append('  labels:\n    {{- include "kubelabel.labels" . | nindent 4 }}\n')
     # Helm keeps a `keep` resource on uninstall: the CRDs, and with them every user's resources, stay.
+    out.append("  annotations:\n")
+    out.append("    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n")
+    out.append("    {{- with .Values.crds.annotations }}\n    {{- toYaml . | nindent 4 }}\n    {{- end }}\n")
     if annotations:
-        out.append("  annotations:\n")
-        out.append("    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n")
         out.append(_indent(_escape_template(dump(annotations)), 4))
-    else:
-        out.append("  {{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep\n")
-        out.append("  {{- end }}\n")
     out.append("spec:\n")
     out.append(_indent(_escape_template(dump(crd["spec"])), 2))
     out.append("{{- end }}\n")

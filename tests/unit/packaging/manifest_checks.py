@@ -1,0 +1,194 @@
+"""Render and validate the install manifests: Helm chart, kustomize overlays, Argo CD and monitoring.
+
+Every object is checked against the Kubernetes OpenAPI schemas of KUBE_VERSION (kubernetes-validate,
+bundled schemas, strict: unknown fields fail); kubelabel.io objects against the openAPIV3Schema of the
+CRDs in crds/; the few third-party kinds (prometheus-operator, Argo CD, kopf) against the minimal
+structure below, since their schemas are not bundled.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "kubelabel"
+CRDS = ROOT / "crds"
+MANIFESTS = ROOT / "manifests"
+KUBE_VERSION = "1.32"
+RELEASE = "kubelabel"
+NAMESPACE = "kubelabel-system"
+
+# Third-party kinds with the fields their controllers need; unknown kinds fail.
+EXTERNAL_KINDS: dict[tuple[str, str], list[str]] = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): ["spec.selector", "spec.endpoints"],
+    ("monitoring.coreos.com/v1", "PodMonitor"): ["spec.selector", "spec.podMetricsEndpoints"],
+    ("monitoring.coreos.com/v1", "PrometheusRule"): ["spec.groups"],
+    ("argoproj.io/v1alpha1", "Application"): ["spec.source", "spec.destination", "spec.project"],
+    ("argoproj.io/v1alpha1", "ApplicationSet"): ["spec.generators", "spec.template"],
+    ("kopf.dev/v1", "KopfPeering"): [],
+    ("kopf.dev/v1", "ClusterKopfPeering"): [],
+}
+
+
+class ManifestError(AssertionError):
+    pass
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render_chart(values: dict[str, Any] | None = None, namespace: str = NAMESPACE) -> dict[str, str]:
+    """Render the chart offline (Helm's Go SDK through helm-python-sdk); template path -> text."""
+    import helm_python
+
+    chart = helm_python.Chart.load(str(CHART))
+    return chart.render(values or {}, name=RELEASE, namespace=namespace)
+
+
+def chart_objects(values: dict[str, Any] | None = None, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    rendered = render_chart(values, namespace)
+    objects: list[dict[str, Any]] = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objects.extend(load_documents(text))
+    return objects
+
+
+def example_values() -> dict[str, dict[str, Any]]:
+    return {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted((CHART / "examples").glob("*.yaml"))}
+
+
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of every served version of the CRDs in crds/."""
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("served"):
+                schemas[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def _describe(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"
+
+
+def _has_path(obj: dict[str, Any], dotted: str) -> bool:
+    node: Any = obj
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None
+
+
+def validate_object(obj: dict[str, Any]) -> None:
+    """Raise ManifestError naming the object and the first schema violation."""
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    if not obj.get("metadata", {}).get("name"):
+        raise ManifestError(f"{_describe(obj)}: metadata.name is missing")
+    if key in crd_schemas():
+        try:
+            jsonschema.validate(obj, crd_schemas()[key])
+        except jsonschema.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.absolute_path)
+            raise ManifestError(f"{_describe(obj)}: {path}: {exc.message}") from None
+        return
+    if key in EXTERNAL_KINDS:
+        missing = [p for p in EXTERNAL_KINDS[key] if not _has_path(obj, p)]
+        if missing:
+            raise ManifestError(f"{_describe(obj)}: missing {', '.join(missing)}")
+        return
+    try:
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        raise ManifestError(f"{_describe(obj)}: no schema for {key} in Kubernetes {KUBE_VERSION}") from None
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.path)
+        raise ManifestError(f"{_describe(obj)}: {path}: {exc.message}") from None
+
+
+def validate_all(objects: Iterable[dict[str, Any]]) -> list[str]:
+    """Every violation, one line each (empty when all objects are valid)."""
+    errors = []
+    for obj in objects:
+        try:
+            validate_object(obj)
+        except ManifestError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+def by_kind(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o.get("kind") == kind]
+
+
+def one(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in by_kind(objects, kind) if name is None or o["metadata"]["name"] == name]
+    if len(found) != 1:
+        raise ManifestError(f"expected one {kind} {name or ''}, found {len(found)}")
+    return found[0]
+
+
+def rules_of(role: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples granted by a Role or ClusterRole."""
+    for rule in role.get("rules", []):
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for verb in rule.get("verbs", []):
+                    yield group, resource, verb
+
+
+METRIC = re.compile(r"\b(kubelabel_[a-z0-9_]+)")
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def metric_names(expr: str) -> set[str]:
+    """kubelabel_* series named in a PromQL expression, histogram suffixes removed."""
+    names = set()
+    for name in METRIC.findall(expr):
+        if name not in CONTRACT_METRICS:  # kubelabel_storage_last_sync_count is a gauge, not a histogram part
+            for suffix in HISTOGRAM_SUFFIXES:
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+        names.add(name)
+    return names
+
+
+# The metric names of notes/contracts.md ("Prometheus metric names"): dashboards and alerts use only these.
+CONTRACT_METRICS = {
+    "kubelabel_operator_reconcile_total",
+    "kubelabel_operator_reconcile_errors_total",
+    "kubelabel_operator_reconcile_duration_seconds",
+    "kubelabel_project_ready",
+    "kubelabel_project_tasks",
+    "kubelabel_project_labeled_tasks",
+    "kubelabel_project_annotations",
+    "kubelabel_storage_sync_state",
+    "kubelabel_storage_sync_duration_seconds",
+    "kubelabel_storage_last_sync_count",
+    "kubelabel_mlbackend_up",
+    "kubelabel_http_request_duration_seconds",
+    "kubelabel_project_tasks_total",
+    "kubelabel_project_annotations_total",
+    "kubelabel_annotations_submitted_total",
+    "kubelabel_annotations_skipped_total",
+    "kubelabel_reviews_total",
+    "kubelabel_queue_depth",
+    "kubelabel_webhook_deliveries_total",
+    "kubelabel_next_task_duration_seconds",
+}

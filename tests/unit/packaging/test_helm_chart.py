@@ -1,0 +1,268 @@
+"""The Helm chart renders with its defaults and every documented example into valid objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from manifest_checks import (
+    CHART,
+    NAMESPACE,
+    by_kind,
+    chart_objects,
+    example_values,
+    one,
+    render_chart,
+    rules_of,
+    validate_all,
+)
+
+helm_python = pytest.importorskip("helm_python", reason="helm-python-sdk is in the dev extra")
+
+EXAMPLES = example_values()
+KINDS = ("labelingprojects", "storageconnections", "mlbackends")
+
+
+def test_examples_are_documented() -> None:
+    # Every example says what it is for on its first line (they are the chart's documentation).
+    assert set(EXAMPLES) >= {"namespaced", "monitoring", "try-it-out", "production", "gitops"}
+    for path in (CHART / "examples").glob("*.yaml"):
+        assert path.read_text().startswith("# "), f"{path.name} lacks a description comment"
+
+
+@pytest.mark.parametrize("example", ["default", *EXAMPLES])
+def test_chart_lints_clean(example: str) -> None:
+    result = helm_python.lint(str(CHART), EXAMPLES.get(example, {}), strict=True, kube_version="v1.32.0")
+    # Severity 1 is informational (e.g. "icon is recommended"); warnings (2) and errors (3) fail.
+    problems = [m for m in result["messages"] if m["severity"] > 1] + result["errors"]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("example", ["default", *EXAMPLES])
+def test_renders_valid_objects(example: str) -> None:
+    objects = chart_objects(EXAMPLES.get(example, {}))
+    assert objects
+    assert validate_all(objects) == []
+
+
+def test_default_install() -> None:
+    objects = chart_objects()
+    deployment = one(objects, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    container = spec["template"]["spec"]["containers"][0]
+    assert (
+        container["image"]
+        == f"ghcr.io/kubelabel/kubelabel:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    )
+    assert container["args"][:3] == ["operator", "--all-namespaces", "--"]
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+    assert "--standalone" in container["args"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert {p["containerPort"] for p in container["ports"]} == {9102, 8080}
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+    crds = {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")}
+    assert crds == {f"{k}.kubelabel.io" for k in KINDS}
+    for crd in by_kind(objects, "CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    assert one(objects, "Service")["spec"]["ports"][0]["port"] == 9102
+    # Off by default: bundled databases, Prometheus operator objects, peering.
+    kinds = {o["kind"] for o in objects}
+    assert not kinds & {"StatefulSet", "ServiceMonitor", "PodMonitor", "PrometheusRule", "ClusterKopfPeering"}
+
+
+def test_cluster_scope_grants_the_operator_what_it_needs() -> None:
+    objects = chart_objects()
+    role = one(objects, "ClusterRole", "kubelabel")
+    granted = set(rules_of(role))
+    for kind in KINDS:
+        for verb in ("get", "list", "watch", "patch"):
+            assert ("kubelabel.io", kind, verb) in granted
+        assert ("kubelabel.io", f"{kind}/status", "patch") in granted
+    for group, resource in [
+        ("apps", "deployments"),
+        ("", "services"),
+        ("", "configmaps"),
+        ("", "secrets"),
+        ("", "persistentvolumeclaims"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+        ("networking.k8s.io", "ingresses"),
+    ]:
+        for verb in ("get", "list", "watch", "create", "patch", "delete"):
+            assert (group, resource, verb) in granted, (group, resource, verb)
+    assert ("", "events", "create") in granted
+    # Least privilege: no wildcard anywhere, and no rights on RBAC or on the CRDs themselves.
+    assert not any("*" in triple for triple in granted)
+    assert not any(group == "rbac.authorization.k8s.io" for group, _, _ in granted)
+    discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
+    assert discovery == {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")} | {
+        ("", "namespaces", v) for v in ("get", "list", "watch")
+    }
+
+
+def test_namespaced_scope_uses_roles_per_watched_namespace() -> None:
+    objects = chart_objects(EXAMPLES["namespaced"])
+    roles = by_kind(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-nlp", "team-vision"]
+    assert sorted(
+        b["metadata"]["namespace"] for b in by_kind(objects, "RoleBinding") if "cleanup" not in b["metadata"]["name"]
+    ) == ["team-nlp", "team-vision"]
+    assert {c["metadata"]["name"] for c in by_kind(objects, "ClusterRole")} == {
+        "kubelabel-discovery",
+        "kubelabel-admin",
+        "kubelabel-edit",
+        "kubelabel-view",
+        "kubelabel-cleanup",
+    }
+    # Watching named namespaces needs no cluster-wide namespace list.
+    discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
+    assert {r for _, r, _ in discovery} == {"customresourcedefinitions"}
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:3] == ["operator", "--namespace=team-vision", "--namespace=team-nlp"]
+    assert "--all-namespaces" not in args
+
+
+def test_namespace_scope_without_a_list_watches_the_release_namespace() -> None:
+    objects = chart_objects({"rbac": {"scope": "namespace"}})
+    assert [r["metadata"]["namespace"] for r in by_kind(objects, "Role")] == [NAMESPACE]
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--namespace={NAMESPACE}" in args
+
+
+def test_aggregated_roles() -> None:
+    objects = chart_objects()
+    for level in ("admin", "edit", "view"):
+        role = one(objects, "ClusterRole", f"kubelabel-{level}")
+        assert role["metadata"]["labels"][f"rbac.authorization.k8s.io/aggregate-to-{level}"] == "true"
+    view = {verb for _, _, verb in rules_of(one(objects, "ClusterRole", "kubelabel-view"))}
+    assert view == {"get", "list", "watch"}
+    edit = set(rules_of(one(objects, "ClusterRole", "kubelabel-edit")))
+    assert ("kubelabel.io", "labelingprojects", "create") in edit
+    assert ("kubelabel.io", "labelingprojects/status", "patch") not in edit
+    assert not by_kind(chart_objects({"rbac": {"aggregatedRoles": False}}), "ClusterRole")[3:]
+
+
+def test_pre_delete_hook_deletes_custom_resources_before_the_operator_goes() -> None:
+    objects = chart_objects()
+    job = one(objects, "Job", "kubelabel-cleanup")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][0] == "delete"
+    assert set(container["args"][1].split(",")) == {f"{k}.kubelabel.io" for k in KINDS}
+    assert "--all-namespaces" in container["args"] and "--wait=true" in container["args"]
+    # Its RBAC exists before it runs (lower hook weight) and lets it delete exactly the three kinds.
+    sa = one(objects, "ServiceAccount", "kubelabel-cleanup")
+    role = one(objects, "ClusterRole", "kubelabel-cleanup")
+    for hooked in (sa, role, one(objects, "ClusterRoleBinding", "kubelabel-cleanup")):
+        assert hooked["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+        assert int(hooked["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+            job["metadata"]["annotations"]["helm.sh/hook-weight"]
+        )
+    assert {(r, v) for _, r, v in rules_of(role) if v == "delete"} == {(k, "delete") for k in KINDS}
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "kubelabel-cleanup"
+
+
+def test_pre_delete_hook_in_namespaced_mode_runs_per_namespace() -> None:
+    objects = chart_objects(EXAMPLES["namespaced"])
+    containers = one(objects, "Job")["spec"]["template"]["spec"]["containers"]
+    assert sorted(c["args"][3] for c in containers) == ["--namespace=team-nlp", "--namespace=team-vision"]
+    bindings = [b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == "kubelabel-cleanup"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-nlp", "team-vision"]
+
+
+def test_crds_can_be_left_to_someone_else_or_not_kept() -> None:
+    assert not by_kind(chart_objects({"crds": {"enabled": False}}), "CustomResourceDefinition")
+    for crd in by_kind(chart_objects({"crds": {"keep": False}}), "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    gitops = by_kind(chart_objects(EXAMPLES["gitops"]), "CustomResourceDefinition")
+    assert {c["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] for c in gitops} == {"-1"}
+
+
+def test_bundled_databases_are_opt_in_and_wired_for_projects() -> None:
+    objects = chart_objects(EXAMPLES["try-it-out"])
+    sets = {s["metadata"]["name"]: s for s in by_kind(objects, "StatefulSet")}
+    assert set(sets) == {"kubelabel-postgresql", "kubelabel-redis"}
+    assert sets["kubelabel-postgresql"]["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres:16"
+    assert sets["kubelabel-redis"]["spec"]["template"]["spec"]["containers"][0]["image"] == "redis:7"
+    pg_secret = one(objects, "Secret", "kubelabel-postgresql")["stringData"]
+    assert pg_secret["dsn"].startswith("postgresql://kubelabel:")
+    assert pg_secret["dsn"].endswith(f"@kubelabel-postgresql.{NAMESPACE}.svc:5432/kubelabel")
+    assert len(pg_secret["password"]) == 24
+    assert (
+        one(objects, "Secret", "kubelabel-redis")["stringData"]["url"]
+        == f"redis://kubelabel-redis.{NAMESPACE}.svc:6379/0"
+    )
+    notes = render_chart(EXAMPLES["try-it-out"])["kubelabel/templates/NOTES.txt"]
+    assert "NOT FOR PRODUCTION" in notes
+
+
+def test_monitoring_objects() -> None:
+    objects = chart_objects(EXAMPLES["monitoring"])
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    pods = one(objects, "PodMonitor")
+    assert pods["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "kubelabel",
+        "app.kubernetes.io/component": "api",
+    }
+    rule = one(objects, "PrometheusRule")
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert all(r["labels"]["team"] == "ml-platform" for r in alerts)
+    assert all("severity" in r["labels"] for r in alerts)
+    # Prometheus templates reach Prometheus untouched by Helm.
+    assert any("{{ $labels.namespace }}" in r["annotations"]["summary"] for r in alerts)
+    dashboard = one(objects, "ConfigMap", "kubelabel-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert '"uid": "kubelabel-overview"' in dashboard["data"]["kubelabel.json"]
+
+
+def test_production_example() -> None:
+    objects = chart_objects(EXAMPLES["production"])
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"].startswith("ghcr.io/kubelabel/kubelabel@sha256:")
+    assert pod["nodeSelector"]["kubernetes.io/os"] == "linux"
+    assert pod["tolerations"][0]["key"] == "node-role.example.com/platform"
+    assert "nodeAffinity" in pod["affinity"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["imagePullSecrets"] == [{"name": "ghcr-pull"}]
+    assert "--peering=kubelabel" in container["args"] and "--standalone" not in container["args"]
+    assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "kubelabel"
+    assert {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")} >= {
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
+
+
+@pytest.mark.parametrize(
+    ("level", "flag"), [("debug", "--verbose"), ("info", None), ("warning", "--quiet"), ("error", "--quiet")]
+)
+def test_log_level_and_format(level: str, flag: str | None) -> None:
+    objects = chart_objects({"logging": {"level": level, "format": "plain"}})
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--log-format=plain" in container["args"]
+    assert bool({"--verbose", "--quiet"} & set(container["args"])) == (flag is not None)
+    if flag:
+        assert flag in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBELABEL_LOG_LEVEL"] == level
+
+
+def test_extra_objects_are_rendered() -> None:
+    extra: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "{{ .Release.Name }}-extra", "namespace": "{{ .Release.Namespace }}"},
+        "data": {"a": "b"},
+    }
+    objects = chart_objects({"extraObjects": [extra]})
+    assert one(objects, "ConfigMap", "kubelabel-extra")["metadata"]["namespace"] == NAMESPACE

@@ -1,0 +1,163 @@
+"""Alerts, dashboard and kube-state-metrics config: valid PromQL over the agreed metric names and real
+status fields of the CRDs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from manifest_checks import CONTRACT_METRICS, MANIFESTS, crd_schemas, metric_names, validate_object
+
+promql_parser = pytest.importorskip("promql_parser", reason="promql-parser is in the dev extra")
+
+MONITORING = MANIFESTS / "monitoring"
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def dashboard_exprs() -> Iterator[tuple[str, str]]:
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            # Grafana substitutes its variables before Prometheus sees the query.
+            expr = target["expr"].replace("$__rate_interval", "5m")
+            yield panel["title"], expr
+
+
+def test_prometheus_rule_object_is_valid() -> None:
+    validate_object(yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text()))
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_is_valid_promql_over_contract_metrics(rule: dict[str, Any]) -> None:
+    promql_parser.parse(rule["expr"])
+    names = metric_names(rule["expr"])
+    assert names <= CONTRACT_METRICS, names - CONTRACT_METRICS
+    assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+    assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    assert rule["alert"].startswith("Kubelabel")
+
+
+def test_alerts_cover_the_issue() -> None:
+    names = {r["alert"] for r in alert_rules()}
+    assert {
+        "KubelabelStorageSyncFailed",
+        "KubelabelMLBackendDown",
+        "KubelabelProjectDegraded",
+        "KubelabelReconcileErrors",
+    } <= names
+
+
+def test_invalid_promql_is_caught() -> None:
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum(rate(kubelabel_operator_reconcile_total[5m])")
+
+
+def test_dashboard_queries() -> None:
+    seen: set[str] = set()
+    for title, expr in dashboard_exprs():
+        try:
+            promql_parser.parse(expr.replace("$namespace", "x").replace("$project", "y"))
+        except ValueError as exc:
+            pytest.fail(f"panel {title!r}: {exc}: {expr}")
+        seen |= metric_names(expr)
+    assert seen <= CONTRACT_METRICS, seen - CONTRACT_METRICS
+    # Operator and API server metrics both appear.
+    assert "kubelabel_operator_reconcile_total" in seen and "kubelabel_http_request_duration_seconds" in seen
+    assert "kubelabel_mlbackend_up" in seen and "kubelabel_storage_sync_state" in seen
+
+
+def test_dashboard_is_importable() -> None:
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    assert dashboard["uid"] == "kubelabel-overview"
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert variables == {"datasource", "namespace", "project"}
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24
+
+
+def _schema_at(schema: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    """The sub-schema a kube-state-metrics path points at ('[type=Ready]' selects a list item)."""
+    node = schema
+    for part in path:
+        if part.startswith("[") and part.endswith("]"):
+            if node.get("type") != "array":
+                return None
+            node = node["items"]
+            continue
+        if node.get("type") == "array":
+            node = node["items"]
+        props = node.get("properties", {})
+        if part not in props:
+            return None
+        node = props[part]
+    return node
+
+
+METADATA = {"name", "namespace", "generation", "uid", "labels", "creationTimestamp"}
+
+
+def ksm_config() -> dict[str, Any]:
+    return yaml.safe_load((MONITORING / "kube-state-metrics" / "custom-resource-state.yaml").read_text())
+
+
+def _ksm_paths(res: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """(what, full path) of every field a kube-state-metrics resource entry reads."""
+    for label, path in res["labelsFromPath"].items():
+        yield f"label {label}", path
+    for metric in res["metrics"]:
+        each = metric["each"]
+        body = each[{"Gauge": "gauge", "Info": "info", "StateSet": "stateSet"}[each["type"]]]
+        base = body.get("path", [])
+        if base:
+            yield metric["name"], base
+        for label, path in body.get("labelsFromPath", {}).items():
+            yield f"{metric['name']} label {label}", base + path
+        if "valueFrom" in body:
+            yield f"{metric['name']} value", base + body["valueFrom"]
+
+
+def test_kube_state_metrics_config_reads_real_status_fields() -> None:
+    config = ksm_config()
+    assert config["kind"] == "CustomResourceStateMetrics"
+    resources = config["spec"]["resources"]
+    assert {r["groupVersionKind"]["kind"] for r in resources} == {"LabelingProject", "StorageConnection", "MLBackend"}
+    for res in resources:
+        gvk = res["groupVersionKind"]
+        schema = crd_schemas()[(f"{gvk['group']}/{gvk['version']}", gvk["kind"])]
+        names = [m["name"] for m in res["metrics"]]
+        assert len(names) == len(set(names))
+        assert {"info", "status_condition", "status_observed_generation", "metadata_generation"} <= set(names)
+        for where, path in _ksm_paths(res):
+            if path[0] == "metadata":
+                assert path[1] in METADATA, where
+            else:
+                assert _schema_at(schema, path) is not None, f"{gvk['kind']} {where}: {path} is not in the CRD"
+
+
+def test_kube_state_metrics_sync_states_match_the_crd() -> None:
+    config = ksm_config()
+    storage = next(r for r in config["spec"]["resources"] if r["groupVersionKind"]["kind"] == "StorageConnection")
+    state = next(m for m in storage["metrics"] if m["name"] == "sync_state")["each"]["stateSet"]
+    schema = crd_schemas()[("kubelabel.io/v1alpha1", "StorageConnection")]
+    enum = _schema_at(schema, ["status", "syncState"]).get("enum")
+    assert enum is None or sorted(state["list"]) == sorted(enum)
+    assert set(state["list"]) == {
+        "initialized",
+        "queued",
+        "in_progress",
+        "completed",
+        "completed_with_errors",
+        "failed",
+    }
