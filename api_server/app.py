@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from api_server import __version__
 from api_server.common.errors import ApiError
 from api_server.db.session import make_engine, make_session_factory
+from api_server.jobs.lifecycle import attach_job_runner
 from api_server.limits import BodySizeLimit
 from api_server.metrics import ProjectGauges, RequestTimer
 from api_server.routers import ROUTERS
@@ -55,6 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.metrics_registry = CollectorRegistry(auto_describe=False)
     app.state.metrics_registry.register(ProjectGauges(app.state.session_factory))
+    # Background jobs (webhooks, ...): run here unless Redis hands them to `kubelabel worker`.
+    attach_job_runner(app)
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]

@@ -26,8 +26,27 @@ class Settings(BaseSettings):
     task_lock_ttl_seconds: int = Field(default=3600, ge=10, alias="KUBELABEL_TASK_LOCK_TTL")
     log_level: str = Field(default="info", alias="KUBELABEL_LOG_LEVEL")
     public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
+    # Job queue (api_server/jobs): Redis only carries wake-ups; the jobs table is the truth.
+    redis_prefix: str = Field(default="kubelabel", min_length=1, alias="KUBELABEL_REDIS_PREFIX")
+    # auto: the API process runs jobs itself unless Redis is configured and reachable (then workers do);
+    # always / never force it either way.
+    inprocess_jobs: str = Field(default="auto", pattern="^(auto|always|never)$", alias="KUBELABEL_INPROCESS_JOBS")
+    job_concurrency: int = Field(default=2, ge=1, le=64, alias="KUBELABEL_JOB_CONCURRENCY")
+    job_poll_interval: float = Field(default=2.0, gt=0, alias="KUBELABEL_JOB_POLL_INTERVAL")
+    # Retry delay after the n-th failed attempt: min(base * 2**(n-1), max) seconds.
+    job_backoff_base: float = Field(default=5.0, ge=0, alias="KUBELABEL_JOB_BACKOFF_BASE")
+    job_backoff_max: float = Field(default=3600.0, ge=0, alias="KUBELABEL_JOB_BACKOFF_MAX")
+    # A running job whose worker vanished is picked up again after this long.
+    job_lease_seconds: int = Field(default=300, ge=5, alias="KUBELABEL_JOB_LEASE")
+    job_retention_hours: int = Field(default=168, ge=1, alias="KUBELABEL_JOB_RETENTION_HOURS")
+    worker_metrics_port: int | None = Field(default=None, alias="KUBELABEL_WORKER_METRICS_PORT")
+    # Webhook deliveries.
+    webhook_timeout: float = Field(default=10.0, gt=0, alias="KUBELABEL_WEBHOOK_TIMEOUT")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="KUBELABEL_WEBHOOK_MAX_ATTEMPTS")
+    # Objects serialised in full per payload (tasks, annotations); the rest are sent as {"id": ...}.
+    webhook_max_objects: int = Field(default=100, ge=1, alias="KUBELABEL_WEBHOOK_MAX_OBJECTS")
 
-    @field_validator("redis_url", "admin_token", mode="before")
+    @field_validator("redis_url", "admin_token", "worker_metrics_port", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

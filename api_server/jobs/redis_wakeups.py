@@ -1,0 +1,98 @@
+"""Redis as the jobs' doorbell: a list of job ids that workers block on (BLPOP).
+
+The ids are hints, not the queue: a worker woken by one claims whatever job is due in the
+table. So a lost or duplicate id costs nothing, and while Redis is down everything still
+works through polling (a warning is logged once per outage, not per job).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+def redact(url: str) -> str:
+    """The URL without its password (Redis URLs often carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisWakeups:
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.key = f"{prefix}:jobs"
+        # Short timeouts: a request that enqueued a job must not hang on an unreachable Redis.
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        # Blocking pops need a socket timeout longer than the pop itself.
+        self._blocking = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=None)
+        self._lock = threading.Lock()
+        self._healthy: bool | None = None  # unknown until the first call
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self._healthy)
+
+    @property
+    def known(self) -> bool:
+        return self._healthy is not None
+
+    def _up(self) -> None:
+        with self._lock:
+            was, self._healthy = self._healthy, True
+        if was is False:
+            log.info("Redis at %s is reachable again; jobs go through it again", redact(self.url))
+
+    def _down(self, exc: BaseException) -> None:
+        with self._lock:
+            was, self._healthy = self._healthy, False
+        if was is not False:
+            log.warning(
+                "Redis at %s is unreachable (%s: %s); jobs stay in the database and run from there "
+                "(in-process or by polling) until it is back. Nothing is lost.",
+                redact(self.url),
+                type(exc).__name__,
+                exc,
+            )
+
+    def ping(self) -> bool:
+        try:
+            self._client.ping()
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+            return False
+        self._up()
+        return True
+
+    def push(self, job_ids: list[int]) -> bool:
+        """Announce jobs to workers; False when Redis could not take them (they still exist)."""
+        if self._healthy is False:
+            return False  # don't pay a connect timeout per request during an outage; ping() re-checks
+        try:
+            self._client.rpush(self.key, *job_ids)
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+            return False
+        self._up()
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an id arrives or `timeout` passes; True when one arrived."""
+        try:
+            got = self._blocking.blpop([self.key], timeout=max(timeout, 0.01))
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+            return False
+        self._up()
+        return got is not None
+
+    def close(self) -> None:
+        self._client.close()
+        self._blocking.close()

@@ -1,0 +1,76 @@
+"""Job handlers by kind, and what a handler is given to run."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server.settings import Settings
+
+# Modules that register handlers and are not imported by the API's routers. The worker and the
+# in-process runner import these (and the routers) before running anything.
+HANDLER_MODULES: list[str] = ["api_server.routers"]
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help (bad payload, target gone)."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int  # 1 for the first run
+    max_attempts: int
+    # When the job runs again if this attempt fails (None: this is the last attempt).
+    retry_at: datetime | None
+    session_factory: sessionmaker[Session]
+    settings: Settings
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.retry_at is None
+
+
+Handler = Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class Registration:
+    kind: str
+    fn: Handler
+    # How long a run may take before another worker assumes it died and runs it again.
+    lease_seconds: int | None
+
+
+_handlers: dict[str, Registration] = {}
+
+
+def job_handler(kind: str, *, lease_seconds: int | None = None) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        existing = _handlers.get(kind)
+        if existing is not None and existing.fn is not fn and existing.fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"job kind {kind!r} already has a handler: {existing.fn.__qualname__}")
+        _handlers[kind] = Registration(kind, fn, lease_seconds)
+        return fn
+
+    return register
+
+
+def get(kind: str) -> Registration | None:
+    return _handlers.get(kind)
+
+
+def kinds() -> list[str]:
+    return sorted(_handlers)
+
+
+def load_handlers() -> None:
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,205 @@
+"""Running jobs: the loop shared by `kubelabel worker` and the API's in-process runner.
+
+Who runs jobs:
+- `kubelabel worker`: always. With Redis it blocks on the Redis list (instant wake-up) and
+  still polls the table every KUBELABEL_JOB_POLL_INTERVAL seconds (retries, missed ids).
+- the API process, KUBELABEL_INPROCESS_JOBS=auto (default): only when Redis is not configured
+  or is unreachable; a commit that enqueued jobs wakes it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server.db.base import utcnow
+from api_server.jobs import queue, registry
+from api_server.jobs.metrics import JOBS_TOTAL
+from api_server.jobs.redis_wakeups import RedisWakeups
+from api_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REDIS_CHECK_INTERVAL = 5.0
+PURGE_INTERVAL = 3600.0
+
+
+class JobRunner:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        settings: Settings,
+        *,
+        wakeups: RedisWakeups | None = None,
+        worker: bool = False,
+    ) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.wakeups = wakeups
+        self.worker = worker
+        self.stopping = threading.Event()
+        self._local = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._checked_redis_at = 0.0
+        self._purged_at = time.monotonic()
+        self._housekeeping = threading.Lock()
+
+    # --- who runs jobs ---------------------------------------------------------------------
+
+    def active(self) -> bool:
+        """Whether this process should run jobs right now."""
+        if self.worker or self.settings.inprocess_jobs == "always":
+            return True
+        if self.settings.inprocess_jobs == "never":
+            return False
+        return self.wakeups is None or not self.wakeups.healthy
+
+    def notify(self, job_ids: list[int]) -> None:
+        """Dispatch notifier: announce committed jobs to workers, or wake the local threads."""
+        to_workers = self.wakeups is not None and not self.worker and self.settings.inprocess_jobs != "always"
+        if to_workers and self.wakeups is not None and self.wakeups.push(job_ids):
+            return
+        self._local.set()
+
+    def wake(self) -> None:
+        self._local.set()
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run_one(self) -> bool:
+        """Claim and run one due job; False when none was due."""
+        job = queue.claim(self.session_factory, self.settings.job_lease_seconds)
+        if job is None:
+            return False
+        self._execute(job)
+        return True
+
+    def _execute(self, job: queue.Claimed) -> None:
+        reg = registry.get(job.kind)
+        if job.attempts > job.max_attempts:
+            # Only reachable when runs were lost (workers died mid-job) until the attempts ran out.
+            queue.mark_failed(self.session_factory, job, f"gave up after {job.max_attempts} attempts", None)
+            JOBS_TOTAL.labels(job.kind, "failed").inc()
+            return
+        retry_at = None
+        if job.attempts < job.max_attempts:
+            delay = queue.backoff_seconds(job.attempts, self.settings.job_backoff_base, self.settings.job_backoff_max)
+            retry_at = utcnow() + timedelta(seconds=delay)
+        if reg is None:
+            self._failed(job, f"no handler is registered for job kind {job.kind!r}", retry_at)
+            return
+        if reg.lease_seconds and reg.lease_seconds != self.settings.job_lease_seconds:
+            queue.extend_lease(self.session_factory, job, reg.lease_seconds)
+        ctx = registry.JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            payload=job.payload,
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            retry_at=retry_at,
+            session_factory=self.session_factory,
+            settings=self.settings,
+        )
+        try:
+            reg.fn(ctx)
+        except registry.PermanentJobError as exc:
+            self._failed(job, str(exc) or type(exc).__name__, None)
+        except Exception as exc:
+            log.debug("job %s (%s) attempt %s failed", job.id, job.kind, job.attempts, exc_info=True)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self._failed(job, detail, retry_at)
+        else:
+            queue.mark_done(self.session_factory, job)
+            JOBS_TOTAL.labels(job.kind, "done").inc()
+
+    def _failed(self, job: queue.Claimed, error: str, retry_at: Any) -> None:
+        status = queue.mark_failed(self.session_factory, job, error, retry_at)
+        outcome = "retry" if status == queue.QUEUED else "failed"
+        JOBS_TOTAL.labels(job.kind, outcome).inc()
+        if outcome == "failed":
+            log.warning("job %s (%s) failed after %s attempt(s): %s", job.id, job.kind, job.attempts, error)
+
+    def drain(self) -> int:
+        """Run due jobs until none is due (burst mode); returns how many ran."""
+        ran = 0
+        while not self.stopping.is_set() and self.run_one():
+            ran += 1
+        return ran
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _loop(self, index: int) -> None:
+        while not self.stopping.is_set():
+            self._housekeep(index)
+            if self.active():
+                try:
+                    if self.run_one():
+                        continue
+                except Exception:
+                    log.exception("job runner: could not claim or finish a job; retrying shortly")
+            self._wait()
+
+    def _wait(self) -> None:
+        timeout = self.settings.job_poll_interval
+        if self.active():
+            try:
+                upcoming = queue.seconds_until_next(self.session_factory)
+            except Exception:
+                upcoming = None
+            if upcoming is not None:
+                timeout = min(timeout, max(upcoming, 0.01))
+        if self.worker and self.wakeups is not None and self.wakeups.healthy:
+            self.wakeups.wait(timeout)
+            return
+        if self._local.wait(timeout):
+            self._local.clear()
+
+    def _housekeep(self, index: int) -> None:
+        if index != 0:
+            return
+        now = time.monotonic()
+        if self.wakeups is not None and (
+            not self.wakeups.known or now - self._checked_redis_at >= REDIS_CHECK_INTERVAL
+        ):
+            self._checked_redis_at = now
+            self.wakeups.ping()
+        if now - self._purged_at >= PURGE_INTERVAL and self.active():
+            self._purged_at = now
+            try:
+                n = queue.purge_finished(self.session_factory, timedelta(hours=self.settings.job_retention_hours))
+                if n:
+                    log.info("purged %s finished job(s)", n)
+            except Exception:
+                log.exception("could not purge finished jobs")
+
+    def start(self) -> JobRunner:
+        registry.load_handlers()
+        if self.wakeups is not None:
+            self._checked_redis_at = time.monotonic()
+            self.wakeups.ping()
+        for i in range(self.settings.job_concurrency):
+            thread = threading.Thread(target=self._loop, args=(i,), name=f"kubelabel-jobs-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self._local.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+        if self.wakeups is not None:
+            self.wakeups.close()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(0.5)

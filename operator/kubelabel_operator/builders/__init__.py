@@ -1,0 +1,1 @@
+"""Pure builders: spec models in, Kubernetes object dicts out (no I/O; golden-tested)."""

@@ -1,0 +1,254 @@
+"""Children of a LabelingProject: ConfigMap, admin-token Secret, Deployment, Service, Ingress, PVC."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from kubelabel_operator.builders.meta import (
+    API_PORT,
+    CONFIG_HASH_ANNOTATION,
+    Owner,
+    container_security_context,
+    content_hash,
+    labels,
+    metadata,
+    pod_security_context,
+    resources,
+    selector,
+    service_url,
+)
+from kubelabel_operator.models.labeling_project import SAMPLING_LABELS, LabelingProjectSpec
+
+COMPONENT = "api"
+CONFIG_DIR = "/etc/kubelabel"
+DATA_DIR = "/data"
+TOKEN_KEY = "token"
+PROJECT_FILE_KEY = "project.json"
+
+
+def config_map_name(project: str) -> str:
+    return f"{project}-config"
+
+
+def admin_secret_name(project: str) -> str:
+    return f"{project}-admin-token"
+
+
+def api_name(project: str) -> str:
+    return f"{project}-api"
+
+
+def pvc_name(project: str) -> str:
+    return f"{project}-data"
+
+
+def endpoint(project: str, namespace: str) -> str:
+    return service_url(api_name(project), namespace, API_PORT)
+
+
+def webhook_secret_env(index: int) -> str:
+    return f"KUBELABEL_WEBHOOK_SECRET_{index}"
+
+
+def project_json(spec: LabelingProjectSpec, label_config: str) -> dict[str, Any]:
+    """project.json in Label Studio field names (read by the API server at start)."""
+    return {
+        "title": spec.title,
+        "description": spec.description,
+        "expert_instruction": spec.instructions,
+        "label_config": label_config,
+        "maximum_annotations": spec.annotation.overlap,
+        "sampling": SAMPLING_LABELS[spec.annotation.sampling],
+        "show_skip_button": spec.annotation.skip_allowed,
+        "review_required": spec.annotation.review_required,
+        "webhooks": [
+            {
+                "url": hook.url,
+                "actions": list(hook.events),
+                **({"secret_env": webhook_secret_env(i)} if hook.secret_ref else {}),
+            }
+            for i, hook in enumerate(spec.webhooks)
+        ],
+    }
+
+
+def render_project_json(spec: LabelingProjectSpec, label_config: str) -> str:
+    return json.dumps(project_json(spec, label_config), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def config_map(owner: Owner, spec: LabelingProjectSpec, label_config: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(config_map_name(owner.name), owner, labels(owner.name, "config")),
+        "data": {PROJECT_FILE_KEY: render_project_json(spec, label_config)},
+    }
+
+
+def admin_token_secret(owner: Owner, token: str) -> dict[str, Any]:
+    """Created once; a reconcile never rewrites its data (the token is never rotated)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(admin_secret_name(owner.name), owner, labels(owner.name, "admin-token")),
+        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
+def config_hash(spec: LabelingProjectSpec, label_config: str) -> str:
+    """Changes with project.json or the spec, so any change rolls the API server pods."""
+    return content_hash(render_project_json(spec, label_config), spec.wire())
+
+
+def _secret_env(name: str, ref: Any) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def _env(owner: Owner, spec: LabelingProjectSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    if spec.database.type == "postgres" and spec.database.postgres is not None:
+        env.append(_secret_env("DATABASE_URL", spec.database.postgres.secret_ref))
+    else:
+        env.append({"name": "DATABASE_URL", "value": f"sqlite:///{DATA_DIR}/kubelabel.db"})
+    env.append({"name": "KUBELABEL_DATA_DIR", "value": DATA_DIR})
+    if spec.redis is not None:
+        env.append(_secret_env("REDIS_URL", spec.redis.secret_ref))
+    env.append(
+        {
+            "name": "KUBELABEL_ADMIN_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": admin_secret_name(owner.name), "key": TOKEN_KEY}},
+        }
+    )
+    env.append({"name": "KUBELABEL_PROJECT_FILE", "value": f"{CONFIG_DIR}/{PROJECT_FILE_KEY}"})
+    env.append({"name": "KUBELABEL_PUBLIC_URL", "value": endpoint(owner.name, owner.namespace)})
+    for i, hook in enumerate(spec.webhooks):
+        if hook.secret_ref is not None:
+            env.append(_secret_env(webhook_secret_env(i), hook.secret_ref))
+    return env
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) -> dict[str, Any]:
+    server = spec.server
+    sqlite = spec.database.type == "sqlite"
+    data_volume: dict[str, Any] = (
+        {"name": "data", "persistentVolumeClaim": {"claimName": pvc_name(owner.name)}}
+        if sqlite
+        else {"name": "data", "emptyDir": {}}
+    )
+    container = {
+        "name": "api",
+        "image": server.image or image,
+        "imagePullPolicy": server.image_pull_policy,
+        "command": ["kubelabel"],
+        "args": ["serve", "--host", "0.0.0.0", "--port", str(API_PORT)],
+        "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+        "env": _env(owner, spec),
+        # Migrations run at start: give them time before liveness counts.
+        "startupProbe": _probe("/health", 2, 60),
+        "livenessProbe": _probe("/health", 10, 3),
+        "readinessProbe": _probe("/ready", 5, 3),
+        "resources": resources(server.resources, {"cpu": "100m", "memory": "256Mi"}, {"memory": "1Gi"}),
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(api_name(owner.name), owner, labels(owner.name, COMPONENT)),
+        "spec": {
+            "replicas": server.replicas,
+            # SQLite lives on a ReadWriteOnce volume: never two pods at once.
+            "strategy": {"type": "Recreate"} if sqlite else {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selector(owner.name, COMPONENT)},
+            "template": {
+                "metadata": {
+                    "labels": labels(owner.name, COMPONENT),
+                    "annotations": {CONFIG_HASH_ANNOTATION: hash_},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security_context(),
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": config_map_name(owner.name)}},
+                        data_volume,
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(api_name(owner.name), owner, labels(owner.name, COMPONENT)),
+        "spec": {
+            "type": spec.server.service_type,
+            "selector": selector(owner.name, COMPONENT),
+            "ports": [{"name": "http", "port": API_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def ingress(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
+    ing = spec.server.ingress
+    if ing is None:
+        return None
+    meta = metadata(api_name(owner.name), owner, labels(owner.name, COMPONENT), dict(ing.annotations or {}))
+    body: dict[str, Any] = {
+        "rules": [
+            {
+                "host": ing.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": ing.path,
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": api_name(owner.name), "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if ing.class_name:
+        body["ingressClassName"] = ing.class_name
+    if ing.tls_secret_name:
+        body["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret_name}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
+
+
+def data_pvc(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
+    if spec.database.type != "sqlite":
+        return None
+    body: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": spec.database.storage_size}},
+    }
+    if spec.database.storage_class_name:
+        body["storageClassName"] = spec.database.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(pvc_name(owner.name), owner, labels(owner.name, "data")),
+        "spec": body,
+    }

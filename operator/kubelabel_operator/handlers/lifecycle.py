@@ -1,0 +1,69 @@
+"""Operator start and stop: settings, login, clients, metrics server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import kopf
+
+from kubelabel_operator import metrics
+from kubelabel_operator.handlers.runtime import Runtime
+from kubelabel_operator.k8s import K8s, load_connection
+from kubelabel_operator.settings import get_settings
+
+_metrics_started = False
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """The operator's own credentials, read at call time (kopf re-calls this on 401)."""
+    conn = load_connection(get_settings().kubeconfig)
+    token = conn.bearer()
+    return kopf.ConnectionInfo(
+        server=conn.server,
+        ca_path=conn.ca_path,
+        insecure=conn.insecure,
+        scheme="Bearer" if token else None,
+        token=token,
+        certificate_path=conn.cert_path,
+        private_key_path=conn.key_path,
+        default_namespace=conn.default_namespace,
+    )
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    global _metrics_started
+    config = get_settings()
+    settings.persistence.finalizer = config.finalizer
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubelabel.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubelabel.io", key="last-handled-configuration"
+    )
+    settings.peering.name = config.peering_name
+    settings.posting.enabled = config.post_events
+    settings.posting.level = logging.INFO
+    # Long-idle watches through load balancers can stall silently: bound them.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.execution.max_workers = 4
+    memo.runtime = Runtime(
+        k8s=K8s(load_connection(config.kubeconfig)),
+        http=httpx.AsyncClient(timeout=config.http_timeout_seconds, follow_redirects=False),
+        settings=config,
+    )
+    if config.metrics_enabled and not _metrics_started:
+        metrics.serve(config.metrics_host, config.metrics_port)
+        _metrics_started = True
+        logger.info("metrics on %s:%s/metrics", config.metrics_host, config.metrics_port)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: Any, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        await runtime.k8s.aclose()
+        await runtime.http.aclose()

@@ -1,0 +1,71 @@
+"""MLBackend handlers: reconcile, periodic health check, unregister on deletion (the only finalizer)."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+import kopf
+
+from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers.report import forget, report
+from kubelabel_operator.handlers.runtime import Runtime, runtime
+from kubelabel_operator.k8s import ApiError
+from kubelabel_operator.k8s.resources import MLBACKENDS
+from kubelabel_operator.reconcilers.conditions import now_iso
+from kubelabel_operator.reconcilers.mlbackend import reconcile_mlbackend, unregister
+from kubelabel_operator.settings import get_settings
+
+KIND = "MLBackend"
+RESOURCE = (GROUP, VERSION, "mlbackends")
+_settings = get_settings()
+
+
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None) -> None:
+    with metrics.observe(KIND):
+        try:
+            outcome = await reconcile_mlbackend(
+                rt.k8s, rt.http, body, rt.settings.image, rt.settings.api_url_template, now_iso()
+            )
+            await report(rt.k8s, MLBACKENDS, body, outcome, logger)
+        except ApiError as exc:
+            raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=5) from exc
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def mlbackend_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await reconcile(runtime(memo), dict(body), logger)
+
+
+def _due(body: kopf.Body) -> bool:
+    """The timer ticks often; each backend is checked at its own spec.healthCheckIntervalSeconds."""
+    interval = float((body.get("spec") or {}).get("healthCheckIntervalSeconds") or 30)
+    last = (body.get("status") or {}).get("lastHealthCheck")
+    if not last:
+        return True
+    then = datetime.datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+    return (datetime.datetime.now(datetime.UTC) - then).total_seconds() >= interval
+
+
+@kopf.timer(*RESOURCE, interval=_settings.ml_check_interval_seconds, initial_delay=_settings.ml_check_interval_seconds)
+async def mlbackend_health(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    if _due(body):
+        await reconcile(runtime(memo), dict(body), logger)
+
+
+@kopf.on.delete(*RESOURCE)
+async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    """The registration lives in the project's database, outside Kubernetes: remove it (best effort)."""
+    rt = runtime(memo)
+    result = await unregister(rt.k8s, rt.http, dict(body), rt.settings.api_url_template)
+    logger.info("ML backend %s", result)
+    forget(KIND, dict(body))
+
+
+@kopf.on.event(*RESOURCE)
+def mlbackend_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    if type == "DELETED":
+        forget(KIND, dict(body))

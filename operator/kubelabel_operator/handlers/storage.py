@@ -1,0 +1,48 @@
+"""StorageConnection handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers.report import forget, report
+from kubelabel_operator.handlers.runtime import Runtime, runtime
+from kubelabel_operator.k8s import ApiError
+from kubelabel_operator.k8s.resources import STORAGES
+from kubelabel_operator.reconcilers.conditions import now_iso
+from kubelabel_operator.reconcilers.storage import reconcile_storage
+from kubelabel_operator.settings import get_settings
+
+KIND = "StorageConnection"
+RESOURCE = (GROUP, VERSION, "storageconnections")
+_settings = get_settings()
+
+
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None) -> None:
+    with metrics.observe(KIND):
+        try:
+            outcome = await reconcile_storage(rt.k8s, body, rt.settings.image, now_iso())
+            await report(rt.k8s, STORAGES, body, outcome, logger)
+        except ApiError as exc:
+            raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=5) from exc
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def storage_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await reconcile(runtime(memo), dict(body), logger)
+
+
+@kopf.timer(*RESOURCE, interval=_settings.resync_interval_seconds, initial_delay=_settings.resync_interval_seconds)
+async def storage_resync(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await reconcile(runtime(memo), dict(body), logger)
+
+
+@kopf.on.event(*RESOURCE)
+def storage_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    if type == "DELETED":
+        forget(KIND, dict(body))

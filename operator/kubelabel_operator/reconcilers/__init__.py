@@ -1,0 +1,1 @@
+"""Reconcilers: compare desired children with actual ones, apply the difference, compute status."""

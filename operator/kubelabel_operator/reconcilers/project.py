@@ -1,0 +1,101 @@
+"""LabelingProject: provision the API server and report how it is doing."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubelabel_operator.builders import project as build
+from kubelabel_operator.builders.meta import Owner
+from kubelabel_operator.k8s import K8s
+from kubelabel_operator.k8s.resources import INGRESSES
+from kubelabel_operator.models.labeling_project import LabelingProjectSpec
+from kubelabel_operator.reconcilers import refs
+from kubelabel_operator.reconcilers.apply import ensure, key, remove
+from kubelabel_operator.reconcilers.conditions import Verdict
+from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
+
+
+def deployment_verdict(desired_replicas: int, deployment: dict[str, Any] | None) -> Verdict:
+    """Ready when every wanted replica of the current generation is ready."""
+    if desired_replicas == 0:
+        return Verdict.idle("ScaledToZero", "spec.server.replicas is 0")
+    if deployment is None:
+        return Verdict.progressing("Creating", "creating the API server")
+    status = deployment.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return Verdict.degraded("RolloutStuck", cond.get("message") or "the rollout exceeded its deadline")
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    generation = deployment.get("metadata", {}).get("generation")
+    observed = status.get("observedGeneration")
+    current = generation is None or (observed is not None and observed >= generation)
+    if current and updated >= desired_replicas and ready >= desired_replicas:
+        return Verdict.ready("Available", f"{ready}/{desired_replicas} API server replicas ready")
+    reason = "RollingOut" if ready else "Starting"
+    return Verdict.progressing(reason, f"{ready}/{desired_replicas} API server replicas ready")
+
+
+def _base_status(owner: Owner) -> dict[str, Any]:
+    return {
+        "endpoint": build.endpoint(owner.name, owner.namespace),
+        "adminTokenSecret": build.admin_secret_name(owner.name),
+    }
+
+
+async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str) -> Outcome:
+    owner = Owner.from_body(body)
+    try:
+        spec = LabelingProjectSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return finish(body, Verdict.degraded("InvalidSpec", msg), _base_status(owner), now)
+    children: dict[str, str] = {}
+    try:
+        xml = await refs.label_config(k8s, owner.namespace, spec)
+        await refs.project_secrets(k8s, owner.namespace, spec)
+        # Generated once; `create_only` keeps the token stable across every later reconcile.
+        token_secret = build.admin_token_secret(owner, secrets.token_hex(32))
+        children[key(token_secret)], _ = await ensure(k8s, token_secret, create_only=True)
+        wanted = [build.config_map(owner, spec, xml)]
+        pvc = build.data_pvc(owner, spec)
+        if pvc is not None:
+            # Most of a PVC's spec is immutable; size changes are left to the user.
+            children[key(pvc)], _ = await ensure(k8s, pvc, create_only=True)
+        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml)))
+        wanted.append(build.service(owner, spec))
+        ingress = build.ingress(owner, spec)
+        if ingress is not None:
+            wanted.append(ingress)
+        deployment: dict[str, Any] | None = None
+        for child in wanted:
+            children[key(child)], actual = await ensure(k8s, child)
+            if child["kind"] == "Deployment":
+                deployment = actual
+        if ingress is None and await remove(k8s, INGRESSES, owner.namespace, build.api_name(owner.name), owner.uid):
+            children[f"Ingress/{build.api_name(owner.name)}"] = "deleted"
+        if children.get(f"Deployment/{build.api_name(owner.name)}") == "updated":
+            verdict = Verdict.progressing("RollingOut", "the API server is rolling out a new spec")
+        else:
+            verdict = deployment_verdict(spec.server.replicas, deployment)
+    except Blocked as exc:
+        verdict = Verdict.degraded(exc.reason, exc.message)
+    return finish(body, verdict, _base_status(owner), now, children)
+
+
+async def refresh_project_status(body: dict[str, Any], deployment: dict[str, Any] | None, now: str) -> Outcome:
+    """Status only, from the Deployment's current state (used when the Deployment changes)."""
+    owner = Owner.from_body(body)
+    try:
+        spec = LabelingProjectSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return finish(body, Verdict.degraded("InvalidSpec", "the spec is invalid"), _base_status(owner), now)
+    previous = (body.get("status") or {}).get("conditions") or []
+    degraded = next((c for c in previous if c.get("type") == "Degraded" and c.get("status") == "True"), None)
+    if degraded is not None:
+        # A blocking problem (missing Secret, ...) is cleared by a full reconcile, not by a pod.
+        return finish(body, Verdict.degraded(degraded["reason"], degraded.get("message", "")), {}, now)
+    return finish(body, deployment_verdict(spec.server.replicas, deployment), _base_status(owner), now)

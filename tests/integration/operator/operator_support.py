@@ -1,0 +1,29 @@
+"""Helpers shared by the operator's integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+NS = "default"
+
+
+async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll without blocking the loop the emulator serves on; return the first truthy result."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            last = result
+            if result:
+                return result  # type: ignore[return-value]
+        except (KeyError, AssertionError, TypeError) as exc:
+            last = exc
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,132 @@
+"""LabelingProject against the emulated API with the real operator running."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubelabel_operator.k8s import K8s
+from kubelabel_operator.k8s.resources import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    PROJECTS,
+    PVCS,
+    SECRETS,
+    SERVICES,
+)
+from operator_support import NS, eventually
+
+
+def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == ctype:
+            return cond  # type: ignore[no-any-return]
+    return {}
+
+
+async def simulate_rollout(client: K8s, name: str) -> None:
+    """What the Deployment controller would report once every pod of the current template is ready."""
+    dep = await client.get(DEPLOYMENTS, NS, name)
+    assert dep is not None
+    replicas = dep["spec"]["replicas"]
+    await client.patch_status(
+        DEPLOYMENTS,
+        NS,
+        name,
+        {
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        },
+    )
+
+
+async def test_project_children_status_rollout_and_deletion(api, client, operator, example):
+    body = example("01-minimal-project.yaml")[0]
+    body["metadata"]["namespace"] = NS
+    created = await client.create(PROJECTS, NS, copy.deepcopy(body))
+    uid = created["metadata"]["uid"]
+
+    dep = await eventually(lambda: client.get(DEPLOYMENTS, NS, "sentiment-api"))
+    children = {
+        "cm": await client.get(CONFIGMAPS, NS, "sentiment-config"),
+        "secret": await client.get(SECRETS, NS, "sentiment-admin-token"),
+        "svc": await client.get(SERVICES, NS, "sentiment-api"),
+        "pvc": await client.get(PVCS, NS, "sentiment-data"),
+        "dep": dep,
+    }
+    for child in children.values():
+        assert child is not None
+        (ref,) = child["metadata"]["ownerReferences"]
+        assert ref["uid"] == uid and ref["kind"] == "LabelingProject" and ref["controller"] is True
+        labels = child["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "kubelabel-operator"
+        assert labels["kubelabel.io/project"] == "sentiment"
+        assert "app.kubernetes.io/instance" not in labels
+    token = children["secret"]["data"]["token"]
+
+    # No controller has reported pods yet: progressing, not ready.
+    project = await eventually(lambda: client.get(PROJECTS, NS, "sentiment"))
+    project = await eventually(lambda: _with(client, lambda p: condition(p, "Progressing").get("status") == "True"))
+    assert condition(project, "Ready")["status"] == "False"
+    assert project["status"]["endpoint"] == "http://sentiment-api.default.svc:8080"
+    assert project["status"]["adminTokenSecret"] == "sentiment-admin-token"
+    assert project["status"]["observedGeneration"] == 1
+
+    await simulate_rollout(client, "sentiment-api")
+    project = await eventually(lambda: _with(client, lambda p: condition(p, "Ready").get("status") == "True"))
+    ready_since = condition(project, "Ready")["lastTransitionTime"]
+    assert condition(project, "Ready")["reason"] == "Available"
+    assert condition(project, "Degraded")["status"] == "False"
+
+    # A spec change rolls the Deployment (new config hash) and is reported as progressing.
+    old_hash = dep["spec"]["template"]["metadata"]["annotations"]["kubelabel.io/config-hash"]
+    await client.patch(PROJECTS, NS, "sentiment", {"spec": {"title": "Sentiment, second round"}})
+
+    async def rolled() -> dict[str, Any] | None:
+        d = await client.get(DEPLOYMENTS, NS, "sentiment-api")
+        annotations = d["spec"]["template"]["metadata"]["annotations"]
+        return d if annotations["kubelabel.io/config-hash"] != old_hash else None
+
+    await eventually(rolled)
+    cm = await client.get(CONFIGMAPS, NS, "sentiment-config")
+    assert '"title": "Sentiment, second round"' in cm["data"]["project.json"]
+    project = await eventually(
+        lambda: _with(
+            client, lambda p: p["status"].get("observedGeneration") == 2 and condition(p, "Ready")["status"] == "False"
+        )
+    )
+    await simulate_rollout(client, "sentiment-api")
+    project = await eventually(lambda: _with(client, lambda p: condition(p, "Ready").get("status") == "True"))
+    assert condition(project, "Ready")["lastTransitionTime"] >= ready_since
+    # The admin token is never rotated by a reconcile.
+    assert (await client.get(SECRETS, NS, "sentiment-admin-token"))["data"]["token"] == token
+
+    # Transitions were posted as Events on the project.
+    events = [e.raw for (res, ns, _), e in api.objects.items() if res == "v1/events" and not e.deleted]
+    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "sentiment"}
+    assert {"Starting", "Available", "RollingOut"} <= reasons
+
+    # Deleting the project removes its children (owner references + garbage collection).
+    assert await client.delete(PROJECTS, NS, "sentiment")
+    await eventually(lambda: _gone(client))
+
+
+async def _with(client: K8s, predicate: Any) -> dict[str, Any] | None:
+    project = await client.get(PROJECTS, NS, "sentiment")
+    return project if project and project.get("status") and predicate(project) else None
+
+
+async def _gone(client: K8s) -> bool:
+    for res, name in [
+        (DEPLOYMENTS, "sentiment-api"),
+        (SERVICES, "sentiment-api"),
+        (CONFIGMAPS, "sentiment-config"),
+        (SECRETS, "sentiment-admin-token"),
+        (PVCS, "sentiment-data"),
+    ]:
+        if await client.get(res, NS, name) is not None:
+            return False
+    return True
