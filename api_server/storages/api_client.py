@@ -1,0 +1,98 @@
+"""The HTTP side of `kubelabel sync`: the project's storage API, with retries.
+
+Every call the sync makes is idempotent (upsert by external name, upsert of links by key),
+so transient failures (connection errors, 429, 5xx) are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from api_server.storages.import_sync import BatchResult, ImportItem
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class ApiError(Exception):
+    """The API refused a request (4xx) or stayed unavailable after the retries."""
+
+
+class StorageApi:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 120.0, retries: int = 6) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Token {token}"},
+            timeout=timeout,
+        )
+        self._retries = retries
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        delay = 0.5
+        for attempt in range(self._retries + 1):
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self._retries:
+                    raise ApiError(f"{method} {path}: API unreachable ({type(exc).__name__})") from None
+            else:
+                if response.status_code not in RETRY_STATUS or attempt == self._retries:
+                    if response.status_code >= 400:
+                        raise ApiError(f"{method} {path}: HTTP {response.status_code}: {_detail(response)}")
+                    return response.json() if response.content else None
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        raise AssertionError("unreachable")
+
+    # -- storages ----------------------------------------------------------------------------
+    @staticmethod
+    def base(direction: str, type_: str) -> str:
+        return f"/api/storages/export/{type_}" if direction == "export" else f"/api/storages/{type_}"
+
+    def upsert_storage(self, direction: str, type_: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the storage, or update the one with the same `external_name`."""
+        return dict(self.request("POST", self.base(direction, type_), json=body))
+
+    def patch_storage(self, direction: str, type_: str, storage_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.request("PATCH", f"{self.base(direction, type_)}/{storage_id}", json=body))
+
+    def get_storage(self, direction: str, type_: str, storage_id: int) -> dict[str, Any]:
+        return dict(self.request("GET", f"{self.base(direction, type_)}/{storage_id}"))
+
+    def start_sync(self, direction: str, type_: str, storage_id: int) -> dict[str, Any]:
+        return dict(self.request("POST", f"{self.base(direction, type_)}/{storage_id}/sync"))
+
+
+class HttpSink:
+    """ImportSink over the batch link endpoints of an import storage."""
+
+    def __init__(self, api: StorageApi, type_: str, storage_id: int) -> None:
+        self._api = api
+        self._path = f"/api/storages/{type_}/{storage_id}"
+
+    def known_etags(self, keys: list[str]) -> dict[str, str]:
+        answer = self._api.request("POST", f"{self._path}/known-keys", json={"keys": keys})
+        return dict(answer["etags"])
+
+    def submit(self, items: list[ImportItem], *, update_changed: bool) -> BatchResult:
+        answer = self._api.request(
+            "POST",
+            f"{self._path}/links",
+            json={"items": [item.wire() for item in items], "update_changed": update_changed},
+        )
+        return BatchResult(created=answer["created"], updated=answer["updated"], unchanged=answer["unchanged"])
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:500]
+    return str(body)[:300]

@@ -1,0 +1,198 @@
+"""Export storages: every annotated task written as one JSON object named `<prefix>/<task id>.json`.
+
+The object holds the task in Label Studio's JSON export layout (data, meta, annotations with
+their results, ...). Writes happen on sync (all annotated tasks, keyset-paged, never all in
+memory) and, when `export_on_save` is set, after each committed annotation change; when the
+last annotation of a task is deleted and `can_delete_objects` is set, the object is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server import events
+from api_server.db.models import Annotation, ExportStorage, Task
+from api_server.db.session import make_session_factory, session_scope
+from api_server.storages import repository
+from api_server.storages.config import StorageConfig
+from api_server.storages.credentials_store import credentials_of
+from api_server.storages.import_sync import SyncProgress
+from api_server.storages.providers import StorageError, StorageProvider
+
+log = logging.getLogger(__name__)
+
+PAGE = 200
+SAVE_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED"}
+DELETE_ACTIONS = {"ANNOTATION_DELETED", "ANNOTATIONS_DELETED"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def serialize_task(task: Task, annotations: list[Annotation]) -> dict[str, Any]:
+    """A task with its annotations in Label Studio's JSON export layout."""
+    return {
+        "id": task.id,
+        "data": task.data,
+        "meta": task.meta or {},
+        "annotations": [
+            {
+                "id": a.id,
+                "completed_by": a.completed_by_id,
+                "result": a.result,
+                "was_cancelled": a.was_cancelled,
+                "ground_truth": a.ground_truth,
+                "created_at": _iso(a.created_at),
+                "updated_at": _iso(a.updated_at),
+                "draft_created_at": _iso(a.draft_created_at),
+                "lead_time": a.lead_time,
+                "prediction": {},
+                "result_count": len(a.result or []),
+                "import_id": a.import_id,
+                "last_action": a.last_action,
+                "task": task.id,
+                "project": a.project_id,
+                "updated_by": a.updated_by_id,
+                "parent_prediction": a.parent_prediction_id,
+                "parent_annotation": a.parent_annotation_id,
+            }
+            for a in annotations
+        ],
+        "predictions": [],
+        "drafts": [],
+        "file_upload": None,
+        "created_at": _iso(task.created_at),
+        "updated_at": _iso(task.updated_at),
+        "inner_id": task.inner_id,
+        "total_annotations": task.total_annotations,
+        "cancelled_annotations": task.cancelled_annotations,
+        "total_predictions": task.total_predictions,
+        "project": task.project_id,
+        "updated_by": task.updated_by_id,
+    }
+
+
+def object_key(config: StorageConfig, task_id: int) -> str:
+    prefix = config.prefix.strip("/")
+    return f"{prefix}/{task_id}.json" if prefix else f"{task_id}.json"
+
+
+def _write(
+    session: Session, storage: ExportStorage, provider: StorageProvider, task: Task, anns: list[Annotation]
+) -> None:
+    config = StorageConfig.from_settings(storage.type, storage.settings)
+    key = object_key(config, task.id)
+    body = json.dumps(serialize_task(task, anns), ensure_ascii=False, default=str).encode()
+    provider.write(key, body, "application/json")
+    repository.upsert_export_link(session, storage.id, task.id, key)
+
+
+def run_export(factory: sessionmaker[Session], storage_id: int, provider: StorageProvider) -> SyncProgress:
+    """Write every annotated task of the storage's project; per-task failures are counted."""
+    progress = SyncProgress()
+    with session_scope(factory) as session:
+        storage = session.get(ExportStorage, storage_id)
+        if storage is None:
+            raise LookupError(f"export storage {storage_id} does not exist")
+        project_id = storage.project_id
+    after = 0
+    while True:
+        with session_scope(factory) as session:
+            storage = session.get(ExportStorage, storage_id)
+            if storage is None:
+                raise LookupError(f"export storage {storage_id} was deleted during the sync")
+            ids = repository.annotated_task_ids(session, project_id, after, PAGE)
+            if not ids:
+                return progress
+            for task, anns in repository.tasks_with_annotations(session, ids):
+                progress.listed += 1
+                progress.matched += 1
+                try:
+                    _write(session, storage, provider, task, anns)
+                    progress.created += 1
+                except StorageError as exc:
+                    progress.error(str(exc))
+            after = ids[-1]
+
+
+# -- on annotation save / delete ------------------------------------------------------------
+
+_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-on-save")
+
+
+def _task_ids(objects: dict[str, Any]) -> set[int]:
+    found: set[int] = set()
+    for key in ("annotation", "annotations", "task", "tasks"):
+        value = objects.get(key)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            if key.startswith("task"):
+                found.add(int(item if isinstance(item, int) else item.id))
+            elif isinstance(item, Annotation):
+                found.add(item.task_id)
+            elif isinstance(item, dict) and item.get("task"):
+                found.add(int(item["task"]))
+    return found
+
+
+def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> None:
+    """Write (or, when no annotation is left and allowed, delete) the objects of these tasks."""
+    with session_scope(factory) as session:
+        storages = [
+            s for s in repository.export_storages_of(session, project_id) if s.settings.get("export_on_save", True)
+        ]
+        if not storages:
+            return
+        tasks = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(task_ids)))}
+        anns: dict[int, list[Annotation]] = {tid: [] for tid in task_ids}
+        for ann in session.scalars(select(Annotation).where(Annotation.task_id.in_(task_ids)).order_by(Annotation.id)):
+            anns[ann.task_id].append(ann)
+        for storage in storages:
+            config = StorageConfig.from_settings(storage.type, storage.settings)
+            try:
+                provider = config.provider(credentials_of(storage))
+                for tid in sorted(task_ids):
+                    task = tasks.get(tid)
+                    if task is not None and anns[tid]:
+                        _write(session, storage, provider, task, anns[tid])
+                    elif storage.can_delete_objects:
+                        provider.delete(object_key(config, tid))
+                        repository.delete_export_link(session, storage.id, tid)
+            except StorageError as exc:
+                # The annotation is saved either way; the next export sync writes the object.
+                log.warning("export storage %s: write on save failed: %s", storage.id, exc)
+
+
+def _on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
+    if action not in SAVE_ACTIONS and action not in DELETE_ACTIONS:
+        return
+    task_ids = _task_ids(objects)
+    if not task_ids:
+        return
+    bind = session.get_bind()
+
+    def after_commit(_: Session) -> None:
+        factory = make_session_factory(bind)  # type: ignore[arg-type]
+        _executor.submit(_safe_export, factory, project_id, task_ids)
+
+    # Bucket I/O happens only once the change is committed, and off the request's thread.
+    event.listen(session, "after_commit", after_commit, once=True)
+
+
+def _safe_export(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> None:
+    try:
+        export_tasks_now(factory, project_id, task_ids)
+    except Exception:  # a background hook must never take the worker down
+        log.exception("export on save failed for project %s", project_id)
+
+
+events.subscribe(_on_event)
