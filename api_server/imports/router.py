@@ -1,0 +1,143 @@
+"""`POST /api/projects/{id}/import`: tasks from the body, uploaded files or URLs (Label Studio's endpoint).
+
+The body's Content-Type picks the format (`?format=` overrides it). JSONL bodies are read
+as a stream and written batch by batch inside one transaction, so a million-task upload
+never sits in memory whole. Parsing and database work run in worker threads; the event
+loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import UploadFile
+
+from api_server.common.errors import BadRequest, UnsupportedMediaType
+from api_server.common.routing import DualSlashRouter
+from api_server.deps import CurrentUser, SessionDep, SettingsDep
+from api_server.imports import parsers, sources
+from api_server.imports.parsers import CONTENT_TYPES, Format
+from api_server.imports.predictions import import_predictions
+from api_server.imports.schemas import ImportResponse, PredictionsImportResponse
+from api_server.imports.service import BATCH, ImportJob
+from api_server.tasks.serialize import json_response
+
+router = DualSlashRouter(prefix="/api/projects", tags=["import"])
+
+SUPPORTED = (
+    "application/json, application/x-ndjson (JSONL), text/csv, text/tab-separated-values, text/plain (TXT), "
+    "text/uri-list, multipart/form-data (files: .json .jsonl .csv .tsv .txt; or url fields), "
+    "application/x-www-form-urlencoded (url fields)"
+)
+
+
+def _run(fn: Any, *args: Any) -> Any:
+    return anyio.to_thread.run_sync(fn, *args)
+
+
+async def _line_batches(stream: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:
+    pending = b""
+    batch: list[bytes] = []
+    async for chunk in stream:
+        if not chunk:
+            continue
+        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = lines.pop()
+        batch.extend(lines)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if pending:
+        batch.append(pending)
+    if batch:
+        yield batch
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@router.post("/{project_id}/import", response_model=ImportResponse, status_code=201)
+async def import_tasks(
+    project_id: int,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    return_task_ids: bool = False,
+    commit_to_project: bool = True,
+    preannotated_from_fields: Annotated[list[str] | None, Query()] = None,
+    format: Annotated[Format | None, Query(description="overrides the Content-Type: json|jsonl|csv|tsv|txt")] = None,
+) -> Response:
+    """Import tasks (manager+). One bad row rejects the whole request and nothing is written."""
+    if not commit_to_project:
+        raise BadRequest("commit_to_project=false is not supported: imported tasks are always committed")
+    if preannotated_from_fields:
+        raise BadRequest(
+            "preannotated_from_fields is not supported: send predictions inline in each task",
+            validation_errors={"preannotated_from_fields": ["not supported"]},
+        )
+    media = _media_type(request)
+    fmt = format or CONTENT_TYPES.get(media)
+    form_types = {"multipart/form-data", "application/x-www-form-urlencoded"}
+    if fmt is None and media not in form_types and media != "text/uri-list":
+        shown = media or "none"
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {shown}; send one of: {SUPPORTED} (or name the format with ?format=)",
+            validation_errors={"content-type": [f"{shown} is not supported"]},
+        )
+
+    if fmt is Format.jsonl:
+        job = await _run(ImportJob, session, user, project_id)
+        first_line = 1
+        async for lines in _line_batches(request.stream(), BATCH):
+            await _run(job.add, parsers.jsonl_items(lines, first_line, ""))
+            first_line += len(lines)
+        job.note_format("jsonl")
+    elif fmt is not None:
+        body = await request.body()
+        job = await _run(ImportJob, session, user, project_id)
+        await _run(sources.add_body, job, fmt, body)
+    elif media == "text/uri-list":
+        body = await request.body()
+        job = await _run(ImportJob, session, user, project_id)
+        await _run(sources.add_uri_list, job, body)
+    else:
+        form = await request.form(max_files=1000, max_fields=1000)
+        try:
+            files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+            urls = [v for k, v in form.multi_items() if k == "url" and isinstance(v, str) and v.strip()]
+            if not files and not urls:
+                raise BadRequest(
+                    "the form has no files and no url fields: attach task files or give url=...",
+                    validation_errors={"file": ["no file or url given"]},
+                )
+            job = await _run(ImportJob, session, user, project_id)
+            for upload in files:
+                await _run(sources.add_upload, job, upload)
+            for url in urls:
+                await _run(sources.add_url, job, url.strip(), settings.max_upload_bytes)
+        finally:
+            await form.close()
+    response = await _run(job.finish, return_task_ids)
+    return json_response(response.model_dump(exclude_none=True), status_code=201)
+
+
+@router.post("/{project_id}/import/predictions", response_model=PredictionsImportResponse, status_code=201)
+async def import_predictions_endpoint(
+    project_id: int, request: Request, session: SessionDep, user: CurrentUser
+) -> PredictionsImportResponse:
+    """Bulk predictions for existing tasks: a JSON list of {"task": id, "result": [...], "score", "model_version"}."""
+    media = _media_type(request)
+    if media not in {"application/json", ""}:
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {media}; send application/json",
+            validation_errors={"content-type": [f"{media} is not supported"]},
+        )
+    items = parsers.json_items(await request.body())
+    created = await _run(import_predictions, session, user, project_id, items)
+    return PredictionsImportResponse(created=created)

@@ -1,0 +1,183 @@
+"""The import transaction: lock the project, validate and write every task, all or nothing.
+
+An `ImportJob` is fed items from any number of sources (the request body, uploaded files,
+downloaded URLs); it validates each item, writes in batches, and commits only in
+`finish()`. Any error before that leaves the project exactly as it was: the caller's
+session is rolled back and nothing was committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from api_server import events
+from api_server.common.errors import BadRequest
+from api_server.db.models import FileUpload, Project, Task, User
+from api_server.imports.schemas import ImportResponse
+from api_server.imports.validation import RowError, TaskIn, TaskValidator
+from api_server.imports.writer import TaskWriter
+from api_server.labelconfig.parser import LabelConfigError, parse
+from api_server.metrics import IMPORTED_TASKS
+from api_server.projects import service as projects
+from api_server.users.roles import Role
+
+BATCH = 20_000
+# Errors reported per request before giving up (the whole import is rejected anyway).
+MAX_ERRORS = 20
+# Events of imports up to this many tasks carry the tasks themselves; bigger ones carry id ranges only.
+EVENT_FULL_PAYLOAD_LIMIT = 1000
+
+
+class ImportJob:
+    def __init__(self, session: Session, user: User, project_id: int) -> None:
+        self.started = time.perf_counter()
+        self.session = session
+        project = projects.get_project(session, user, project_id, Role.manager)
+        self.project: Project = project
+        self._lock_project()
+        try:
+            interface = parse(project.label_config)
+            variables = interface.variables
+        except LabelConfigError:
+            variables = set()
+        self.variables = variables
+        self.validator = TaskValidator(variables)
+        last_inner = session.scalar(
+            select(Task.inner_id).where(Task.project_id == project.id).order_by(Task.id.desc()).limit(1)
+        )
+        self.writer = TaskWriter(
+            session,
+            project_id=project.id,
+            user_id=user.id,
+            overlap=project.maximum_annotations,
+            next_inner_id=(last_inner or 0) + 1,
+            now=datetime.now(UTC),
+        )
+        self.user = user
+        self.buffer: list[TaskIn] = []
+        self.buffer_upload: int | None = None
+        self.errors: dict[str, list[str]] = {}
+        self.file_upload_ids: list[int] = []
+        self.found_formats: list[str] = []
+        self.data_columns: set[str] = set()
+        self.could_be_tasks_list = False
+        self.small_tasks: list[dict[str, Any]] = []
+
+    def _lock_project(self) -> None:
+        # Serialise imports into one project (inner_id allocation); on SQLite this also takes
+        # the database write lock now, so ids read below stay ours until commit.
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT id FROM projects WHERE id = :id FOR UPDATE"), {"id": self.project.id})
+        else:
+            self.session.execute(text("UPDATE projects SET id = id WHERE id = :id"), {"id": self.project.id})
+
+    @property
+    def single_variable(self) -> str:
+        if len(self.variables) != 1:
+            names = ", ".join(f"${v}" for v in sorted(self.variables)) or "none"
+            raise BadRequest(
+                f"a TXT import (or a URL list) needs a label config with exactly one data field; this one has {names}",
+                validation_errors={"format": [f"needs exactly one data field, the config has {names}"]},
+            )
+        return next(iter(self.variables))
+
+    def add_file_upload(self, name: str, size: int, fmt: str) -> int:
+        upload = FileUpload(project_id=self.project.id, user_id=self.user.id, file=name[:500], size=size)
+        self.session.add(upload)
+        self.session.flush()
+        self.file_upload_ids.append(upload.id)
+        self.note_format(fmt)
+        self._flush()
+        self.buffer_upload = upload.id
+        return upload.id
+
+    def note_format(self, fmt: str) -> None:
+        ext = f".{fmt}"
+        if ext not in self.found_formats:
+            self.found_formats.append(ext)
+        if fmt in {"csv", "tsv", "txt"}:
+            self.could_be_tasks_list = True
+
+    def add(self, items: Iterable[tuple[int, Any]], label: str = "") -> None:
+        """Validate and buffer items (row number, item); label prefixes row names (a file name)."""
+        validate = self.validator.task
+        buffer = self.buffer
+        columns = self.data_columns
+        for row, item in items:
+            try:
+                task = validate(item)
+            except RowError as exc:
+                self.errors.setdefault(f"{label}row {row}", []).append(str(exc))
+                if len(self.errors) >= MAX_ERRORS:
+                    break
+                continue
+            columns.update(task.data)
+            buffer.append(task)
+            if len(buffer) >= BATCH:
+                self._check_errors()
+                self._flush()
+        self._check_errors()
+        if len(buffer) >= BATCH:
+            self._flush()
+
+    def _check_errors(self) -> None:
+        if self.errors:
+            first = next(iter(self.errors.items()))
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            raise BadRequest(
+                f"{first[0]}: {first[1][0]}{more}; nothing was imported", validation_errors=dict(self.errors)
+            )
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        ids = self.writer.write(self.buffer, self.buffer_upload)
+        if self.writer.task_ids.count <= EVENT_FULL_PAYLOAD_LIMIT:
+            for task_id, task in zip(ids, self.buffer, strict=True):
+                self.small_tasks.append({"id": task_id, "data": task.data, "project": self.project.id})
+        else:
+            self.small_tasks.clear()
+        self.buffer = []
+
+    def finish(self, return_task_ids: bool = False) -> ImportResponse:
+        self._check_errors()
+        self._flush()
+        writer = self.writer
+        count = writer.task_ids.count
+        if count == 0 and not self.file_upload_ids:
+            raise BadRequest("no tasks found in the request", validation_errors={"body": ["no tasks to import"]})
+        pid = self.project.id
+        if count:
+            objects: dict[str, Any] = {"task_count": count, "task_id_ranges": writer.task_ids.runs}
+            if count <= EVENT_FULL_PAYLOAD_LIMIT:
+                objects["tasks"] = self.small_tasks
+            events.publish(self.session, pid, "TASKS_CREATED", **objects)
+        if writer.annotation_ids.count:
+            events.publish(
+                self.session,
+                pid,
+                "ANNOTATIONS_CREATED",
+                annotation_count=writer.annotation_ids.count,
+                annotation_id_ranges=writer.annotation_ids.runs,
+                task_id_ranges=writer.task_ids.runs,
+            )
+        self.session.commit()
+        IMPORTED_TASKS.labels(str(pid)).inc(count)
+        return ImportResponse(
+            task_count=count,
+            annotation_count=writer.annotation_ids.count,
+            prediction_count=writer.prediction_count,
+            predictions_count=writer.prediction_count,
+            duration=round(time.perf_counter() - self.started, 4),
+            file_upload_ids=self.file_upload_ids,
+            could_be_tasks_list=self.could_be_tasks_list,
+            found_formats=self.found_formats,
+            data_columns=sorted(self.data_columns),
+            task_ids=writer.task_ids.ids() if return_task_ids else None,
+        )

@@ -1,0 +1,148 @@
+"""Task queries: filtered pages over (project_id, id), and annotations/predictions of many tasks at once.
+
+Task data is selected as stored JSON text and handed to the response as-is (an
+orjson Fragment), so listing never parses and re-serialises it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Text, cast, delete, func, select
+from sqlalchemy.orm import Session
+
+from api_server.db.models import Annotation, Prediction, Task
+
+TASK_COLUMNS = (
+    Task.id,
+    Task.project_id,
+    Task.inner_id,
+    cast(Task.data, Text).label("data"),
+    cast(Task.meta, Text).label("meta"),
+    Task.state,
+    Task.is_labeled,
+    Task.overlap,
+    Task.total_annotations,
+    Task.cancelled_annotations,
+    Task.total_predictions,
+    Task.prediction_score,
+    Task.file_upload_id,
+    Task.updated_by_id,
+    Task.created_at,
+    Task.updated_at,
+)
+ANNOTATION_COLUMNS = (
+    Annotation.id,
+    Annotation.task_id,
+    Annotation.project_id,
+    Annotation.completed_by_id,
+    cast(Annotation.result, Text).label("result"),
+    Annotation.was_cancelled,
+    Annotation.ground_truth,
+    Annotation.lead_time,
+    Annotation.review_status,
+    Annotation.parent_prediction_id,
+    Annotation.parent_annotation_id,
+    Annotation.last_action,
+    Annotation.updated_by_id,
+    Annotation.draft_created_at,
+    Annotation.created_at,
+    Annotation.updated_at,
+)
+PREDICTION_COLUMNS = (
+    Prediction.id,
+    Prediction.task_id,
+    Prediction.project_id,
+    cast(Prediction.result, Text).label("result"),
+    Prediction.score,
+    Prediction.model_version,
+    Prediction.ml_backend_id,
+    Prediction.created_at,
+    Prediction.updated_at,
+)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    project_ids: Sequence[int] | None = None
+    ids: Sequence[int] | None = None
+    is_labeled: bool | None = None
+    only_annotated: bool | None = None
+    has_predictions: bool | None = None
+    after: int | None = None
+
+    def apply(self, stmt: Select[Any]) -> Select[Any]:
+        if self.project_ids is not None:
+            stmt = stmt.where(Task.project_id.in_(self.project_ids))
+        if self.ids:
+            stmt = stmt.where(Task.id.in_(self.ids))
+        if self.is_labeled is not None:
+            stmt = stmt.where(Task.is_labeled.is_(self.is_labeled))
+        if self.only_annotated is not None:
+            annotated = (Task.total_annotations + Task.cancelled_annotations) > 0
+            stmt = stmt.where(annotated if self.only_annotated else ~annotated)
+        if self.has_predictions is not None:
+            stmt = stmt.where(Task.total_predictions > 0 if self.has_predictions else Task.total_predictions == 0)
+        if self.after is not None:
+            stmt = stmt.where(Task.id > self.after)
+        return stmt
+
+
+def page(session: Session, flt: TaskFilter, *, offset: int, limit: int) -> list[Any]:
+    stmt = flt.apply(select(*TASK_COLUMNS)).order_by(Task.id).offset(offset).limit(limit)
+    return list(session.execute(stmt))
+
+
+def totals(session: Session, flt: TaskFilter) -> tuple[int, int, int]:
+    """Tasks, annotations and predictions of the filtered set (one aggregate query)."""
+    stmt = flt.apply(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Task.total_annotations), 0),
+            func.coalesce(func.sum(Task.total_predictions), 0),
+        )
+    )
+    count, annotations, predictions = session.execute(stmt).one()
+    return int(count), int(annotations), int(predictions)
+
+
+def one(session: Session, task_id: int) -> Any | None:
+    return session.execute(select(*TASK_COLUMNS).where(Task.id == task_id)).first()
+
+
+def annotations_of(session: Session, task_ids: Sequence[int], only_user: int | None = None) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = defaultdict(list)
+    if not task_ids:
+        return out
+    stmt = select(*ANNOTATION_COLUMNS).where(Annotation.task_id.in_(task_ids))
+    if only_user is not None:
+        stmt = stmt.where(Annotation.completed_by_id == only_user)
+    for row in session.execute(stmt.order_by(Annotation.task_id, Annotation.id)):
+        out[row.task_id].append(row)
+    return out
+
+
+def predictions_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = defaultdict(list)
+    if not task_ids:
+        return out
+    stmt = select(*PREDICTION_COLUMNS).where(Prediction.task_id.in_(task_ids))
+    for row in session.execute(stmt.order_by(Prediction.task_id, Prediction.id)):
+        out[row.task_id].append(row)
+    return out
+
+
+def last_inner_id(session: Session, project_id: int) -> int:
+    # inner_id grows with id inside a project, so the newest task holds the largest one.
+    value = session.scalar(select(Task.inner_id).where(Task.project_id == project_id).order_by(Task.id.desc()).limit(1))
+    return value or 0
+
+
+def delete_tasks(session: Session, project_id: int, ids: Sequence[int] | None) -> list[int]:
+    stmt = delete(Task).where(Task.project_id == project_id)
+    if ids is not None:
+        stmt = stmt.where(Task.id.in_(ids))
+    return list(session.scalars(stmt.returning(Task.id).execution_options(synchronize_session=False)))

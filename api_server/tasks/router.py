@@ -1,0 +1,133 @@
+"""Task endpoints (Label Studio paths): list, create, get, update, delete, bulk delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request, Response
+
+from api_server.common.errors import BadRequest
+from api_server.common.pagination import PageParams, page_params
+from api_server.common.routing import DualSlashRouter
+from api_server.deps import CurrentUser, SessionDep
+from api_server.tasks import service
+from api_server.tasks.repository import TaskFilter
+from api_server.tasks.schemas import BulkDelete, TaskCreate, TaskList, TaskPublic, TaskUpdate
+from api_server.tasks.serialize import json_response
+
+router = DualSlashRouter(tags=["tasks"])
+
+
+def id_list(request: Request, name: str = "ids") -> list[int] | None:
+    """Ids from `?ids=1,2`, `?ids=1&ids=2` or `?ids[]=1&ids[]=2`; None when absent."""
+    raw = request.query_params.getlist(name) + request.query_params.getlist(f"{name}[]")
+    if not raw:
+        return None
+    out: list[int] = []
+    for value in raw:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise BadRequest(f"{name}: '{part}' is not a task id", validation_errors={name: ["must be integers"]})
+            out.append(int(part))
+    return out
+
+
+class TaskQuery:
+    def __init__(
+        self,
+        request: Request,
+        is_labeled: Annotated[bool | None, Query(description="only labeled (true) or unlabeled (false) tasks")] = None,
+        only_annotated: Annotated[
+            bool | None, Query(description="only tasks with (true) or without (false) annotations")
+        ] = None,
+        has_predictions: Annotated[
+            bool | None, Query(description="only tasks with (true) or without (false) predictions")
+        ] = None,
+        after: Annotated[int | None, Query(description="keyset pagination: tasks with id greater than this")] = None,
+    ) -> None:
+        self.filter = TaskFilter(
+            ids=id_list(request),
+            is_labeled=is_labeled,
+            only_annotated=only_annotated,
+            has_predictions=has_predictions,
+            after=after,
+        )
+
+
+@router.get("/api/tasks/", response_model=TaskList)
+def list_tasks(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Annotated[PageParams, Depends(page_params)],
+    query: Annotated[TaskQuery, Depends()],
+    project: Annotated[int | None, Query(description="project id")] = None,
+    fields: Annotated[Literal["task_only", "all"], Query(description="all: with annotations and predictions")] = (
+        "task_only"
+    ),
+) -> Response:
+    """Label Studio's task list: {"tasks": [...], "total", "total_annotations", "total_predictions"}."""
+    tasks, (total, annotations, predictions) = service.list_tasks(
+        session,
+        user,
+        query.filter,
+        project_id=project,
+        offset=page.offset,
+        limit=page.page_size,
+        with_results=fields == "all",
+    )
+    return json_response(
+        {"tasks": tasks, "total": total, "total_annotations": annotations, "total_predictions": predictions}
+    )
+
+
+@router.get("/api/projects/{project_id}/tasks/", response_model=list[TaskPublic])
+def list_project_tasks(
+    project_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    page: Annotated[PageParams, Depends(page_params)],
+    query: Annotated[TaskQuery, Depends()],
+) -> Response:
+    """A page of the project's tasks with annotations and predictions (a JSON list; total in X-Total-Count)."""
+    tasks, (total, _, _) = service.list_tasks(
+        session, user, query.filter, project_id=project_id, offset=page.offset, limit=page.page_size, with_results=True
+    )
+    response = json_response(tasks)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@router.delete("/api/projects/{project_id}/tasks/", status_code=204)
+def delete_project_tasks(
+    project_id: int, request: Request, session: SessionDep, user: CurrentUser, body: BulkDelete | None = None
+) -> Response:
+    """Delete all tasks of the project, or only `ids` (query `?ids=1,2` or body {"ids": [...]})."""
+    ids = id_list(request)
+    if body is not None and body.ids is not None:
+        ids = (ids or []) + body.ids
+    service.bulk_delete(session, user, project_id, ids)
+    return Response(status_code=204)
+
+
+@router.post("/api/tasks/", response_model=TaskPublic, status_code=201)
+def create_task(body: TaskCreate, session: SessionDep, user: CurrentUser) -> Response:
+    return json_response(service.create_task(session, user, body), status_code=201)
+
+
+@router.get("/api/tasks/{task_id}/", response_model=TaskPublic)
+def get_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    return json_response(service.get_task(session, user, task_id))
+
+
+@router.patch("/api/tasks/{task_id}/", response_model=TaskPublic)
+def update_task(task_id: int, body: TaskUpdate, session: SessionDep, user: CurrentUser) -> Response:
+    return json_response(service.update_task(session, user, task_id, body))
+
+
+@router.delete("/api/tasks/{task_id}/", status_code=204)
+def delete_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    service.delete_task(session, user, task_id)
+    return Response(status_code=204)
