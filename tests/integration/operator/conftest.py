@@ -65,7 +65,7 @@ def write_kubeconfig(path: Path, server: str) -> None:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[Emulator]:
+async def kube() -> AsyncIterator[Emulator]:
     """A fresh emulated API server on 127.0.0.1; the shared kubeconfig points at it."""
     async with Emulator() as emulator, kmock.Server(emulator) as server:
         write_kubeconfig(_KUBECONFIG, str(server.url).rstrip("/"))
@@ -73,14 +73,14 @@ async def api() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def client(api: Emulator) -> AsyncIterator[K8s]:
+async def client(kube: Emulator) -> AsyncIterator[K8s]:
     k8s = K8s(load_connection(str(_KUBECONFIG)))
     yield k8s
     await k8s.aclose()
 
 
 @pytest.fixture
-def operator(api: Emulator) -> Iterator[KopfRunner]:
+def operator(kube: Emulator) -> Iterator[KopfRunner]:
     """The real operator (Kopf in a thread) watching the `default` namespace."""
     get_settings.cache_clear()
     args = kopf_args([NS], False, get_settings())

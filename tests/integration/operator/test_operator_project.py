@@ -43,7 +43,7 @@ async def simulate_rollout(client: K8s, name: str) -> None:
     )
 
 
-async def test_project_children_status_rollout_and_deletion(api, client, operator, example):
+async def test_project_children_status_rollout_and_deletion(kube, client, operator, example):
     body = example("01-minimal-project.yaml")[0]
     body["metadata"]["namespace"] = NS
     created = await client.create(PROJECTS, NS, copy.deepcopy(body))
@@ -105,7 +105,7 @@ async def test_project_children_status_rollout_and_deletion(api, client, operato
     assert (await client.get(SECRETS, NS, "sentiment-admin-token"))["data"]["token"] == token
 
     # Transitions were posted as Events on the project.
-    events = [e.raw for (res, ns, _), e in api.objects.items() if res == "v1/events" and not e.deleted]
+    events = [e.raw for (res, ns, _), e in kube.objects.items() if res == "v1/events" and not e.deleted]
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "sentiment"}
     assert {"Starting", "Available", "RollingOut"} <= reasons
 

@@ -1,0 +1,8 @@
+"""Fixtures for the operator's unit tests: examples, generated CRDs, validators."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
