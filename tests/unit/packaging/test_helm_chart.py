@@ -57,9 +57,12 @@ def test_default_install() -> None:
         container["image"]
         == f"ghcr.io/kubelabel/kubelabel:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
     )
-    assert container["args"][:3] == ["operator", "--all-namespaces", "--"]
-    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
-    assert "--standalone" in container["args"]
+    assert container["args"] == ["operator", "--all-namespaces"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBELABEL_OPERATOR_LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
+    assert env["KUBELABEL_OPERATOR_STANDALONE"] == "true"
+    assert env["KUBELABEL_OPERATOR_METRICS_PORT"] == "9102"
+    assert env["KUBELABEL_OPERATOR_IMAGE"] == container["image"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert {p["containerPort"] for p in container["ports"]} == {9102, 8080}
     pod = spec["template"]["spec"]
@@ -126,7 +129,7 @@ def test_namespaced_scope_uses_roles_per_watched_namespace() -> None:
     discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
     assert {r for _, r, _ in discovery} == {"customresourcedefinitions"}
     args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[:3] == ["operator", "--namespace=team-vision", "--namespace=team-nlp"]
+    assert args == ["operator", "--namespace=team-vision", "--namespace=team-nlp"]
     assert "--all-namespaces" not in args
 
 
@@ -235,7 +238,9 @@ def test_production_example() -> None:
     assert "nodeAffinity" in pod["affinity"]
     assert pod["priorityClassName"] == "system-cluster-critical"
     assert pod["imagePullSecrets"] == [{"name": "ghcr-pull"}]
-    assert "--peering=kubelabel" in container["args"] and "--standalone" not in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KUBELABEL_OPERATOR_STANDALONE"] == "false"
+    assert env["KUBELABEL_OPERATOR_PEERING_NAME"] == "kubelabel"
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "kubelabel"
     assert {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")} >= {
         "clusterkopfpeerings.kopf.dev",
@@ -243,18 +248,63 @@ def test_production_example() -> None:
     }
 
 
+def operator_container(values: dict[str, Any] | None = None) -> dict[str, Any]:
+    return one(chart_objects(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def kopf_command_line(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The `kopf run` arguments the operator builds from this container's args and env."""
+    from kubelabel_operator.runner import kopf_args
+    from kubelabel_operator.settings import OperatorSettings
+
+    from api_server.cli import build_parser
+
+    for item in container["env"]:
+        if "value" in item:
+            monkeypatch.setenv(item["name"], item["value"])
+    parsed = build_parser().parse_args(container["args"])
+    assert parsed.command == "operator"
+    namespaces = None if parsed.all_namespaces else parsed.namespace
+    return kopf_args(namespaces, parsed.all_namespaces, OperatorSettings(), parsed.kopf_args)
+
+
 @pytest.mark.parametrize(
-    ("level", "flag"), [("debug", "--verbose"), ("info", None), ("warning", "--quiet"), ("error", "--quiet")]
+    ("values", "expected", "absent"),
+    [
+        (
+            {},
+            ["--all-namespaces", "--standalone", "--log-format=json", "--liveness", "http://0.0.0.0:8080/healthz"],
+            ["--verbose", "--quiet", "--namespace"],
+        ),
+        (EXAMPLES["namespaced"], ["--namespace", "team-vision", "team-nlp", "--standalone"], ["--all-namespaces"]),
+        (EXAMPLES["production"], ["--all-namespaces", "--log-format=json"], ["--standalone"]),
+        ({"logging": {"level": "debug", "format": "plain"}}, ["--verbose", "--log-format=plain"], ["--quiet"]),
+        ({"logging": {"level": "warning"}}, ["--quiet"], ["--verbose"]),
+        ({"operator": {"livenessProbe": {"enabled": False}}}, ["--standalone"], ["--liveness"]),
+        ({"operator": {"extraArgs": ["--debug"]}}, ["--debug", "--standalone"], ["--"]),
+    ],
+    ids=["default", "namespaced", "production", "debug", "warning", "no-liveness", "extra-args"],
 )
-def test_log_level_and_format(level: str, flag: str | None) -> None:
-    objects = chart_objects({"logging": {"level": level, "format": "plain"}})
-    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert "--log-format=plain" in container["args"]
-    assert bool({"--verbose", "--quiet"} & set(container["args"])) == (flag is not None)
-    if flag:
-        assert flag in container["args"]
+def test_operator_runs_kopf_as_the_values_say(
+    values: dict[str, Any], expected: list[str], absent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the operator's own CLI parser and settings: renamed settings or flags fail here.
+    args = kopf_command_line(operator_container(values), monkeypatch)
+    assert args[:3] == ["run", "-m", "kubelabel_operator.handlers"]
+    for arg in expected:
+        assert arg in args, (arg, args)
+    for arg in absent:
+        assert arg not in args, (arg, args)
+
+
+def test_metrics_and_liveness_ports_match_the_container() -> None:
+    container = operator_container({"metrics": {"port": 9200}, "operator": {"livenessProbe": {"port": 8090}}})
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["KUBELABEL_LOG_LEVEL"] == level
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": 9200, "healthz": 8090}
+    assert env["KUBELABEL_OPERATOR_METRICS_PORT"] == "9200"
+    assert env["KUBELABEL_OPERATOR_LIVENESS_ENDPOINT"] == "http://0.0.0.0:8090/healthz"
+    assert env["KUBELABEL_LOG_LEVEL"] == "info"
 
 
 def test_extra_objects_are_rendered() -> None:
