@@ -25,3 +25,15 @@ def membership_role(session: Session, project_id: int, user_id: int) -> str | No
     return session.scalar(
         select(ProjectMember.role).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
     )
+
+
+def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def token_of(session: Session, user_id: int, token_id: int) -> ApiToken | None:
+    return session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.id == token_id)).first()
+
+
+def user_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
+    return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()

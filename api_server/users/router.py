@@ -9,9 +9,17 @@ from api_server.common.errors import BadRequest, NotFound
 from api_server.common.routing import DualSlashRouter
 from api_server.db.models import User
 from api_server.deps import CurrentUser, SessionDep
-from api_server.users import service
+from api_server.users import repository, service
 from api_server.users.roles import Role
-from api_server.users.schemas import TokenResponse, UserCreate, UserPublic, UserUpdate
+from api_server.users.schemas import (
+    TokenCreate,
+    TokenCreated,
+    TokenInfo,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
 
 router = DualSlashRouter(prefix="/api", tags=["users"])
 
@@ -94,3 +102,50 @@ def issue_token(user_id: int, session: SessionDep, user: CurrentUser) -> TokenRe
     key = service.issue_token(session, found)
     session.commit()
     return TokenResponse(token=key)
+
+
+# --- named tokens: list, create (key shown once), revoke ---------------------------------
+
+
+def _created(token: object, key: str) -> TokenCreated:
+    return TokenCreated(**TokenInfo.model_validate(token).model_dump(), token=key)
+
+
+@router.get("/current-user/tokens/", response_model=list[TokenInfo])
+def my_tokens(session: SessionDep, user: CurrentUser) -> list[TokenInfo]:
+    """The caller's API tokens (names and prefixes; keys are never shown again)."""
+    return [TokenInfo.model_validate(t) for t in repository.tokens_of(session, user.id)]
+
+
+@router.post("/current-user/tokens/", response_model=TokenCreated, status_code=201)
+def create_my_token(body: TokenCreate, session: SessionDep, user: CurrentUser) -> TokenCreated:
+    """Create another API token for the caller; the key is in this response only."""
+    token, key = service.create_token(session, session.merge(user), body.name)
+    session.commit()
+    return _created(token, key)
+
+
+@router.delete("/current-user/tokens/{token_id}/", status_code=204)
+def revoke_my_token(token_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    service.revoke_token(session, user.id, token_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/tokens/", response_model=list[TokenInfo])
+def user_tokens(user_id: int, session: SessionDep, user: CurrentUser) -> list[TokenInfo]:
+    if user_id != user.id:
+        service.require_org_role(user, Role.admin)
+    if session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return [TokenInfo.model_validate(t) for t in repository.tokens_of(session, user_id)]
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}/", status_code=204)
+def revoke_user_token(user_id: int, token_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """Revoke one of a user's tokens (admins, or the user themselves)."""
+    if user_id != user.id:
+        service.require_org_role(user, Role.admin)
+    service.revoke_token(session, user_id, token_id)
+    session.commit()
+    return Response(status_code=204)

@@ -44,3 +44,25 @@ class UserUpdate(BaseModel):
 
 class TokenResponse(BaseModel):
     token: str
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="default", min_length=1, max_length=100)
+
+
+class TokenInfo(BaseModel):
+    """A token's metadata; the key itself is only ever shown when it is created."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenInfo):
+    token: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from api_server.common.errors import Conflict, Forbidden
+from api_server.common.errors import Conflict, Forbidden, NotFound
 from api_server.db.models import ApiToken, User
 from api_server.users import repository
 from api_server.users.roles import Role, at_least
@@ -84,3 +84,18 @@ def require_project_role(session: Session, user: User, project_id: int, minimum:
 def require_org_role(user: User, minimum: Role) -> None:
     if not at_least(user.role, minimum):
         raise Forbidden(f"this needs the {minimum.value} role (or higher); you have {user.role}")
+
+
+def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new named token for the user: the row and its key (shown once)."""
+    key = issue_token(session, user, name=name)
+    token = repository.user_token_by_hash(session, hash_token(key))
+    assert token is not None
+    return token, key
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> None:
+    token = repository.token_of(session, user_id, token_id)
+    if token is None:
+        raise NotFound(f"user {user_id} has no token {token_id}")
+    session.delete(token)

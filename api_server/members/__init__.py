@@ -1,0 +1,1 @@
+"""Project membership: who may do what in a project (roles in api_server/users/roles.py)."""

@@ -1,0 +1,221 @@
+"""Label Studio webhook payloads from what services publish.
+
+Services pass ORM rows, ids, or dicts they already serialised (plus bookkeeping such as
+`task_count`, `task_id_ranges`). The payload is `{"action": ..., <key>: ..., "project": {...}}`
+with Label Studio's keys: `project`, `tasks`, `annotation` (one, or a list for
+ANNOTATIONS_CREATED, with `task` alongside), `annotations` (ids, on delete), `review`.
+It is bounded: at most `max_objects` objects in full per key, the rest as `{"id": ...}` up
+to MAX_IDS, then cut (and `"truncated": true` says so).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from api_server.common.time import as_utc
+from api_server.db.base import Base
+from api_server.db.models import Annotation, Project, Task
+from api_server.webhooks.actions import ACTIONS
+
+MAX_IDS = 10_000
+MAX_RANGES = 1_000
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()  # type: ignore[union-attr]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json(v) for v in value]
+    if isinstance(value, Base):
+        return row_dict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def task_dict(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "data": task.data,
+        "meta": task.meta,
+        "project": task.project_id,
+        "inner_id": task.inner_id,
+        "is_labeled": task.is_labeled,
+        "overlap": task.overlap,
+        "total_annotations": task.total_annotations,
+        "cancelled_annotations": task.cancelled_annotations,
+        "total_predictions": task.total_predictions,
+        "file_upload": task.file_upload_id,
+        "updated_by": task.updated_by_id,
+        "created_at": _json(task.created_at),
+        "updated_at": _json(task.updated_at),
+    }
+
+
+def annotation_dict(a: Annotation) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "result": a.result,
+        "task": a.task_id,
+        "project": a.project_id,
+        "completed_by": a.completed_by_id,
+        "updated_by": a.updated_by_id,
+        "was_cancelled": a.was_cancelled,
+        "ground_truth": a.ground_truth,
+        "lead_time": a.lead_time,
+        "last_action": a.last_action,
+        "parent_prediction": a.parent_prediction_id,
+        "parent_annotation": a.parent_annotation_id,
+        "import_id": a.import_id,
+        "bulk_created": a.bulk_created,
+        "draft_created_at": _json(a.draft_created_at),
+        "created_at": _json(a.created_at),
+        "updated_at": _json(a.updated_at),
+    }
+
+
+def row_dict(row: Base) -> dict[str, Any]:
+    if isinstance(row, Task):
+        return task_dict(row)
+    if isinstance(row, Annotation):
+        return annotation_dict(row)
+    mapper = sa_inspect(row).mapper
+    out = {c.key: _json(getattr(row, c.key)) for c in mapper.column_attrs}
+    for secret in ("secret", "credentials", "basic_auth_pass", "token_hash"):
+        out.pop(secret, None)
+    return out
+
+
+def project_dict(session: Session, project: Project) -> dict[str, Any]:
+    # The project's public shape (with counters), as Label Studio's project serializer.
+    from api_server.projects.service import to_public
+
+    return to_public(session, project).model_dump(mode="json")
+
+
+class Builder:
+    def __init__(self, session: Session, max_objects: int) -> None:
+        self.session = session
+        self.max_objects = max_objects
+        self.truncated = False
+
+    def bound(self, items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            if i >= MAX_IDS:
+                self.truncated = True
+                break
+            if i < self.max_objects:
+                out.append(_json(item))
+            else:
+                ident = _id_of(item)
+                if ident is None:
+                    self.truncated = True
+                    break
+                out.append({"id": ident})
+        return out
+
+    def load(self, model: type[Task] | type[Annotation], ranges: list[Any]) -> list[Any]:
+        """The first rows (by id) within id ranges [[first, last], ...]."""
+        conds = [model.id.between(int(r[0]), int(r[1])) for r in ranges[:MAX_RANGES] if len(r) == 2]
+        if not conds:
+            return []
+        stmt = select(model).where(or_(*conds)).order_by(model.id).limit(self.max_objects)
+        return list(self.session.scalars(stmt))
+
+
+def _id_of(item: Any) -> Any:
+    if isinstance(item, int):
+        return item
+    if isinstance(item, dict):
+        return item.get("id")
+    return getattr(item, "id", None)
+
+
+def _ids_only(items: list[Any]) -> list[dict[str, Any]]:
+    return [{"id": _id_of(i)} for i in items if _id_of(i) is not None]
+
+
+def _listify(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def build(session: Session, project_id: int, action: str, objects: dict[str, Any], *, max_objects: int) -> dict:
+    """The full payload of one event (before any webhook's send_payload choice)."""
+    b = Builder(session, max_objects)
+    payload: dict[str, Any] = {"action": action}
+    for key, value in objects.items():
+        if key == "project":
+            continue
+        if isinstance(value, list | tuple | set):
+            items = list(value)
+            if key.endswith("_ranges"):
+                payload[key] = _json(items[:MAX_RANGES])
+                b.truncated |= len(items) > MAX_RANGES
+            else:
+                payload[key] = b.bound(items)
+        else:
+            payload[key] = _json(value)
+
+    deleting = action.endswith("_DELETED")
+    if action == "TASKS_CREATED" and "tasks" not in payload and "task_id_ranges" in objects:
+        payload["tasks"] = b.bound(b.load(Task, objects["task_id_ranges"]))
+    if action == "ANNOTATIONS_CREATED" and "annotation" not in payload:
+        source = objects.get("annotations")
+        if source is None and "annotation_id_ranges" in objects:
+            source = b.load(Annotation, objects["annotation_id_ranges"])
+        payload.pop("annotations", None)
+        payload["annotation"] = b.bound(_listify(source or []))
+    if action in {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}:
+        _add_tasks(b, payload, objects)
+    if deleting:
+        key = ACTIONS[action].key if action in ACTIONS else None
+        if key and key in payload and key != "project":
+            payload[key] = _ids_only(_listify(objects.get(key, payload[key])))
+
+    project = objects.get("project")
+    if action == "PROJECT_DELETED":
+        payload["project"] = {"id": project_id}
+    elif isinstance(project, dict):
+        payload["project"] = _json(project)
+    else:
+        row = project if isinstance(project, Project) else session.get(Project, project_id)
+        payload["project"] = project_dict(session, row) if row is not None else {"id": project_id}
+    if b.truncated:
+        payload["truncated"] = True
+    return payload
+
+
+def _add_tasks(b: Builder, payload: dict[str, Any], objects: dict[str, Any]) -> None:
+    """ANNOTATION_* events carry the annotation's task next to it (a list for the bulk event)."""
+    if "task" in payload:
+        return
+    annotations = payload.get("annotation")
+    many = isinstance(annotations, list)
+    task_ids: list[int] = []
+    for a in _listify(annotations) if annotations is not None else []:
+        tid = a.get("task") if isinstance(a, dict) else None
+        if isinstance(tid, dict):
+            tid = tid.get("id")
+        if isinstance(tid, int) and tid not in task_ids:
+            task_ids.append(tid)
+    tasks = [b.session.get(Task, tid) for tid in task_ids[: b.max_objects]]
+    found = [task_dict(t) for t in tasks if t is not None]
+    if many:
+        payload["task"] = found
+    elif found:
+        payload["task"] = found[0]

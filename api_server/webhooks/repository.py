@@ -1,0 +1,47 @@
+"""Queries on webhooks and their deliveries."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from api_server.db.models import ProjectMember, Webhook, WebhookDelivery
+from api_server.users.roles import RANK, Role
+
+
+def get(session: Session, webhook_id: int) -> Webhook | None:
+    return session.get(Webhook, webhook_id)
+
+
+def listed(session: Session, *, project_id: int | None, managed_by: int | None) -> list[Webhook]:
+    """Webhooks, optionally of one project; `managed_by` limits them to projects that user manages."""
+    stmt = select(Webhook)
+    if project_id is not None:
+        stmt = stmt.where(Webhook.project_id == project_id)
+    if managed_by is not None:
+        managed = select(ProjectMember.project_id).where(
+            ProjectMember.user_id == managed_by,
+            ProjectMember.role.in_([r.value for r in RANK if RANK[r] >= RANK[Role.manager]]),
+        )
+        stmt = stmt.where(Webhook.project_id.in_(managed))
+    return list(session.scalars(stmt.order_by(Webhook.id)))
+
+
+def active_for_project(session: Session, project_id: int) -> list[Webhook]:
+    """Active webhooks that hear this project's events: its own and organisation-wide ones."""
+    stmt = select(Webhook).where(
+        Webhook.is_active.is_(True), or_(Webhook.project_id == project_id, Webhook.project_id.is_(None))
+    )
+    return list(session.scalars(stmt.order_by(Webhook.id)))
+
+
+def deliveries(session: Session, webhook_id: int, *, offset: int, limit: int) -> tuple[int, list[WebhookDelivery]]:
+    total = session.scalar(select(func.count()).where(WebhookDelivery.webhook_id == webhook_id)) or 0
+    rows = session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id)
+        .order_by(WebhookDelivery.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), list(rows)

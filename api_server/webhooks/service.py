@@ -1,0 +1,146 @@
+"""Webhook rules: who manages them, what a valid one is, and turning events into deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api_server.common.errors import BadRequest, NotFound
+from api_server.common.time import as_utc
+from api_server.db.base import utcnow
+from api_server.db.models import Project, User, Webhook, WebhookDelivery
+from api_server.jobs import enqueue
+from api_server.settings import get_settings
+from api_server.users.roles import Role
+from api_server.users.service import require_org_role, require_project_role
+from api_server.webhooks import payloads, repository, signing
+from api_server.webhooks.actions import ACTIONS
+from api_server.webhooks.schemas import WebhookCreate, WebhookPublic, WebhookUpdate
+from api_server.webhooks.validation import check_headers, check_url
+
+DELIVER = "webhook.deliver"
+# The job's own cap; the delivery gives up after KUBELABEL_WEBHOOK_MAX_ATTEMPTS (read when it runs).
+JOB_MAX_ATTEMPTS = 50
+
+
+def to_public(hook: Webhook) -> WebhookPublic:
+    return WebhookPublic(
+        id=hook.id,
+        project=hook.project_id,
+        url=hook.url,
+        send_payload=hook.send_payload,
+        send_for_all_actions=hook.send_for_all_actions,
+        actions=list(hook.actions or []),
+        headers=dict(hook.headers or {}),
+        is_active=hook.is_active,
+        has_secret=bool(hook.secret),
+        consecutive_failures=hook.consecutive_failures,
+        created_at=as_utc(hook.created_at),
+        updated_at=as_utc(hook.updated_at),
+    )
+
+
+def _require_manage(session: Session, user: User, project_id: int | None) -> None:
+    if project_id is None:
+        require_org_role(user, Role.admin)  # organisation-wide webhooks hear every project
+        return
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"project {project_id} does not exist")
+    require_project_role(session, user, project_id, Role.manager)
+
+
+def get_webhook(session: Session, user: User, webhook_id: int) -> Webhook:
+    hook = repository.get(session, webhook_id)
+    if hook is None:
+        raise NotFound(f"webhook {webhook_id} does not exist")
+    _require_manage(session, user, hook.project_id)
+    return hook
+
+
+def list_webhooks(session: Session, user: User, project_id: int | None) -> list[Webhook]:
+    if project_id is not None:
+        _require_manage(session, user, project_id)
+    managed_by = None if user.role == Role.admin else user.id
+    return repository.listed(session, project_id=project_id, managed_by=managed_by)
+
+
+def _apply(hook: Webhook, body: WebhookUpdate) -> None:
+    fields = body.model_dump(exclude_unset=True)
+    for key in ("url", "send_payload", "send_for_all_actions", "actions", "headers", "is_active"):
+        if key in fields and fields[key] is None:
+            raise BadRequest(f"{key}: may not be null", validation_errors={key: ["may not be null"]})
+    if "url" in fields:
+        hook.url = check_url(fields["url"])
+    if "headers" in fields:
+        hook.headers = check_headers(fields["headers"])
+    for key in ("send_payload", "send_for_all_actions", "actions"):
+        if key in fields:
+            setattr(hook, key, fields[key])
+    if "is_active" in fields:
+        if fields["is_active"] and not hook.is_active:
+            hook.consecutive_failures = 0  # a fresh start when switched back on
+        hook.is_active = fields["is_active"]
+    if fields.get("secret"):
+        hook.secret = fields["secret"]
+
+
+def create_webhook(session: Session, user: User, body: WebhookCreate) -> tuple[Webhook, str | None]:
+    """Create a webhook; returns it and the generated secret when none was given (shown once)."""
+    _require_manage(session, user, body.project)
+    hook = Webhook(project_id=body.project, url="", actions=[], headers={}, consecutive_failures=0)
+    _apply(hook, body)
+    generated = None
+    if not hook.secret:
+        generated = hook.secret = signing.new_secret()
+    session.add(hook)
+    session.commit()
+    return hook, generated
+
+
+def update_webhook(session: Session, user: User, webhook_id: int, body: WebhookUpdate) -> Webhook:
+    hook = get_webhook(session, user, webhook_id)
+    _apply(hook, body)
+    hook.updated_at = utcnow()
+    session.commit()
+    return hook
+
+
+def delete_webhook(session: Session, user: User, webhook_id: int) -> None:
+    hook = get_webhook(session, user, webhook_id)
+    session.delete(hook)
+    session.commit()
+
+
+def deliveries(session: Session, user: User, webhook_id: int, *, offset: int, limit: int):  # type: ignore[no-untyped-def]
+    get_webhook(session, user, webhook_id)
+    return repository.deliveries(session, webhook_id, offset=offset, limit=limit)
+
+
+def _hears(hook: Webhook, action: str) -> bool:
+    if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and hook.project_id is not None:
+        return False  # as in Label Studio: project created/deleted reach organisation-wide webhooks only
+    return hook.send_for_all_actions or action in (hook.actions or [])
+
+
+def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
+    """events subscriber: one delivery row + one job per listening webhook, in the caller's transaction."""
+    hooks = [h for h in repository.active_for_project(session, project_id) if _hears(h, action)]
+    if not hooks:
+        return
+    session.flush()
+    full = payloads.build(session, project_id, action, objects, max_objects=get_settings().webhook_max_objects)
+    now = utcnow()
+    for hook in hooks:
+        delivery = WebhookDelivery(
+            webhook_id=hook.id,
+            action=action,
+            payload=full if hook.send_payload else {"action": action},
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(delivery)
+        session.flush()
+        enqueue(session, DELIVER, {"delivery_id": delivery.id}, max_attempts=JOB_MAX_ATTEMPTS)
