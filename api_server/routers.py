@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api_server.exports.router import router as exports
 from api_server.imports.router import router as imports
 from api_server.members.router import router as members
 from api_server.ml.router import router as ml
@@ -14,4 +15,4 @@ from api_server.tasks.router import router as tasks
 from api_server.users.router import router as users
 from api_server.webhooks.router import router as webhooks
 
-ROUTERS: list[APIRouter] = [system, users, projects, storages, imports, tasks, ml, members, webhooks]
+ROUTERS: list[APIRouter] = [system, users, projects, storages, imports, tasks, exports, ml, members, webhooks]

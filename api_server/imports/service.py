@@ -25,6 +25,7 @@ from api_server.imports.writer import TaskWriter
 from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.metrics import IMPORTED_TASKS
 from api_server.projects import service as projects
+from api_server.tasks import counters
 from api_server.users.roles import Role
 
 BATCH = 20_000
@@ -153,6 +154,8 @@ class ImportJob:
         if count == 0 and not self.file_upload_ids:
             raise BadRequest("no tasks found in the request", validation_errors={"body": ["no tasks to import"]})
         pid = self.project.id
+        if writer.annotated_task_ids:
+            counters.refresh(self.session, writer.annotated_task_ids)
         if count:
             objects: dict[str, Any] = {"task_count": count, "task_id_ranges": writer.task_ids.runs}
             if count <= EVENT_FULL_PAYLOAD_LIMIT:

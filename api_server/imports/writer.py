@@ -86,6 +86,9 @@ class TaskWriter:
         self._predictions: BulkTable | None = None
         self._users: set[int] | None = None
         self.task_ids = IdRanges()
+        # Tasks that received annotations: their counters are recomputed by tasks.counters at the end,
+        # so review rules and any other counting rule stay in one place.
+        self.annotated_task_ids: list[int] = []
         self.annotation_ids = IdRanges()
         self.prediction_count = 0
         self.now_pg = now.isoformat().encode()
@@ -194,6 +197,7 @@ class TaskWriter:
         self.task_ids.add(ids)
         if ann_rows:
             self._write_annotations(ann_rows)
+            self.annotated_task_ids.extend(sorted({task_id for task_id, _ in ann_rows}))
         if pred_rows:
             self.write_predictions(pred_rows)
         return ids

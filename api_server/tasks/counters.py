@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from api_server.db.models import Annotation, Prediction, Task
+from api_server.db.models import Annotation, Prediction, Project, Task
 
 _CHUNK = 5000
 
@@ -56,10 +56,24 @@ def _refresh_chunk(session: Session, ids: list[int]) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-    # Labeled once the non-skipped annotations reach the task's overlap.
+    # Labeled once the annotations that count reach the task's overlap: skips and rejected
+    # annotations never count; in projects that require review, only accepted ones do.
+    counted = (
+        select(func.count())
+        .select_from(Annotation)
+        .join(Project, Project.id == Annotation.project_id)
+        .where(
+            Annotation.task_id == Task.id,
+            Annotation.was_cancelled.is_(False),
+            or_(Annotation.review_status.is_(None), Annotation.review_status != "rejected"),
+            or_(Project.review_required.is_(False), Annotation.review_status == "accepted"),
+        )
+        .correlate(Task)
+        .scalar_subquery()
+    )
     session.execute(
         update(Task)
         .where(Task.id.in_(ids))
-        .values(is_labeled=and_(Task.total_annotations >= Task.overlap, Task.total_annotations > 0))
+        .values(is_labeled=and_(counted >= Task.overlap, counted > 0))
         .execution_options(synchronize_session=False)
     )

@@ -35,7 +35,9 @@ class ModelServerProcess:
     def start(self) -> None:
         code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {self.port}))"
         env = {**os.environ, "MODEL_DIR": str(self.model_dir), "PYTHONPATH": str(REPO), **self.env}
-        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             wait_for_port(self.port, timeout=60)
         except TimeoutError:
@@ -60,6 +62,12 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def unused_url() -> str:
+    """A URL nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 _project_ids = iter(range(100, 100_000))

@@ -1,0 +1,1 @@
+"""Annotations: Label Studio's /api/tasks/{id}/annotations and /api/annotations/{id}."""

@@ -1,0 +1,1 @@
+"""Drafts: unsubmitted work per user (/api/tasks/{id}/drafts, /api/drafts/{id})."""

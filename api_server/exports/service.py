@@ -1,0 +1,102 @@
+"""Export rules: who may export, which formats fit, and the streamed body of one export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server.common.errors import BadRequest
+from api_server.db.models import User
+from api_server.exports import source, vision, writers
+from api_server.exports.formats import INFO, ExportType, available
+from api_server.labelconfig.parser import LabelConfigError, LabelInterface, parse
+from api_server.projects import service as projects
+from api_server.users.roles import Role
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    fmt: ExportType
+    selection: source.Selection
+    interface: LabelInterface | None
+    filename: str
+    media_type: str
+
+
+def _interface(config: str) -> LabelInterface | None:
+    try:
+        return parse(config)
+    except LabelConfigError:
+        return None
+
+
+def formats_for(session: Session, user: User, project_id: int) -> LabelInterface | None:
+    project = projects.get_project(session, user, project_id, Role.manager)
+    return _interface(project.label_config)
+
+
+def plan(
+    session: Session, user: User, project_id: int, export_type: str, annotated_only: bool, ids: list[int] | None
+) -> ExportPlan:
+    project = projects.get_project(session, user, project_id, Role.manager)
+    try:
+        fmt = ExportType(export_type.upper())
+    except ValueError:
+        names = ", ".join(f.value for f in ExportType)
+        raise BadRequest(
+            f"exportType: unknown format {export_type!r}; use one of {names}",
+            validation_errors={"exportType": [f"unknown format; use one of {names}"]},
+        ) from None
+    interface = _interface(project.label_config)
+    fits = available(interface)
+    if fmt not in fits:
+        names = ", ".join(f.value for f in ExportType if f in fits)
+        raise BadRequest(
+            f"exportType: {fmt.value} does not fit this project's label config; it allows {names}",
+            validation_errors={"exportType": [f"not available for this label config; use one of {names}"]},
+        )
+    info = INFO[fmt]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")
+    return ExportPlan(
+        fmt=fmt,
+        selection=source.Selection(project_id=project.id, annotated_only=annotated_only, ids=ids),
+        interface=interface,
+        filename=f"project-{project.id}-at-{stamp}.{info.extension}",
+        media_type=info.media_type,
+    )
+
+
+def stream(factory: sessionmaker[Session], export: ExportPlan) -> Iterator[bytes]:
+    """The export's bytes, batch by batch, read in one snapshot (repeatable read on PostgreSQL)."""
+    session = factory()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+        yield from _body(session, export)
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _body(session: Session, export: ExportPlan) -> Iterator[bytes]:
+    fmt, selection, interface = export.fmt, export.selection, export.interface
+    if fmt in (ExportType.JSON, ExportType.JSONL):
+        yield from writers.json_tasks(source.batches(session, selection), lines=fmt is ExportType.JSONL)
+        return
+    batches = source.batches(session, selection, predictions=False)
+    if fmt is ExportType.JSON_MIN:
+        yield from writers.json_min(batches, interface)
+    elif fmt in (ExportType.CSV, ExportType.TSV):
+        keys = source.data_keys(session, selection)
+        yield from writers.table(batches, interface, keys, "\t" if fmt is ExportType.TSV else ",")
+    else:
+        assert interface is not None
+        if fmt is ExportType.CONLL2003:
+            yield from writers.conll(batches, interface)
+        elif fmt is ExportType.COCO:
+            yield from vision.coco(batches, interface)
+        else:
+            yield from vision.yolo(batches, interface)

@@ -1,0 +1,1 @@
+"""Predictions: Label Studio's /api/predictions."""

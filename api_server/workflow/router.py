@@ -1,0 +1,43 @@
+"""Workflow endpoints: Label Studio's label stream (/next), skip, and kubelabel's history and review."""
+
+from __future__ import annotations
+
+from api_server.annotations import service as annotations
+from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic
+from api_server.common.routing import DualSlashRouter
+from api_server.deps import CurrentUser, SessionDep, SettingsDep
+from api_server.workflow import service
+from api_server.workflow.schemas import ReviewPublic, ReviewRequest, SkipRequest, TaskPayload, TransitionPublic
+
+router = DualSlashRouter(prefix="/api", tags=["workflow"])
+
+
+@router.get("/projects/{project_id}/next/", response_model=TaskPayload)
+def next_task(project_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> TaskPayload:
+    """The caller's next task (locked for them until they submit, skip, or the lock expires).
+
+    Follows the project's sampling and overlap; never a task the caller already annotated or
+    skipped. 404 {"detail": "no more tasks"} when there is nothing left for the caller.
+    """
+    return service.next_task(session, user, project_id, settings)
+
+
+@router.post("/tasks/{task_id}/skip/", response_model=AnnotationPublic, status_code=201)
+def skip_task(
+    task_id: int, session: SessionDep, user: CurrentUser, body: SkipRequest | None = None
+) -> AnnotationPublic:
+    """Skip a task (kubelabel shortcut for posting an annotation with `was_cancelled: true`)."""
+    lead_time = body.lead_time if body else None
+    return annotations.create(session, user, task_id, AnnotationCreate(was_cancelled=True, lead_time=lead_time))
+
+
+@router.get("/tasks/{task_id}/history/", response_model=list[TransitionPublic])
+def task_history(task_id: int, session: SessionDep, user: CurrentUser) -> list[TransitionPublic]:
+    """The task's state transitions, oldest first: who moved it, when, from where to where, why."""
+    return service.history(session, user, task_id)
+
+
+@router.post("/annotations/{annotation_id}/review/", response_model=ReviewPublic, status_code=201)
+def review_annotation(annotation_id: int, body: ReviewRequest, session: SessionDep, user: CurrentUser) -> ReviewPublic:
+    """Accept or reject an annotation (reviewers). A rejected annotation stops counting: the task returns to work."""
+    return service.review(session, user, annotation_id, body)
