@@ -8,7 +8,9 @@ structure below, since their schemas are not bundled.
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -55,7 +57,13 @@ def render_chart(values: dict[str, Any] | None = None, namespace: str = NAMESPAC
 
 
 def chart_objects(values: dict[str, Any] | None = None, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    rendered = render_chart(values, namespace)
+    """The rendered objects (NOTES.txt left out); a fresh copy per call, rendered once per values."""
+    return copy.deepcopy(_chart_objects(json.dumps(values or {}, sort_keys=True), namespace))
+
+
+@functools.cache
+def _chart_objects(values_json: str, namespace: str) -> list[dict[str, Any]]:
+    rendered = render_chart(json.loads(values_json), namespace)
     objects: list[dict[str, Any]] = []
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):

@@ -111,6 +111,27 @@ def test_cluster_scope_grants_the_operator_what_it_needs() -> None:
     }
 
 
+def test_rbac_covers_every_resource_the_operator_touches() -> None:
+    # Derived from the operator's own list of resources: a new child kind without RBAC fails here.
+    from kubelabel_operator.k8s.resources import BY_KIND, PODS
+
+    custom = {"LabelingProject", "StorageConnection", "MLBackend"}
+    for values in ({}, EXAMPLES["namespaced"]):
+        objects = chart_objects(values)
+        roles = by_kind(objects, "Role") or [one(objects, "ClusterRole", "kubelabel")]
+        for role in roles:
+            granted = set(rules_of(role))
+            for kind, res in BY_KIND.items():
+                verbs = {"get", "list", "watch"}
+                if kind in custom:
+                    verbs |= {"patch"}
+                    assert (res.group, f"{res.plural}/status", "patch") in granted, kind
+                elif res != PODS:
+                    verbs |= {"create", "update", "patch", "delete"}
+                missing = {v for v in verbs if (res.group, res.plural, v) not in granted}
+                assert not missing, f"{role['kind']} lacks {sorted(missing)} on {kind}"
+
+
 def test_namespaced_scope_uses_roles_per_watched_namespace() -> None:
     objects = chart_objects(EXAMPLES["namespaced"])
     roles = by_kind(objects, "Role")
