@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api_server.annotations.router import router as annotations
+from api_server.drafts.router import router as drafts
 from api_server.exports.router import router as exports
 from api_server.imports.router import router as imports
 from api_server.members.router import router as members
 from api_server.ml.router import router as ml
+from api_server.predictions.router import router as predictions
 from api_server.projects.router import router as projects
 from api_server.storages.router import router as storages
 from api_server.system.router import router as system
 from api_server.tasks.router import router as tasks
 from api_server.users.router import router as users
 from api_server.webhooks.router import router as webhooks
+from api_server.workflow.router import router as workflow
 
-ROUTERS: list[APIRouter] = [system, users, projects, storages, imports, tasks, exports, ml, members, webhooks]
+ROUTERS: list[APIRouter] = [
+    system,
+    users,
+    projects,
+    storages,
+    imports,
+    tasks,
+    exports,
+    ml,
+    annotations,
+    drafts,
+    predictions,
+    workflow,
+    members,
+    webhooks,
+]
