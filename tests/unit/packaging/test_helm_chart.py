@@ -179,7 +179,7 @@ def test_pre_delete_hook_deletes_custom_resources_before_the_operator_goes() -> 
     job = one(objects, "Job", "kubelabel-cleanup")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][0] == "delete"
+    assert container["command"] == ["/bin/kubectl"] and container["args"][0] == "delete"
     assert set(container["args"][1].split(",")) == {f"{k}.kubelabel.io" for k in KINDS}
     assert "--all-namespaces" in container["args"] and "--wait=true" in container["args"]
     # Its RBAC exists before it runs (lower hook weight) and lets it delete exactly the three kinds.
