@@ -12,6 +12,9 @@ import copy
 import functools
 import json
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+
+from tests.support.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "kubelabel"
@@ -139,6 +144,24 @@ def validate_all(objects: Iterable[dict[str, Any]]) -> list[str]:
         except ManifestError as exc:
             errors.append(str(exc))
     return errors
+
+
+def kubectl() -> str:
+    """kubectl beside the venv's python (scripts/install-test-tools.sh) or on PATH; skip/fail without."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
+    if found is None:
+        unavailable("kubectl not found (run scripts/install-test-tools.sh)")
+    return found  # type: ignore[return-value]
+
+
+def build(directory: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        raise ManifestError(f"kubectl kustomize {directory.relative_to(ROOT)}: {result.stderr}")
+    return load_documents(result.stdout)
 
 
 def by_kind(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -6,34 +6,12 @@ the machine has none); without it these tests skip locally and fail in CI.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from manifest_checks import MANIFESTS, ROOT, by_kind, load_documents, one, validate_all
-
-from tests.support.services import unavailable
+from manifest_checks import MANIFESTS, ROOT, build, by_kind, one, validate_all
 
 KUSTOMIZATIONS = sorted(p.parent for p in MANIFESTS.rglob("kustomization.yaml"))
-
-
-def kubectl() -> str:
-    beside_python = Path(sys.executable).parent / "kubectl"
-    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    if found is None:
-        unavailable("kubectl not found (run scripts/install-test-tools.sh)")
-    return found  # type: ignore[return-value]
-
-
-def build(directory: Path) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, f"kubectl kustomize {directory.relative_to(ROOT)}: {result.stderr}"
-    return load_documents(result.stdout)
 
 
 def test_kustomizations_exist() -> None:
