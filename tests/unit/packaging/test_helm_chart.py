@@ -337,3 +337,13 @@ def test_extra_objects_are_rendered() -> None:
     }
     objects = chart_objects({"extraObjects": [extra]})
     assert one(objects, "ConfigMap", "kubelabel-extra")["metadata"]["namespace"] == NAMESPACE
+
+
+def test_notes_tell_the_user_what_to_apply_next() -> None:
+    notes = render_chart(EXAMPLES["namespaced"])["kubelabel/templates/NOTES.txt"]
+    assert "watches the namespaces: team-vision, team-nlp" in notes
+    assert "kubectl apply -n team-vision -f" in notes and "01-minimal-project.yaml" in notes
+    assert "port-forward svc/sentiment-api" in notes
+    assert "helm uninstall` keeps the CRDs" in notes
+    default = render_chart()["kubelabel/templates/NOTES.txt"]
+    assert "watches every namespace" in default and "kubectl apply -n default -f" in default
