@@ -4,6 +4,7 @@ status fields of the CRDs."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -161,3 +162,24 @@ def test_kube_state_metrics_sync_states_match_the_crd() -> None:
         "completed_with_errors",
         "failed",
     }
+
+
+OPERATOR_METRIC = re.compile(
+    r"^kubelabel_(operator_|project_(ready|tasks|labeled_tasks|annotations)$|storage_|mlbackend_)"
+)
+
+
+def test_operator_exports_what_alerts_and_dashboard_read() -> None:
+    from kubelabel_operator import metrics
+    from prometheus_client import generate_latest
+
+    exposition = generate_latest(metrics.REGISTRY).decode()
+    exported = {line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE ")}
+    used = set().union(*(metric_names(r["expr"]) for r in alert_rules()))
+    used |= set().union(*(metric_names(expr) for _, expr in dashboard_exprs()))
+    operator_side = {name for name in used if OPERATOR_METRIC.match(name)}
+    assert operator_side, "no operator metric is used"
+    assert operator_side <= exported, operator_side - exported
+    # The sync states alerts select on are states the operator reports.
+    states = set(re.findall(r'state="([a-z_]+)"', " ".join(r["expr"] for r in alert_rules())))
+    assert states and states <= set(metrics.SYNC_STATES)
