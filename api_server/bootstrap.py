@@ -73,6 +73,10 @@ def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_
     session.flush()
     if admin_id is not None and session.get(ProjectMember, (project.id, admin_id)) is None:
         session.add(ProjectMember(project_id=project.id, user_id=admin_id, role=Role.manager.value))
+    # Declared webhooks converge on the file (none declared: provisioned ones are removed).
+    from api_server.webhooks.provisioning import converge
+
+    converge(session, project.id, spec.get("webhooks") or [])
     return project
 
 

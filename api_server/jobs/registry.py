@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.settings import Settings
 
-# Modules that register handlers and are not imported by the API's routers. The worker and the
-# in-process runner import these (and the routers) before running anything.
-HANDLER_MODULES: list[str] = ["api_server.routers"]
+# Modules whose import registers job handlers: the worker and the in-process runner import them
+# before running anything. Add yours here (keep them light: the worker imports nothing else).
+HANDLER_MODULES: list[str] = ["api_server.webhooks"]
 
 
 class PermanentJobError(Exception):

@@ -51,6 +51,8 @@ class WebhookPublic(BaseModel):
     is_active: bool
     has_secret: bool
     consecutive_failures: int
+    # Declared in the operator's project file (changes made through the API are reset at restart).
+    provisioned: bool = False
     created_at: datetime
     updated_at: datetime
 

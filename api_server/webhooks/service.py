@@ -36,6 +36,7 @@ def to_public(hook: Webhook) -> WebhookPublic:
         is_active=hook.is_active,
         has_secret=bool(hook.secret),
         consecutive_failures=hook.consecutive_failures,
+        provisioned=hook.provisioned,
         created_at=as_utc(hook.created_at),
         updated_at=as_utc(hook.updated_at),
     )

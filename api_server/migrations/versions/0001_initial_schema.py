@@ -288,6 +288,7 @@ def upgrade() -> None:
         sa.Column("secret", sa.String(length=500), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column("provisioned", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
