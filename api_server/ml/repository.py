@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -115,14 +116,33 @@ def replace_predictions(
     project_id: int,
     backend_id: int,
     items: Sequence[tuple[int, list[dict[str, Any]], float | None, str]],
+    requested_at: datetime,
 ) -> int:
     """Store (task_id, result, score, model_version) predictions of one backend.
 
     A task keeps one prediction per backend: the new one replaces whatever that backend
     predicted before (any older model version) and any prediction carrying the same model
-    version, so re-predicting never piles up rows. Task counters (total_predictions and the
-    newest score used by uncertainty sampling) are refreshed in the same transaction.
+    version, so re-predicting never piles up rows. Runs for the same tasks are serialised by
+    locking the task rows; a run never overwrites a prediction stored after it asked the
+    backend (`requested_at`), so a slow run of an older model cannot undo a newer one. Task
+    counters (total_predictions, the newest score used by uncertainty sampling) are
+    refreshed in the same transaction. Returns how many predictions were stored.
     """
+    if not items:
+        return 0
+    task_ids = sorted({task_id for task_id, *_ in items})
+    # Row locks on PostgreSQL (in id order: no deadlocks); SQLite serialises writers anyway.
+    session.execute(select(Task.id).where(Task.id.in_(task_ids)).order_by(Task.id).with_for_update())
+    newer = set(
+        session.scalars(
+            select(Prediction.task_id).where(
+                Prediction.task_id.in_(task_ids),
+                Prediction.ml_backend_id == backend_id,
+                Prediction.created_at > requested_at,
+            )
+        )
+    )
+    items = [item for item in items if item[0] not in newer]
     if not items:
         return 0
     task_ids = [task_id for task_id, *_ in items]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import ApiError, BadRequest, NotFound
+from api_server.db.base import utcnow
 from api_server.db.models import MLBackend, Project, User
 from api_server.db.session import make_session_factory, session_scope
 from api_server.ml import repository
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 # Fields clients may send but kubelabel owns (it learns them from the backend).
 _SERVER_OWNED = {"model_version", "state", "error_message", "readable_state", "project"}
+
+
+# A backend shown as training/predicting for longer than this is checked again (its job died).
+BUSY_FOR_AT_MOST = timedelta(minutes=30)
 
 
 class MLBackendFailed(ApiError):
@@ -258,7 +263,8 @@ def update_backend(session: Session, user: User, backend_id: int, body: MLBacken
 def get_backend(session: Session, user: User, backend_id: int) -> MLBackendPublic:
     """The backend, with its state refreshed by /health and /setup (as Label Studio does)."""
     row = _backend(session, user, backend_id)
-    if row.state in {State.training, State.predicting}:
+    busy_since = _utc(row.updated_at)
+    if row.state in {State.training, State.predicting} and utcnow() - busy_since < BUSY_FOR_AT_MOST:
         return to_public(row)  # busy: its own work will record the outcome
     session.commit()
     return _connect_and_show(session, row.id)
@@ -343,6 +349,7 @@ def predict_tasks(
             for chunk in chunks:
                 payload = [repository.task_json(t) for t in chunk]
                 read.rollback()  # end the read transaction before the remote call
+                requested_at = utcnow()
                 predictions = client.predict(
                     payload,
                     label_config=project.label_config,
@@ -351,23 +358,24 @@ def predict_tasks(
                 )
                 items = []
                 for task, prediction in zip(payload, predictions, strict=True):
-                    stored = _stored(prediction, backend)
-                    if stored is not None:
-                        items.append((task["id"], *stored))
-                        outcome.model_version = stored[2] or outcome.model_version
+                    fields = _stored(prediction, backend)
+                    if fields is not None:
+                        items.append((task["id"], *fields))
+                        outcome.model_version = fields[2] or outcome.model_version
                 with session_scope(factory) as session:
-                    repository.replace_predictions(session, project_id=project.id, backend_id=backend.id, items=items)
+                    stored = repository.replace_predictions(
+                        session, project_id=project.id, backend_id=backend.id, items=items, requested_at=requested_at
+                    )
                 outcome.tasks += len(payload)
-                outcome.predictions += len(items)
-                ML_PREDICTIONS.labels(str(project.id)).inc(len(items))
+                outcome.predictions += stored
+                ML_PREDICTIONS.labels(str(project.id)).inc(stored)
     except MLBackendError as exc:
         outcome.error = exc.message
     finally:
         read.close()
-    if outcome.error:
-        record(factory, backend_id, State.error, error=outcome.error)
-    else:
-        record(factory, backend_id, State.connected, model_version=outcome.model_version or None)
+    # The model version is only learnt from /setup: a slow run of an older model finishing
+    # late must not roll the backend's version back.
+    record(factory, backend_id, State.error if outcome.error else State.connected, error=outcome.error)
     return outcome
 
 

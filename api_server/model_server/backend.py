@@ -166,6 +166,8 @@ class TextClassificationBackend:
                     update[example.task_id] = example
             elif action in {"ANNOTATION_DELETED", "ANNOTATIONS_DELETED"}:
                 update.update(self._deleted(payload, self._store(key).load_examples()))
+            if action != "START_TRAINING" and not self.settings.train_on_annotation:
+                return self._remember(key, state, update)
             return self._fit(key, state, schema, config if isinstance(config, str) else None, update)
 
     def train(self, payload: Mapping[str, Any]) -> TrainOutcome:
@@ -197,6 +199,12 @@ class TextClassificationBackend:
                 ids.add(item["id"])
         return {task_id: None for task_id, ex in known.items() if ex.annotation_id in ids}
 
+    def _remember(self, key: str, state: ProjectState, update: dict[int, Example | None]) -> TrainOutcome:
+        """Keep the event's example for the next training run without training now."""
+        examples = _merged(self._store(key).load_examples(), update)
+        self._store(key).save_examples(examples)
+        return TrainOutcome(False, state.model_version, len(examples), "events", "recorded; training on START_TRAINING")
+
     def _fit(
         self,
         key: str,
@@ -207,12 +215,7 @@ class TextClassificationBackend:
     ) -> TrainOutcome:
         """Train on every annotated task of the project (caller holds the project lock)."""
         store = self._store(key)
-        examples = store.load_examples()
-        for task_id, example in update.items():
-            if example is None:
-                examples.pop(task_id, None)
-            else:
-                examples[task_id] = example
+        examples = _merged(store.load_examples(), update)
         source, message = "events", ""
         access = self._api_access(key)
         if access is not None:
@@ -241,6 +244,16 @@ class TextClassificationBackend:
         self._models[key] = (state.version_number, model)
         log.info("project %s: trained %s on %d examples", key, state.model_version, len(ordered))
         return TrainOutcome(True, state.model_version, len(ordered), source, message)
+
+
+def _merged(examples: dict[int, Example], update: dict[int, Example | None]) -> dict[int, Example]:
+    """Examples with an update applied (None removes the task's example)."""
+    for task_id, example in update.items():
+        if example is None:
+            examples.pop(task_id, None)
+        else:
+            examples[task_id] = example
+    return examples
 
 
 def _as_task(item: Any) -> Any:

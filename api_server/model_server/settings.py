@@ -19,5 +19,9 @@ class ModelServerSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("KUBELABEL_API_TOKEN", "LABEL_STUDIO_API_KEY"), repr=False
     )
     api_timeout: float = Field(default=30.0, gt=0, alias="MODEL_SERVER_API_TIMEOUT")
+    # Label Studio backends train on every annotation event; with false, annotation events
+    # only add examples and training waits for START_TRAINING (kubelabel sends it every N
+    # annotations, see the project's min_annotations_to_start_training).
+    train_on_annotation: bool = Field(default=True, alias="MODEL_SERVER_TRAIN_ON_ANNOTATION")
     basic_auth_user: str | None = Field(default=None, alias="BASIC_AUTH_USER")
     basic_auth_pass: str | None = Field(default=None, alias="BASIC_AUTH_PASS", repr=False)
