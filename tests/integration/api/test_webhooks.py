@@ -235,3 +235,37 @@ def test_unreachable_receiver_is_recorded(fast_server):
         api.patch(f"/api/projects/{pid}/", json={"title": "x"})
         delivery = wait_delivery(api, hook["id"], "failed")
     assert delivery["last_status_code"] is None and "ConnectError" in delivery["last_error"]
+
+
+def test_label_studio_payload_shapes(api, text_project):
+    pid = text_project["id"]
+    choice = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
+    with WebhookReceiver(secret=SECRET) as receiver:
+        make_hook(api, pid, receiver.url, secret=SECRET)
+        assert api.post(f"/api/projects/{pid}/import", json=[{"text": "hello"}]).status_code == 201
+        (task,) = api.get(f"/api/projects/{pid}/tasks/").json()
+        r = api.post(f"/api/tasks/{task['id']}/annotations/", json={"result": choice})
+        assert r.status_code == 201, r.text
+        annotation = r.json()
+        assert api.patch(f"/api/annotations/{annotation['id']}/", json={"result": []}).status_code == 200
+        assert api.delete(f"/api/annotations/{annotation['id']}/").status_code == 204
+        assert api.delete(f"/api/tasks/{task['id']}/").status_code == 204
+        received = receiver.wait_for(5)
+    assert all(r.signature_ok for r in received)
+    by_action = {r.json()["action"]: r.json() for r in received}
+    assert set(by_action) == {
+        "TASKS_CREATED",
+        "ANNOTATION_CREATED",
+        "ANNOTATION_UPDATED",
+        "ANNOTATIONS_DELETED",
+        "TASKS_DELETED",
+    }
+    for body in by_action.values():
+        assert body["project"]["id"] == pid
+    assert by_action["TASKS_CREATED"]["tasks"][0]["data"] == {"text": "hello"}
+    created = by_action["ANNOTATION_CREATED"]
+    assert created["annotation"]["id"] == annotation["id"] and created["annotation"]["result"] == choice
+    assert created["task"]["id"] == task["id"] and created["task"]["data"] == {"text": "hello"}
+    assert by_action["ANNOTATION_UPDATED"]["annotation"]["result"] == []
+    assert by_action["ANNOTATIONS_DELETED"]["annotations"] == [{"id": annotation["id"]}]
+    assert by_action["TASKS_DELETED"]["tasks"] == [{"id": task["id"]}]
