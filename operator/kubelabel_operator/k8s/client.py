@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -58,7 +59,16 @@ class K8s:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         content_type = kwargs.pop("content_type", None)
-        response = await self._http.request(method, path, headers=self._headers(content_type), **kwargs)
+        for attempt in range(3):
+            try:
+                response = await self._http.request(method, path, headers=self._headers(content_type), **kwargs)
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError) as exc:
+                # A kept-alive connection closed by the server, or an API server restart. Every call
+                # here is safe to repeat: creates are by name (409 on a repeat), patches are merges.
+                if attempt == 2:
+                    raise ApiError(503, f"{method} {path}: {type(exc).__name__}") from exc
+                await asyncio.sleep(0.2 * (attempt + 1))
         if response.status_code >= 400 and response.status_code != 404:
             try:
                 message = response.json().get("message", response.text)

@@ -35,9 +35,14 @@ async def _call(http: httpx.AsyncClient, method: str, url: str, token: str, **kw
         response = await http.request(method, url, headers={"Authorization": f"Token {token}"}, **kwargs)
     except httpx.HTTPError as exc:
         raise ProjectApiError(f"{method} {url}: {type(exc).__name__}") from exc
-    if response.status_code >= 400:
+    if not 200 <= response.status_code < 300:
         raise ProjectApiError(f"{method} {url}: HTTP {response.status_code}")
-    return response.json() if response.content else None
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ProjectApiError(f"{method} {url}: not JSON") from exc
 
 
 async def project_stats(http: httpx.AsyncClient, base: str, token: str) -> dict[str, int]:
@@ -56,6 +61,8 @@ async def register_backend(http: httpx.AsyncClient, base: str, token: str, wante
     existing = next((b for b in items if b.get("title") == wanted["title"]), None)
     if existing is None:
         created = await _call(http, "POST", f"{base}/api/ml", token, json=wanted)
+        if not isinstance(created, dict) or "id" not in created:
+            raise ProjectApiError(f"POST {base}/api/ml: no id in the answer")
         return int(created["id"])
     if any(existing.get(k) != v for k, v in wanted.items() if k != "project"):
         await _call(http, "PATCH", f"{base}/api/ml/{existing['id']}", token, json=wanted)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubelabel_operator.builders import storage as build
-from kubelabel_operator.builders.meta import STORAGE_LABEL, Owner
+from kubelabel_operator.builders.meta import STORAGE_LABEL, SYNC_REQUEST_ANNOTATION, Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import CRONJOBS, JOBS, PODS
 from kubelabel_operator.models.storage_connection import FINISHED_STATES, StorageConnectionSpec
@@ -94,9 +94,15 @@ def _verdict(report: JobReport | None) -> Verdict:
     return Verdict.progressing(label, f"sync is {report.state.replace('_', ' ')}")
 
 
+def _run_number(owner: Owner, job: dict[str, Any]) -> int:
+    """n of an on-demand Job `<storage>-sync-<n>` (0 for CronJob-made Jobs)."""
+    suffix = job["metadata"]["name"].removeprefix(f"{owner.name}-sync-")
+    return int(suffix) if suffix.isdigit() else 0
+
+
 async def _jobs(k8s: K8s, owner: Owner) -> list[dict[str, Any]]:
     jobs = await k8s.list(JOBS, owner.namespace, {STORAGE_LABEL: owner.name})
-    return sorted(jobs, key=lambda j: j.get("metadata", {}).get("creationTimestamp") or "")
+    return sorted(jobs, key=lambda j: (j["metadata"].get("creationTimestamp") or "", _run_number(owner, j)))
 
 
 async def reconcile_storage(
@@ -116,7 +122,6 @@ async def reconcile_storage(
         image = refs.project_spec(project).server.image or default_image
         if spec.credentials_secret_ref is not None:
             await refs.require_secret(k8s, owner.namespace, spec.credentials_secret_ref.name)
-        runs = int(previous.get("syncRuns") or 0)
         if spec.schedule:
             cron = build.sync_cronjob(owner, spec, image)
             children[key(cron)], _ = await ensure(k8s, cron)
@@ -124,22 +129,28 @@ async def reconcile_storage(
             children[f"CronJob/{build.cronjob_name(owner.name)}"] = "deleted"
         jobs = await _jobs(k8s, owner)
         latest = jobs[-1] if jobs else None
+        # The Jobs themselves are the record of which syncs ran: status may be stale after a crash.
+        runs = max([int(previous.get("syncRuns") or 0)] + [_run_number(owner, j) for j in jobs])
+        last_request = previous.get("lastSyncRequest")
+        on_demand = [j for j in jobs if _run_number(owner, j)]
+        if on_demand and _run_number(owner, on_demand[-1]) == runs:
+            last_request = (on_demand[-1]["metadata"].get("annotations") or {}).get(SYNC_REQUEST_ANNOTATION)
         report = None
         if latest is not None:
             pods = await k8s.list(PODS, owner.namespace, {"job-name": latest["metadata"]["name"]})
             report = job_report(latest, pods)
         idle = report is None or report.state in FINISHED_STATES
-        wants_run = runs == 0 or spec.sync_request != previous.get("lastSyncRequest")
+        wants_run = runs == 0 or spec.sync_request != last_request
         if start_jobs and not spec.schedule and wants_run and idle:
             # Deterministic names make a restarted operator converge on a Job it already created.
             runs += 1
             job = build.sync_job(owner, spec, image, runs)
             children[key(job)], latest = await ensure(k8s, job, create_only=True)
             report = JobReport("queued")
+            last_request = spec.sync_request
+        if runs:
             base["syncRuns"] = runs
-            base["lastSyncRequest"] = spec.sync_request
-        elif runs:
-            base["syncRuns"] = runs
+            base["lastSyncRequest"] = last_request
         if latest is not None:
             base["lastJob"] = latest["metadata"]["name"]
         if report is not None:

@@ -27,3 +27,16 @@ async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 20.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == ctype:
+            return cond  # type: ignore[no-any-return]
+    return {}
+
+
+def namespaced(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for doc in docs:
+        doc["metadata"]["namespace"] = NS
+    return docs

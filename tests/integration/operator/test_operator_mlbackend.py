@@ -1,0 +1,161 @@
+"""MLBackend with the real API server (booted from the operator's project.json) and the real model server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import METRICS_PORT
+from kubelabel_operator.builders import project as project_build
+from kubelabel_operator.k8s.resources import BY_KIND, DEPLOYMENTS, MLBACKENDS, PROJECTS, SECRETS, SERVICES
+from kubelabel_operator.models import LabelingProjectSpec
+from operator_support import NS, condition, eventually, namespaced
+
+from tests.support.apiserver import ADMIN_TOKEN
+from tests.support.net import free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def model_server(tmp_path: Path) -> Iterator[str]:
+    """`kubelabel model-server` as a real process on 127.0.0.1."""
+    port = free_port()
+    code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
+    env = {**os.environ, "MODEL_DIR": str(tmp_path / "models"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def project_server(server_pool: Any, tmp_path: Path, example: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The project's API server, started as the Deployment would start it: from the operator's project.json.
+
+    The operator reaches it through KUBELABEL_OPERATOR_API_URL_TEMPLATE (in a cluster: the Service).
+    """
+    spec = LabelingProjectSpec.model_validate(example("01-minimal-project.yaml")[0]["spec"])
+    project_file = tmp_path / "project.json"
+    project_file.write_text(project_build.render_project_json(spec, spec.label_config.inline or ""))
+    server = server_pool.new("sqlite", KUBELABEL_PROJECT_FILE=str(project_file))
+    monkeypatch.setenv("KUBELABEL_OPERATOR_API_URL_TEMPLATE", server.url)
+    return server
+
+
+def admin_token_secret() -> dict[str, Any]:
+    """The admin-token Secret as the operator generates it; here with the token the API server was started with."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "sentiment-admin-token",
+            "namespace": NS,
+            "labels": {"app.kubernetes.io/managed-by": "kubelabel-operator", "kubelabel.io/project": "sentiment"},
+        },
+        "data": {"token": base64.b64encode(ADMIN_TOKEN.encode()).decode()},
+    }
+
+
+async def where(client: Any, res: Any, name: str, predicate: Any) -> dict[str, Any] | None:
+    obj = await client.get(res, NS, name)
+    return obj if obj and obj.get("status") and predicate(obj) else None
+
+
+async def scrape() -> str:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"http://127.0.0.1:{METRICS_PORT}/metrics")).text
+
+
+async def test_external_backend_registers_and_project_stats_flow(
+    project_server, model_server, kube, client, operator, example
+):
+    headers = {"Authorization": f"Token {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=project_server.url, headers=headers, timeout=30) as api:
+        r = await api.post("/api/projects/1/import", json=[{"text": "great"}, {"text": "awful"}, {"text": "fine"}])
+        assert r.status_code == 201, r.text
+        task_id = (await api.get("/api/tasks", params={"project": 1})).json()
+        task_id = (task_id["tasks"] if isinstance(task_id, dict) else task_id)[0]["id"]
+        result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
+        r = await api.post(f"/api/tasks/{task_id}/annotations/", json={"result": result})
+        assert r.status_code == 201, r.text
+
+        await client.create(SECRETS, NS, admin_token_secret())
+        for doc in namespaced(example("01-minimal-project.yaml")):
+            await client.create(BY_KIND[doc["kind"]], NS, doc)
+        backend = namespaced(example("04-ml-backend.yaml"))[1]
+        backend["metadata"]["name"] = "sentiment-model"
+        backend["spec"] = {"projectRef": {"name": "sentiment"}, "external": {"url": model_server}, "timeoutSeconds": 5}
+        await client.create(MLBACKENDS, NS, backend)
+
+        # Counts polled from the project's own API with its admin token.
+        project = await eventually(
+            lambda: where(client, PROJECTS, "sentiment", lambda p: p["status"].get("tasks") == 3)
+        )
+        assert project["status"]["labeledTasks"] == 1 and project["status"]["annotations"] == 1
+
+        mlb = await eventually(
+            lambda: where(
+                client, MLBACKENDS, "sentiment-model", lambda m: condition(m, "Ready").get("status") == "True"
+            )
+        )
+        assert mlb["status"]["ready"] is True and mlb["status"]["url"] == model_server
+        assert mlb["status"]["modelVersion"] and mlb["status"]["lastHealthCheck"]
+        registered = (await api.get("/api/ml", params={"project": 1})).json()
+        assert [(b["title"], b["url"], b["id"]) for b in registered] == [
+            ("default/sentiment-model", model_server, mlb["status"]["backendId"])
+        ]
+        assert "kubelabel.io/finalizer" in mlb["metadata"]["finalizers"]
+
+        text = await scrape()
+        assert 'kubelabel_project_tasks{namespace="default",project="sentiment"} 3.0' in text
+        assert 'kubelabel_mlbackend_up{backend="sentiment-model",namespace="default"} 1.0' in text
+        assert 'kubelabel_operator_reconcile_total{kind="MLBackend",result="success"}' in text
+
+        # Deletion runs the one finalizer: the registration in the project's database goes away.
+        await client.delete(MLBACKENDS, NS, "sentiment-model")
+        await eventually(lambda: _absent(client, MLBACKENDS, "sentiment-model"))
+        assert (await api.get("/api/ml", params={"project": 1})).json() == []
+        assert 'backend="sentiment-model"' not in await scrape()
+
+
+async def _absent(client: Any, res: Any, name: str) -> bool:
+    return await client.get(res, NS, name) is None
+
+
+async def test_managed_gpu_backend_unreachable_is_degraded(kube, client, operator, example):
+    for doc in namespaced(example("01-minimal-project.yaml")):
+        await client.create(BY_KIND[doc["kind"]], NS, doc)
+    backend = namespaced(example("04-ml-backend.yaml"))[0]
+    backend["spec"]["managed"]["gpu"] = 1
+    backend["spec"]["timeoutSeconds"] = 1
+    await client.create(MLBACKENDS, NS, backend)
+
+    dep = await eventually(lambda: client.get(DEPLOYMENTS, NS, "sentiment-model-model"))
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["image"] == "kubelabel:test"
+    assert await client.get(SERVICES, NS, "sentiment-model-model") is not None
+
+    mlb = await eventually(
+        lambda: where(client, MLBACKENDS, "sentiment-model", lambda m: condition(m, "Degraded").get("status") == "True")
+    )
+    assert condition(mlb, "Degraded")["reason"] == "BackendUnreachable"
+    assert "http://sentiment-model-model.default.svc:9090" in condition(mlb, "Degraded")["message"]
+    assert mlb["status"]["ready"] is False
+
+    await client.delete(MLBACKENDS, NS, "sentiment-model")
+    await eventually(lambda: _absent(client, MLBACKENDS, "sentiment-model"))
+    await eventually(lambda: _absent(client, DEPLOYMENTS, "sentiment-model-model"))
