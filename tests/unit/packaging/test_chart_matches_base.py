@@ -43,7 +43,9 @@ def test_same_container(base: list[dict[str, Any]]) -> None:
     a, b = ours["template"]["spec"]["containers"][0], theirs["template"]["spec"]["containers"][0]
     assert a["image"].split(":")[0] == b["image"].split(":")[0].split("@")[0]
     assert a["args"] == b["args"]
-    assert sorted(p["containerPort"] for p in a["ports"]) == sorted(p["containerPort"] for p in b["ports"])
+    assert sorted(p["containerPort"] for p in a.get("ports", [])) == sorted(
+        p["containerPort"] for p in b.get("ports", [])
+    )
     assert a["livenessProbe"]["httpGet"]["path"] == b["livenessProbe"]["httpGet"]["path"]
     env_a = {e["name"]: e.get("value") for e in a.get("env", [])}
     env_b = {e["name"]: e.get("value") for e in b.get("env", [])}
