@@ -37,3 +37,9 @@ def token_of(session: Session, user_id: int, token_id: int) -> ApiToken | None:
 
 def user_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
     return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()
+
+
+def token_and_user(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    stmt = select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == token_hash)
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row is not None else None

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import Conflict, Forbidden, NotFound
+from api_server.common.time import as_utc
+from api_server.db.base import utcnow
 from api_server.db.models import ApiToken, User
 from api_server.users import repository
 from api_server.users.roles import Role, at_least
 from api_server.users.tokens import hash_token, new_token
 
+# last_used_at is refreshed at most this often, so reads do not each cost a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
 
 def authenticate(session: Session, token: str) -> User | None:
-    user = repository.user_by_token_hash(session, hash_token(token))
-    if user is None or not user.is_active:
+    found = repository.token_and_user(session, hash_token(token))
+    if found is None or not found[1].is_active:
         return None
+    api_token, user = found
+    now = utcnow()
+    if api_token.last_used_at is None or as_utc(api_token.last_used_at) < now - LAST_USED_RESOLUTION:
+        try:
+            session.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now))
+            session.commit()
+        except SQLAlchemyError:  # bookkeeping only: never refuse a request over it
+            session.rollback()
     return user
 
 
