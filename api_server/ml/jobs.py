@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from api_server.jobs import JobContext, job_handler
 from api_server.ml import repository, service
+from api_server.ml import triggers as _triggers  # noqa: F401  (workers publish events too)
 from api_server.ml.queue import enqueue_train, ids_of
 
 # Predicting a large import can take long: keep other workers from re-running it meanwhile.

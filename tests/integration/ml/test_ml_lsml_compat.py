@@ -17,8 +17,10 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from test_ml_api import wait_until
 
 from api_server.ml.client import MLBackendClient
 from tests.support.net import free_port, wait_for_port
@@ -86,3 +88,32 @@ def test_lsml_backend_accepts_training_events(lsml_backend: str) -> None:
     with MLBackendClient(lsml_backend) as client:
         reply = client.webhook("ANNOTATION_CREATED", event)
     assert reply.ignored is False
+
+
+def test_kubelabel_uses_an_lsml_backend_for_predictions(api: Any, lsml_backend: str) -> None:
+    """Registered through /api/ml, the SDK-written backend pre-annotates imported tasks."""
+    project = api.post("/api/projects/", json={"title": "compat", "label_config": CONFIG}).json()
+    backend = api.post("/api/ml/", json={"url": lsml_backend, "project": project["id"], "title": "lsml"}).json()
+    assert backend["state"] == "CO", backend
+    r = api.post(
+        f"/api/projects/{project['id']}/import",
+        params={"return_task_ids": "true"},
+        json=[{"text": "ball game tonight"}, {"text": "the senate votes"}],
+    )
+    ids = r.json()["task_ids"]
+
+    def stored() -> list[Any]:
+        listed = api.get("/api/predictions/", params={"project": project["id"]}).json()
+        return listed if len(listed) == 2 else []
+
+    listed = wait_until(stored, what="predictions from the label-studio-ml backend")
+    by_task = {p["task"]: p for p in listed}
+    assert by_task[ids[0]]["result"][0]["value"]["choices"] == ["Sports"]
+    assert by_task[ids[1]]["result"][0]["value"]["choices"] == ["Politics"]
+    assert [by_task[i]["score"] for i in ids] == [0.9, 0.6]
+    assert by_task[ids[0]]["model_version"] == backend["model_version"]
+    # Training events reach it too (its fit() runs in a forked job and answers 201).
+    result = [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": ["Sports"]}}]
+    assert api.post(f"/api/tasks/{ids[0]}/annotations/", json={"result": result}).status_code == 201
+    r = api.post(f"/api/ml/{backend['id']}/train")
+    assert r.status_code == 200, r.text

@@ -1,0 +1,102 @@
+"""Where ML work runs and what the model server learns from.
+
+- With Redis, the API only queues ML jobs; `kubelabel worker` runs them.
+- Told the API's address, the model server trains on the project's annotated tasks, read
+  through the export API, not only on what webhook events carried.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from test_ml_api import canned, import_tasks
+from topic_corpus import LABEL_CONFIG, generate
+
+from api_server.db.models import Job, Prediction
+from api_server.ml.client import MLBackendClient
+from tests.support.apiserver import ADMIN_TOKEN
+from tests.support.services import REDIS_URL, require_port
+
+CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="topic" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
+
+
+@pytest.mark.redis
+def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server: Any) -> None:
+    require_port("Redis", "127.0.0.1", 6379)
+    prefix = f"kl-test-{uuid.uuid4().hex[:8]}"
+    server = server_pool.new("sqlite", REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix)
+    misbehaving_server.on("/health", body={"status": "UP"})
+    misbehaving_server.on("/setup", body={"model_version": "w1"})
+    misbehaving_server.on("/predict", body=canned("B", 0.3, 3, "w1"))
+    with server.client() as api:
+        project = api.post("/api/projects/", json={"title": "w", "label_config": CONFIG}).json()
+        api.post("/api/ml/", json={"url": misbehaving_server.url, "project": project["id"]}).raise_for_status()
+        ids = import_tasks(api, project["id"], ["a", "b", "c"])
+
+    with server.session_factory() as session:
+        jobs = list(session.scalars(select(Job).where(Job.kind == "ml.predict")))
+        assert [(j.status, j.payload["task_id_ranges"]) for j in jobs] == [("queued", [[ids[0], ids[-1]]])]
+        assert list(session.scalars(select(Prediction))) == []  # the API process left it to a worker
+
+    env = {**os.environ, "DATABASE_URL": server.database_url, "REDIS_URL": REDIS_URL, "KUBELABEL_REDIS_PREFIX": prefix}
+    done = subprocess.run(
+        [sys.executable, "-m", "api_server.cli", "worker", "--burst"], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    with server.session_factory() as session:
+        rows = list(session.scalars(select(Prediction).order_by(Prediction.task_id)))
+        assert [(p.task_id, p.model_version, p.score) for p in rows] == [(i, "w1", 0.3) for i in ids]
+        assert session.scalar(select(Job.status).where(Job.kind == "ml.predict")) == "done"
+
+
+def test_model_server_trains_on_the_projects_annotations_from_the_api(
+    api: Any, live_server: Any, start_model_server: Any
+) -> None:
+    samples = generate(40)
+    project = api.post("/api/projects/", json={"title": "src", "label_config": LABEL_CONFIG}).json()
+    ids = import_tasks(api, project["id"], [s.text for s in samples])
+    for task_id, sample in zip(ids[:30], samples, strict=False):
+        result = [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": [sample.label]}}]
+        assert api.post(f"/api/tasks/{task_id}/annotations/", json={"result": result}).status_code == 201
+
+    server = start_model_server(KUBELABEL_API_URL=live_server.url, KUBELABEL_API_TOKEN=ADMIN_TOKEN)
+    event = {"project": {"id": project["id"], "label_config": LABEL_CONFIG}}
+    with MLBackendClient(server.url) as client:
+        reply = client.webhook("START_TRAINING", event)
+    # No annotation event ever reached it: all 30 examples came from the export API.
+    assert reply.result["trained"] is True
+    assert (reply.result["source"], reply.result["examples"]) == ("api", 30)
+
+
+def test_model_server_falls_back_to_event_examples_when_the_api_is_down(
+    start_model_server: Any, unused_url: str
+) -> None:
+    server = start_model_server(KUBELABEL_API_URL=unused_url)
+    samples = generate(6)
+    with MLBackendClient(server.url) as client:
+        for i, sample in enumerate(samples):
+            event = {
+                "project": {"id": 5, "label_config": LABEL_CONFIG},
+                "task": {"id": i, "data": {"text": sample.text}},
+                "annotation": {
+                    "id": i,
+                    "result": [
+                        {
+                            "from_name": "topic",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": [sample.label]},
+                        }
+                    ],
+                },
+            }
+            reply = client.webhook("ANNOTATION_CREATED", event)
+    assert reply.result["source"] == "events" and reply.result["examples"] == 6
+    assert "cannot reach" in reply.result["message"]
