@@ -85,7 +85,12 @@ class HttpSink:
             f"{self._path}/links",
             json={"items": [item.wire() for item in items], "update_changed": update_changed},
         )
-        return BatchResult(created=answer["created"], updated=answer["updated"], unchanged=answer["unchanged"])
+        return BatchResult(
+            created=answer["created"],
+            updated=answer["updated"],
+            unchanged=answer["unchanged"],
+            errors=list(answer.get("errors") or []),
+        )
 
 
 def _detail(response: httpx.Response) -> str:

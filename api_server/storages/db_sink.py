@@ -19,7 +19,7 @@ from api_server.db.session import session_scope
 from api_server.storages import repository
 from api_server.storages.config import StorageConfig
 from api_server.storages.import_sync import BatchResult, ImportItem
-from api_server.storages.task_writer import create_tasks
+from api_server.storages.task_writer import create_tasks, lock_project
 
 UNDEFINED_FIELD = "$undefined$"  # Label Studio's data key when the config names no object variable
 
@@ -39,10 +39,16 @@ def blob_field(label_config: str) -> str:
 
 
 def submit_items(
-    session: Session, storage: ImportStorage, items: list[ImportItem], *, update_changed: bool
+    session: Session,
+    storage: ImportStorage,
+    items: list[ImportItem],
+    *,
+    update_changed: bool,
+    user_id: int | None = None,
 ) -> BatchResult:
     """Upsert `items` into `storage`'s project inside the caller's transaction (no commit)."""
     config = StorageConfig.from_settings(storage.type, storage.settings)
+    lock_project(session, storage.project_id)
     latest: dict[tuple[str, int], ImportItem] = {}
     for item in items:  # the last of duplicate (key, row) wins
         latest[(item.key, item.row)] = item
@@ -70,15 +76,18 @@ def submit_items(
         return item.task
 
     if new:
-        task_ids = create_tasks(session, storage.project_id, [task_of(item) for item in new])
+        labels = [config.uri(item.key) + (f" row {item.row}" if item.task is not None else "") for item in new]
+        created = create_tasks(session, storage.project_id, [task_of(item) for item in new], labels, user_id)
         repository.insert_links(
             session,
             [
                 {"storage_id": storage.id, "task_id": tid, "key": item.key, "etag": item.etag, "row": item.row}
-                for item, tid in zip(new, task_ids, strict=True)
+                for item, tid in zip(new, created.ids, strict=True)
+                if tid is not None
             ],
         )
-        result.created = len(new)
+        result.created = len(new) - len(created.errors)
+        result.errors = created.errors
     if changed:
         repository.update_link_etags(session, [{"id": link_id, "etag": item.etag} for item, link_id, _ in changed])
         for item, _, task_id in changed:

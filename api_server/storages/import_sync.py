@@ -47,6 +47,7 @@ class BatchResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    errors: list[str] = field(default_factory=list)  # rows refused (e.g. missing the config's data fields)
 
 
 class ImportSink(Protocol):
@@ -72,6 +73,8 @@ class SyncProgress:
         self.created += result.created
         self.updated += result.updated
         self.unchanged += result.unchanged
+        for message in result.errors:
+            self.error(message)
 
     def error(self, message: str) -> None:
         self.errors += 1

@@ -92,7 +92,9 @@ def _add_routes(direction: str, kind: str) -> None:
 
         def links(storage_id: int, body: LinkBatch, session: SessionDep, user: CurrentUser) -> LinkBatchResult:
             result = service.submit_links(session, user, kind, storage_id, body)
-            return LinkBatchResult(created=result.created, updated=result.updated, unchanged=result.unchanged)
+            return LinkBatchResult(
+                created=result.created, updated=result.updated, unchanged=result.unchanged, errors=result.errors
+            )
 
         routes += [
             ("POST", base + "/{storage_id}/known-keys", known_keys, "Which object keys are already imported"),

@@ -119,6 +119,7 @@ class LinkBatchResult(BaseModel):
     created: int
     updated: int
     unchanged: int
+    errors: list[str] = Field(default_factory=list)
 
 
 class KnownKeysRequest(BaseModel):

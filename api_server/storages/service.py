@@ -207,7 +207,7 @@ def submit_links(session: Session, user: User, type_: str, storage_id: int, batc
         if item.task is not None and not isinstance(item.task.get("data"), dict):
             raise BadRequest(f"items: task of {item.key} row {item.row} has no 'data' object")
         items.append(ImportItem(item.key, item.etag, item.row, item.task))
-    result = submit_items(session, row, items, update_changed=batch.update_changed)
+    result = submit_items(session, row, items, update_changed=batch.update_changed, user_id=user.id)
     session.commit()
     return result
 

@@ -1,75 +1,84 @@
-"""Create task rows for a sync batch (with their annotations and predictions), in bulk.
+"""Create the tasks of a sync batch through the bulk import path (imports.validation/writer).
 
-One INSERT ... RETURNING for the tasks of a batch, so the ids come back in input order and
-the storage links can be written in the same transaction.
+Runs inside the caller's transaction, so tasks and their storage links commit together.
+Rows that fail validation (a task file row without the config's data fields, say) are
+reported per row instead of failing the batch: a sync imports what it can and counts the rest.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from api_server.db.base import utcnow
-from api_server.db.models import Annotation, Prediction, Project, Task
+from api_server import events
+from api_server.db.models import Project, Task
+from api_server.imports.validation import RowError, TaskIn, TaskValidator
+from api_server.imports.writer import TaskWriter
+from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.tasks import counters
 
 
-def create_tasks(session: Session, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
-    """Insert `tasks` (Label Studio task dicts) into the project; returns their ids in order."""
-    if not tasks:
-        return []
+@dataclass
+class Created:
+    ids: list[int | None] = field(default_factory=list)  # None where the row was invalid
+    errors: list[str] = field(default_factory=list)
+
+
+def lock_project(session: Session, project_id: int) -> None:
+    """Serialise writers of one project (inner ids; on SQLite also the id allocation)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT id FROM projects WHERE id = :id FOR UPDATE"), {"id": project_id})
+    else:
+        session.execute(text("UPDATE projects SET id = id WHERE id = :id"), {"id": project_id})
+
+
+def variables_of(project: Project) -> set[str]:
+    try:
+        return parse(project.label_config).variables
+    except LabelConfigError:
+        return set()
+
+
+def create_tasks(
+    session: Session, project_id: int, tasks: list[dict[str, Any]], labels: list[str], user_id: int | None = None
+) -> Created:
+    """Insert Label Studio task dicts; `labels` name each row in error messages. Caller holds the lock."""
+    out = Created()
     project = session.get(Project, project_id)
-    overlap = project.maximum_annotations if project is not None else 1
-    next_inner = (session.scalar(select(func.max(Task.inner_id)).where(Task.project_id == project_id)) or 0) + 1
-    now = utcnow()
-    rows = [
-        {
-            "project_id": project_id,
-            "inner_id": next_inner + i,
-            "data": task["data"],
-            "meta": task.get("meta") or {},
-            "overlap": overlap,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i, task in enumerate(tasks)
-    ]
-    ids = list(session.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), rows))
-    annotations: list[dict[str, Any]] = []
-    predictions: list[dict[str, Any]] = []
-    for task_id, task in zip(ids, tasks, strict=True):
-        for ann in task.get("annotations") or ():
-            annotations.append(
-                {
-                    "task_id": task_id,
-                    "project_id": project_id,
-                    "result": ann.get("result") or [],
-                    "was_cancelled": bool(ann.get("was_cancelled", False)),
-                    "ground_truth": bool(ann.get("ground_truth", False)),
-                    "lead_time": ann.get("lead_time"),
-                    "bulk_created": True,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        for pred in task.get("predictions") or ():
-            predictions.append(
-                {
-                    "task_id": task_id,
-                    "project_id": project_id,
-                    "result": pred.get("result") or [],
-                    "score": pred.get("score"),
-                    "model_version": str(pred.get("model_version") or ""),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-    if annotations:
-        session.execute(insert(Annotation), annotations)
-    if predictions:
-        session.execute(insert(Prediction), predictions)
-    if annotations or predictions:
-        counters.refresh(session, [row["task_id"] for row in annotations + predictions])
-    return ids
+    if project is None or not tasks:
+        out.ids = [None] * len(tasks)
+        return out
+    validator = TaskValidator(variables_of(project))
+    valid: list[TaskIn] = []
+    for task, label in zip(tasks, labels, strict=True):
+        try:
+            valid.append(validator.task(task))
+            out.ids.append(0)
+        except RowError as exc:
+            out.ids.append(None)
+            out.errors.append(f"{label}: {exc}")
+    if not valid:
+        return out
+    last_inner = session.scalar(
+        select(Task.inner_id).where(Task.project_id == project_id).order_by(Task.id.desc()).limit(1)
+    )
+    writer = TaskWriter(
+        session,
+        project_id=project_id,
+        user_id=user_id or project.created_by_id,  # type: ignore[arg-type]
+        overlap=project.maximum_annotations,
+        next_inner_id=(last_inner or 0) + 1,
+        now=datetime.now(UTC),
+    )
+    new_ids = iter(writer.write(valid, None))
+    out.ids = [next(new_ids) if i is not None else None for i in out.ids]
+    if writer.annotated_task_ids:
+        counters.refresh(session, writer.annotated_task_ids)
+    events.publish(
+        session, project_id, "TASKS_CREATED", task_count=writer.task_ids.count, task_id_ranges=writer.task_ids.runs
+    )
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from api_server.db.models import Annotation, StorageLink, Task
+from api_server.db.models import StorageLink, Task
 from api_server.storages.presign import encode_fileuri
 
 IMAGE_CONFIG = """<View>
@@ -177,6 +177,7 @@ def test_task_file_import_json_and_jsonl(api, live_server, storage_env):
     provider.write("tasks/b.jsonl", b'{"text": "three"}\n\n{"data": {"text": "four"}}\n')
     provider.write("tasks/c.json", json.dumps({"data": {"text": "five"}, "annotations": [{"result": []}]}).encode())
     provider.write("tasks/broken.json", b"{not json")
+    provider.write("tasks/d.json", json.dumps([{"wrong_field": 1}]).encode())
     r = api.post(
         f"{base(storage_env)}/",
         json={"project": project, "prefix": "tasks/", "use_blob_urls": False, **storage_fields(storage_env, bucket)},
@@ -184,7 +185,8 @@ def test_task_file_import_json_and_jsonl(api, live_server, storage_env):
     path = f"{base(storage_env)}/{r.json()['id']}"
     first = sync_and_wait(api, path)
     assert first["status"] == "completed_with_errors", first
-    assert "broken.json" in first["traceback"] and first["meta"]["errors"] == 1
+    assert "broken.json" in first["traceback"] and first["meta"]["errors"] == 2
+    assert "tasks/d.json row 0: task data lacks $text" in first["traceback"]
     tasks = tasks_of(live_server, project)
     assert sorted(t.data["text"] for t in tasks) == ["five", "four", "one", "three", "two"]
     assert next(t for t in tasks if t.data["text"] == "two").meta == {"m": 1}
@@ -209,32 +211,11 @@ def test_task_file_import_json_and_jsonl(api, live_server, storage_env):
     ]
 
 
-def _annotate(live_server: Any, task_id: int, choice: str) -> None:
-    from api_server import events
-
-    with live_server.session_factory() as session:
-        task = session.get(Task, task_id)
-        ann = Annotation(
-            task_id=task_id,
-            project_id=task.project_id,
-            result=[{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [choice]}}],
-        )
-        session.add(ann)
-        session.flush()
-        events.publish(session, task.project_id, "ANNOTATION_CREATED", annotation=ann, task=task)
-        session.commit()
-
-
-def _delete_annotations(live_server: Any, task_id: int) -> None:
-    from api_server import events
-
-    with live_server.session_factory() as session:
-        task = session.get(Task, task_id)
-        anns = list(session.scalars(select(Annotation).where(Annotation.task_id == task_id)))
-        events.publish(session, task.project_id, "ANNOTATIONS_DELETED", annotations=anns, task=task)
-        for ann in anns:
-            session.delete(ann)
-        session.commit()
+def _annotate(api: httpx.Client, task_id: int, choice: str) -> int:
+    result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [choice]}}]
+    r = api.post(f"/api/tasks/{task_id}/annotations/", json={"result": result})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
 
 
 def _wait_for(predicate, timeout: float = 20.0):
@@ -249,16 +230,11 @@ def _wait_for(predicate, timeout: float = 20.0):
 
 def test_export_sync_on_save_and_delete(api, live_server, storage_env):
     project = make_project(api, TEXT_CONFIG)
-    r = api.post(f"/api/projects/{project}/import", json=[{"text": f"t{i}"} for i in range(3)])
-    if r.status_code == 404:
-        from api_server.storages.task_writer import create_tasks
-
-        with live_server.session_factory() as session:
-            create_tasks(session, project, [{"data": {"text": f"t{i}"}} for i in range(3)])
-            session.commit()
-    task_ids = [t.id for t in tasks_of(live_server, project)]
-    _annotate(live_server, task_ids[0], "Positive")
-    _annotate(live_server, task_ids[1], "Negative")
+    r = api.post(f"/api/projects/{project}/import?return_task_ids=true", json=[{"text": f"t{i}"} for i in range(3)])
+    assert r.status_code == 201, r.text
+    task_ids = r.json()["task_ids"]
+    first = _annotate(api, task_ids[0], "Positive")
+    _annotate(api, task_ids[1], "Negative")
 
     bucket = storage_env.new_bucket()
     provider = storage_env.provider(bucket)
@@ -277,9 +253,9 @@ def test_export_sync_on_save_and_delete(api, live_server, storage_env):
     assert exported["annotations"][0]["result"][0]["value"] == {"choices": ["Positive"]}
 
     # Saving an annotation writes its task right away; deleting the last one deletes the object.
-    _annotate(live_server, task_ids[2], "Positive")
+    _annotate(api, task_ids[2], "Positive")
     _wait_for(lambda: f"out/{task_ids[2]}.json" in {o.key for o in provider.iter_objects()})
-    _delete_annotations(live_server, task_ids[0])
+    assert api.delete(f"/api/annotations/{first}/").status_code == 204
     _wait_for(lambda: f"out/{task_ids[0]}.json" not in {o.key for o in provider.iter_objects()})
 
 

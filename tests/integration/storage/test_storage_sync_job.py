@@ -234,14 +234,11 @@ def test_job_bad_configuration(tmp_path):
 
 
 def test_job_export(api, live_server, moto_s3, tmp_path):
-    from api_server.db.models import Annotation
-    from api_server.storages.task_writer import create_tasks
-
     project = make_project(api, TEXT_CONFIG)
-    with live_server.session_factory() as session:
-        ids = create_tasks(session, project, [{"data": {"text": f"t{i}"}} for i in range(4)])
-        session.add_all([Annotation(task_id=tid, project_id=project, result=[]) for tid in ids[:3]])
-        session.commit()
+    tasks = [{"data": {"text": f"t{i}"}, "annotations": [{"result": []}] if i < 3 else []} for i in range(4)]
+    r = api.post(f"/api/projects/{project}/import?return_task_ids=true", json=tasks)
+    assert r.status_code == 201, r.text
+    ids = r.json()["task_ids"]
     bucket = moto_s3.new_bucket()
     spec = spec_for(moto_s3, project, bucket, direction="export", mode="tasks", prefix="labels/")
     env = job_env(live_server, spec, write_credentials(moto_s3, tmp_path / "c"), tmp_path, "ns/out")
