@@ -87,7 +87,8 @@ class BackendRef:
             model_version=row.model_version,
         )
 
-    def client(self, *, timeout: float | None = None) -> MLBackendClient:
+    def client(self, *, timeout: float | None = None, interactive: bool = False) -> MLBackendClient:
+        """A client for this backend; `interactive`: someone waits for the answer, so no retries."""
         settings = get_ml_settings()
         if self.auth_method == AuthMethod.basic and self.basic_auth_user:
             auth = BackendAuth(basic_user=self.basic_auth_user, basic_pass=self.basic_auth_pass)
@@ -99,7 +100,7 @@ class BackendRef:
             self.url,
             timeout=min(timeout, self.timeout) if timeout else self.timeout,
             auth=auth,
-            retry=RetryPolicy(attempts=settings.retries),
+            retry=RetryPolicy(attempts=1 if interactive else settings.retries),
             batch_size=settings.predict_batch_size,
             observer=observe,
         )
@@ -291,7 +292,7 @@ def connect(factory: sessionmaker[Session], backend_id: int) -> bool:
         return False
     backend, project = refs
     try:
-        with backend.client(timeout=get_ml_settings().check_timeout) as client:
+        with backend.client(timeout=get_ml_settings().check_timeout, interactive=True) as client:
             client.health()
             setup = client.setup(
                 project=project.ls_ref,
@@ -415,7 +416,7 @@ def predict_one(
     backend, project = BackendRef.of(row), ProjectRef.of(session.get(Project, row.project_id))  # type: ignore[arg-type]
     session.commit()
     try:
-        with backend.client() as client:
+        with backend.client(interactive=True) as client:
             (prediction,) = client.predict(
                 [payload],
                 label_config=project.label_config,
@@ -516,7 +517,7 @@ def versions(session: Session, user: User, backend_id: int) -> tuple[list[str], 
     backend = BackendRef.of(row)
     session.commit()
     try:
-        with backend.client(timeout=get_ml_settings().check_timeout) as client:
+        with backend.client(timeout=get_ml_settings().check_timeout, interactive=True) as client:
             reply = client.versions(project=str(backend.project_id))
     except MLBackendError as exc:
         return (
