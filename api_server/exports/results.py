@@ -27,7 +27,9 @@ class Item:
     lead_time: float | None
 
 
-def iso(value: datetime | None) -> str | None:
+def iso(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
     value = as_utc(value)
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
@@ -39,7 +41,7 @@ def items(task: Any, annotations: list[Any], interface: LabelInterface | None) -
         yield Item(task.id, data, {}, None, None, None, None, None)
         return
     kept = [a for a in annotations if not a.was_cancelled]
-    kept.sort(key=lambda a: (as_utc(a.created_at), a.id), reverse=True)
+    kept.sort(key=lambda a: (iso(a.created_at) or "", a.id), reverse=True)
     controls = interface.controls if interface is not None else {}
     for ann in kept:
         outputs: dict[str, list[dict[str, Any]]] = {}

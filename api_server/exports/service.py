@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import BadRequest
 from api_server.db.models import User
-from api_server.exports import source, vision, writers
+from api_server.exports import rawsql, source, vision, writers
 from api_server.exports.formats import INFO, ExportType, available
 from api_server.labelconfig.parser import LabelConfigError, LabelInterface, parse
 from api_server.projects import service as projects
@@ -84,9 +84,9 @@ def stream(factory: sessionmaker[Session], export: ExportPlan) -> Iterator[bytes
 def _body(session: Session, export: ExportPlan) -> Iterator[bytes]:
     fmt, selection, interface = export.fmt, export.selection, export.interface
     if fmt in (ExportType.JSON, ExportType.JSONL):
-        yield from writers.json_tasks(source.batches(session, selection), lines=fmt is ExportType.JSONL)
+        yield from writers.json_texts(rawsql.task_json_pages(session, selection), lines=fmt is ExportType.JSONL)
         return
-    batches = source.batches(session, selection, predictions=False)
+    batches = rawsql.batches(session, selection)
     if fmt is ExportType.JSON_MIN:
         yield from writers.json_min(batches, interface)
     elif fmt in (ExportType.CSV, ExportType.TSV):

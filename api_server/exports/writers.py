@@ -16,24 +16,19 @@ import orjson
 from api_server.exports.results import Item, items, prettify
 from api_server.exports.source import Batch
 from api_server.labelconfig.parser import LabelInterface
-from api_server.tasks.serialize import dumps, full_task_dict
-
-EMPTY: tuple[Any, ...] = ()
 
 
-def json_tasks(batches: Iterable[Batch], *, lines: bool = False) -> Iterator[bytes]:
-    """Label Studio's JSON export (a list of full tasks), or JSONL (one task per line)."""
+def json_texts(pages: Iterable[list[str]], *, lines: bool = False) -> Iterator[bytes]:
+    """Label Studio's JSON export (a list of tasks) or JSONL (one task per line), from ready JSON texts."""
     if not lines:
         yield b"["
     first = True
-    for batch in batches:
-        anns, preds = batch.annotations, batch.predictions
-        parts = [dumps(full_task_dict(t, anns.get(t.id, EMPTY), preds.get(t.id, EMPTY))) for t in batch.tasks]
+    for page in pages:
         if lines:
-            parts.append(b"")
-            yield b"\n".join(parts)
+            page.append("")
+            yield "\n".join(page).encode()
         else:
-            yield (b"" if first else b",") + b",\n".join(parts)
+            yield ("" if first else ",\n").encode() + ",\n".join(page).encode()
             first = False
     if not lines:
         yield b"]"
@@ -86,30 +81,57 @@ def table(
 ) -> Iterator[bytes]:
     controls = list(interface.controls) if interface is not None else []
     columns, colliding = csv_columns(data_keys, controls)
+    index = {name: i for i, name in enumerate(columns)}
+    data_index = {k: index[f"_data_{k}" if k in colliding else k] for k in data_keys}
+    fixed = [index[name] for name in FIXED_COLUMNS]
+    blank = [""] * len(columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, quoting=csv.QUOTE_NONNUMERIC, delimiter=delimiter)
-    writer.writeheader()
-    for records in _records(batches, interface):
-        for item in records:
-            row: dict[str, Any] = {"id": item.task_id}
-            for name, values in item.outputs.items():
-                pretty = prettify(values)
-                row[name] = pretty if isinstance(pretty, str) else orjson.dumps(pretty).decode()
-            for key, value in item.data.items():
-                column = f"_data_{key}" if key in colliding else key
-                row[column] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
-            row["annotator"] = "" if item.annotator is None else str(item.annotator)
-            row["annotation_id"] = item.annotation_id
-            row["created_at"] = item.created_at
-            row["updated_at"] = item.updated_at
-            row["lead_time"] = item.lead_time
-            writer.writerow(row)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, delimiter=delimiter)
+    writer.writerow(columns)
+    loads = orjson.loads
+    for batch in batches:
+        rows = []
+        for task in batch.tasks:
+            annotations = batch.annotations.get(task.id)
+            records = items(task, annotations, interface) if annotations else None
+            if records is None:
+                # The common case (no annotations): data only.
+                row = blank.copy()
+                for key, value in loads(task.data).items():
+                    row[data_index[key]] = _cell(value)
+                row[fixed[5]] = task.id
+                rows.append(row)
+                continue
+            for item in records:
+                row = blank.copy()
+                for name, values in item.outputs.items():
+                    if name in index:
+                        pretty = prettify(values)
+                        row[index[name]] = pretty if isinstance(pretty, str) else orjson.dumps(pretty).decode()
+                for key, value in item.data.items():
+                    row[data_index[key]] = _cell(value)
+                values = (
+                    "" if item.annotator is None else str(item.annotator),
+                    item.annotation_id,
+                    item.created_at,
+                    item.updated_at,
+                    item.lead_time,
+                    item.task_id,
+                )
+                for i, value in zip(fixed, values, strict=True):
+                    row[i] = "" if value is None else value
+                rows.append(row)
+        writer.writerows(rows)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
     tail = buffer.getvalue()
     if tail:
         yield tail.encode()
+
+
+def _cell(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
 
 
 _TOKEN = re.compile(r"\w+(?:[-'.]\w+)*|[^\w\s]")

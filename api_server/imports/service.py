@@ -144,7 +144,7 @@ class ImportJob:
                 self.small_tasks.append({"id": task_id, "data": task.data, "project": self.project.id})
         else:
             self.small_tasks.clear()
-        self.buffer = []
+        self.buffer.clear()
 
     def finish(self, return_task_ids: bool = False) -> ImportResponse:
         self._check_errors()

@@ -122,6 +122,20 @@ def test_multipart_files_record_uploads(api, text_project):
     assert first["file_upload"] == body["file_upload_ids"][0]
 
 
+def test_large_imports_span_batches(api, text_project):
+    pid = text_project["id"]
+    n = 45_001
+    r = api.post(f"/api/projects/{pid}/import", json=[{"text": f"t{i}"} for i in range(n)])
+    assert r.status_code == 201 and r.json()["task_count"] == n, r.text
+    body = b"".join(orjson.dumps({"text": f"l{i}"}) + b"\n" for i in range(n))
+    r = _import(api, pid, body, "application/x-ndjson", return_task_ids="true")
+    assert r.status_code == 201 and r.json()["task_count"] == n
+    assert len(set(r.json()["task_ids"])) == n
+    assert api.get(f"/api/projects/{pid}/").json()["task_number"] == 2 * n
+    last = api.get("/api/tasks/", params={"project": pid, "page": (2 * n + 999) // 1000, "page_size": 1000}).json()
+    assert last["tasks"][-1]["inner_id"] == 2 * n and last["tasks"][-1]["data"] == {"text": f"l{n - 1}"}
+
+
 def test_bad_row_rejects_everything(api, text_project):
     pid = text_project["id"]
     api.post(f"/api/projects/{pid}/import", json=[{"text": "kept"}])
