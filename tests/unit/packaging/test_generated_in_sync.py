@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 
+import pytest
 import yaml
 from manifest_checks import CHART, CRDS, MANIFESTS, ROOT
 
@@ -76,3 +77,29 @@ def test_chart_copies_of_monitoring_files() -> None:
     assert copy == {"groups": rules["spec"]["groups"]}
     dashboard = json.loads((MANIFESTS / "monitoring" / "grafana-dashboard.json").read_text())
     assert json.loads((CHART / "files" / "grafana-dashboard.json").read_text()) == dashboard
+
+
+def test_generated_crd_template_keeps_braces_and_annotations(tmp_path, monkeypatch) -> None:
+    helm_python = pytest.importorskip("helm_python", reason="helm-python-sdk is in the dev extra")
+    sync = _sync_module()
+    source = tmp_path / "widgets.example.io.yaml"
+    crd = yaml.safe_load((CRDS / "mlbackends.kubelabel.io.yaml").read_text())
+    crd["metadata"] = {"name": "widgets.example.io", "annotations": {"example.io/note": "{{ not a template }}"}}
+    crd["spec"]["names"] = {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"}
+    crd["spec"]["group"] = "example.io"
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = "Use {{ .Values }} literally."
+    source.write_text(yaml.safe_dump(crd))
+    monkeypatch.setattr(sync, "ROOT", tmp_path)
+    template = sync.chart_crd(source)
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "crds" / "widgets.example.io.yaml").write_text(template)
+    rendered = helm_python.Chart.load(str(chart)).render({"crds": {"annotations": {"a": "b"}}}, name="r", namespace="n")
+    widget = yaml.safe_load(rendered["kubelabel/templates/crds/widgets.example.io.yaml"])
+    assert widget["metadata"]["annotations"] == {
+        "helm.sh/resource-policy": "keep",
+        "a": "b",
+        "example.io/note": "{{ not a template }}",
+    }
+    assert widget["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "Use {{ .Values }} literally."
+    assert widget["metadata"]["labels"]["app.kubernetes.io/instance"] == "r"
