@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -22,11 +24,9 @@ def usernames(session: Session, user_ids: set[int | None]) -> dict[int, str]:
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
 
 
-def take_drafts(session: Session, task_id: int, user_id: int, annotation_id: int | None) -> Draft | None:
-    """Delete the user's drafts of the task (or of one annotation); return the oldest (for draft_created_at)."""
+def take_drafts(session: Session, task_id: int, user_id: int, annotation_id: int | None) -> datetime | None:
+    """Delete the user's drafts of the task (or of one annotation); return when the oldest was created."""
     where = [Draft.task_id == task_id, Draft.user_id == user_id]
     where.append(Draft.annotation_id.is_(None) if annotation_id is None else Draft.annotation_id == annotation_id)
-    oldest = session.scalars(select(Draft).where(*where).order_by(Draft.created_at).limit(1)).first()
-    if oldest is not None:
-        session.execute(delete(Draft).where(*where))
-    return oldest
+    created = session.scalars(delete(Draft).where(*where).returning(Draft.created_at)).all()
+    return min(created) if created else None

@@ -89,8 +89,7 @@ def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -
             last_action="skipped" if body.was_cancelled else (body.last_action or "submitted"),
             updated_by_id=user.id,
         )
-        draft = repository.take_drafts(session, task.id, author, None)
-        row.draft_created_at = draft.created_at if draft is not None else body.draft_created_at
+        row.draft_created_at = repository.take_drafts(session, task.id, author, None) or body.draft_created_at
         session.add(row)
         session.flush()
         workflow_repository.release_lock(session, task.id, author)

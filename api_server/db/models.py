@@ -131,7 +131,9 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_project_id_id", "project_id", "id"),
-        Index("ix_tasks_project_labeled", "project_id", "is_labeled"),
+        # The next-task queue walks these in order: open tasks by id, or by prediction score (uncertainty).
+        Index("ix_tasks_project_labeled", "project_id", "is_labeled", "id"),
+        Index("ix_tasks_project_queue_score", "project_id", "is_labeled", "prediction_score", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -64,15 +64,18 @@ def _available(project: Project, user_id: int, now: datetime, *, allow_own_skips
     mine = [Annotation.task_id == Task.id, Annotation.completed_by_id == user_id]
     if allow_own_skips:
         mine.append(Annotation.was_cancelled.is_(False))
+    # A count, not NOT EXISTS: PostgreSQL would plan NOT EXISTS as an anti-join that reads all
+    # of the user's annotations; a per-row subquery stays an index lookup on the few rows scanned.
+    own = select(func.count()).where(*mine).correlate(Task).scalar_subquery()
     return [
         Task.project_id == project.id,
         Task.is_labeled.is_(False),
         counted + locked < Task.overlap,
-        ~exists().where(*mine).correlate(Task),
+        own == 0,
     ]
 
 
-def _ordered(stmt: Select[tuple[int]], sampling: str) -> Select[tuple[int]]:
+def _ordered(stmt: Select[tuple[Task]], sampling: str) -> Select[tuple[Task]]:
     if sampling == UNCERTAINTY:
         # Least certain first (the active-learning hook); tasks without predictions after.
         return stmt.order_by(Task.prediction_score.asc().nulls_last(), Task.id)
@@ -81,14 +84,14 @@ def _ordered(stmt: Select[tuple[int]], sampling: str) -> Select[tuple[int]]:
 
 def candidates(
     session: Session, project: Project, user_id: int, now: datetime, *, limit: int, allow_own_skips: bool = False
-) -> list[int]:
-    """Ids of tasks the user may get, in sampling order, row-locked (skipping rows others hold) on PostgreSQL.
+) -> list[Task]:
+    """Tasks the user may get, in sampling order, row-locked (skipping rows others hold) on PostgreSQL.
 
     Uniform sampling starts at a random id and wraps around: an index range scan, never a
     sort of the whole project.
     """
     where = _available(project, user_id, now, allow_own_skips=allow_own_skips)
-    base = select(Task.id).where(*where)
+    base = select(Task).where(*where).execution_options(populate_existing=True)
     if project.sampling == UNIFORM:
         low, high = session.execute(
             select(func.min(Task.id), func.max(Task.id)).where(Task.project_id == project.id)
@@ -98,9 +101,9 @@ def candidates(
         start = random.randint(low, high)
         for part in (Task.id >= start, Task.id < start):
             stmt = base.where(part).order_by(Task.id).limit(limit).with_for_update(skip_locked=True, of=Task)
-            ids = list(session.scalars(stmt))
-            if ids:
-                return ids
+            rows = list(session.scalars(stmt))
+            if rows:
+                return rows
         return []
     stmt = _ordered(base, project.sampling).limit(limit).with_for_update(skip_locked=True, of=Task)
     return list(session.scalars(stmt))
@@ -126,17 +129,16 @@ def held_lock(session: Session, project_id: int, user_id: int, now: datetime) ->
     ).first()
 
 
-def put_lock(session: Session, task_id: int, user_id: int, expire_at: datetime) -> None:
-    session.execute(delete(TaskLock).where(TaskLock.task_id == task_id, TaskLock.user_id == user_id))
+def put_lock(session: Session, task_id: int, user_id: int, now: datetime, expire_at: datetime) -> None:
+    """Lock the task for the user, dropping the user's expired locks (and any old one on this task)."""
+    session.execute(
+        delete(TaskLock).where(TaskLock.user_id == user_id, or_(TaskLock.expire_at <= now, TaskLock.task_id == task_id))
+    )
     session.add(TaskLock(task_id=task_id, user_id=user_id, expire_at=expire_at))
 
 
 def release_lock(session: Session, task_id: int, user_id: int) -> None:
     session.execute(delete(TaskLock).where(TaskLock.task_id == task_id, TaskLock.user_id == user_id))
-
-
-def drop_expired_locks(session: Session, user_id: int, now: datetime) -> None:
-    session.execute(delete(TaskLock).where(TaskLock.user_id == user_id, TaskLock.expire_at <= now))
 
 
 def extend_lock(session: Session, lock_id: int, expire_at: datetime) -> None:

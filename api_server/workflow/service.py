@@ -77,11 +77,14 @@ def settle(session: Session, task: Task, project: Project, user_id: int | None, 
 # --- next task ------------------------------------------------------------------------------
 
 
-def _payload(session: Session, task: Task, user: User) -> TaskPayload:
+def _payload(session: Session, task: Task, user: User, with_own: bool) -> TaskPayload:
     predictions = session.scalars(select(Prediction).where(Prediction.task_id == task.id).order_by(Prediction.id))
     drafts = session.scalars(select(Draft).where(Draft.task_id == task.id, Draft.user_id == user.id).order_by(Draft.id))
-    own = session.scalars(
-        select(Annotation).where(Annotation.task_id == task.id, Annotation.completed_by_id == user.id)
+    # Only REQUEUE_FOR_ME hands out tasks the caller touched before (their own skips).
+    own = (
+        session.scalars(select(Annotation).where(Annotation.task_id == task.id, Annotation.completed_by_id == user.id))
+        if with_own
+        else []
     )
     return task_payload(
         task,
@@ -102,14 +105,14 @@ def _claim(session: Session, project: Project, user_id: int, allow_own_skips: bo
     sqlite = txn.is_sqlite(session)
     for _ in range(_ATTEMPTS):
         now = utcnow()
-        ids = repository.candidates(session, project, user_id, now, limit=1, allow_own_skips=allow_own_skips)
-        if not ids:
+        found = repository.candidates(session, project, user_id, now, limit=1, allow_own_skips=allow_own_skips)
+        if not found:
             return None
         # SQLite: the query ran under the writer lock, so what it saw is current.
         if sqlite or repository.still_available(
-            session, project, user_id, ids[0], now, allow_own_skips=allow_own_skips
+            session, project, user_id, found[0].id, now, allow_own_skips=allow_own_skips
         ):
-            return repository.get_task(session, ids[0])
+            return found[0]
     return None
 
 
@@ -125,7 +128,6 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
             repository.extend_lock(session, held.id, now + ttl)
             task = repository.get_task(session, held.task_id)
         else:
-            repository.drop_expired_locks(session, user.id, now)
             task = _claim(session, project, user.id, allow_own_skips=False)
             if task is None and project.skip_queue == repository.REQUEUE_FOR_ME:
                 task = _claim(session, project, user.id, allow_own_skips=True)
@@ -133,11 +135,11 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
                 session.commit()
                 metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
                 raise NotFound("no more tasks")
-            repository.put_lock(session, task.id, user.id, now + ttl)
+            repository.put_lock(session, task.id, user.id, now, now + ttl)
             if task.state != S.in_progress:
                 move(session, task, S.in_progress, user.id, "handed out by /next")
         session.commit()
-    payload = _payload(session, task, user)
+    payload = _payload(session, task, user, project.skip_queue == repository.REQUEUE_FOR_ME)
     metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
     return payload
 

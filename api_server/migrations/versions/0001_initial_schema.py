@@ -341,7 +341,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index("ix_tasks_project_id_id", ["project_id", "id"], unique=False)
-        batch_op.create_index("ix_tasks_project_labeled", ["project_id", "is_labeled"], unique=False)
+        batch_op.create_index("ix_tasks_project_labeled", ["project_id", "is_labeled", "id"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_project_queue_score", ["project_id", "is_labeled", "prediction_score", "id"], unique=False
+        )
 
     op.create_table(
         "webhook_deliveries",
@@ -643,6 +646,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_deliveries")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_project_queue_score")
         batch_op.drop_index("ix_tasks_project_labeled")
         batch_op.drop_index("ix_tasks_project_id_id")
 

@@ -1,0 +1,296 @@
+"""Labeling workflow under load: concurrent annotators pulling /next and submitting (run by hand).
+
+Starts `kubelabel serve` as a subprocess per backend (fresh SQLite file / fresh PostgreSQL
+database), creates a project and N annotators (users, tokens, memberships) over HTTP,
+bulk-inserts the tasks with SQL (setup speed; the import API has its own bench), then runs
+one thread per annotator, each with its own keep-alive connection, doing
+GET /api/projects/{id}/next -> POST /api/tasks/{id}/annotations/ as fast as it can for a
+fixed time. Prints next-task and submit latency percentiles (client side, so they include
+queueing in the server), submitted annotations/s, the server's CPU use, and checks the
+result in the database (no task over its overlap, no annotator twice on a task).
+
+    .venv/bin/python bench/workflow.py                          # 100k tasks, 16 annotators, both databases
+    .venv/bin/python bench/workflow.py --backends postgres --seconds 30 --sampling "Uniform sampling"
+
+Targets (this machine, PostgreSQL): next-task p99 < 20 ms, >= 500 annotations/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-admin-token-0123456789"
+PG_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices>
+</View>"""
+RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Server:
+    url: str
+    dsn: str
+    process: subprocess.Popen[bytes]
+    port: int
+    cleanup: list[object] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Server:
+    if backend == "postgres":
+        name = f"kl_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        url = dsn.replace("postgresql://", "postgresql+psycopg://")
+    else:
+        dsn = str(workdir / "kubelabel.db")
+        url = f"sqlite:///{dsn}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "KUBELABEL_ADMIN_TOKEN": TOKEN,
+        "KUBELABEL_DATA_DIR": str(workdir),
+        "KUBELABEL_LOG_LEVEL": "warning",
+        **extra_env,
+    }
+    env.pop("REDIS_URL", None)
+    kubelabel = Path(sys.executable).parent / "kubelabel"
+    process = subprocess.Popen([str(kubelabel), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("the server did not start")
+    return Server(url=base, dsn=dsn, process=process, port=port)
+
+
+def drop(server: Server, backend: str) -> None:
+    if backend == "postgres":
+        name = server.dsn.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def insert_tasks(backend: str, dsn: str, project_id: int, n: int, overlap: int, scored: bool) -> None:
+    """Bulk-insert tasks straight into the tasks table (COPY on PostgreSQL)."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    rnd = random.Random(7)
+    columns = (
+        "project_id, inner_id, data, meta, state, is_labeled, overlap, total_annotations, "
+        "cancelled_annotations, total_predictions, prediction_score, created_at, updated_at"
+    )
+
+    def rows():
+        for i in range(1, n + 1):
+            score = rnd.random() if scored else None
+            data = orjson.dumps({"text": f"Task {i}: the quick brown fox jumps over the lazy dog."}).decode()
+            yield (project_id, i, data, "{}", "new", False, overlap, 0, 0, 0, score, now, now)
+
+    if backend == "postgres":
+        with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+            with cur.copy(f"COPY tasks ({columns}) FROM STDIN") as copy:
+                for row in rows():
+                    copy.write_row(row)
+            cur.execute("ANALYZE tasks")
+    else:
+        with sqlite3.connect(dsn) as conn:
+            marks = ", ".join("?" * 13)
+            conn.executemany(f"INSERT INTO tasks ({columns}) VALUES ({marks})", rows())
+            conn.execute("ANALYZE")
+
+
+def setup(server: Server, backend: str, args: argparse.Namespace) -> tuple[int, list[str]]:
+    admin = httpx.Client(base_url=server.url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
+    r = admin.post(
+        "/api/projects/",
+        json={"title": "bench", "label_config": CONFIG, "maximum_annotations": args.overlap, "sampling": args.sampling},
+    )
+    r.raise_for_status()
+    pid = r.json()["id"]
+    tokens = []
+    for i in range(args.annotators):
+        user = admin.post("/api/users/", json={"username": f"annotator{i}"}).json()["id"]
+        tokens.append(admin.post(f"/api/users/{user}/token/").json()["token"])
+        admin.post(f"/api/projects/{pid}/members/", json={"user": user, "role": "annotator"}).raise_for_status()
+    started = time.perf_counter()
+    insert_tasks(backend, server.dsn, pid, args.tasks, args.overlap, args.sampling == "Uncertainty sampling")
+    print(f"  inserted {args.tasks} tasks in {time.perf_counter() - started:.1f} s")
+    admin.close()
+    return pid, tokens
+
+
+@dataclass
+class Tally:
+    next_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    submitted: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tally, lock: threading.Lock) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    body = orjson.dumps({"result": RESULT, "lead_time": 1.0})
+    next_ms, submit_ms, done = [], [], 0
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            conn.request("GET", f"/api/projects/{pid}/next", headers=headers)
+            r = conn.getresponse()
+            payload = r.read()
+            next_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status == 404:
+                break
+            if r.status != 200:
+                raise RuntimeError(f"next: {r.status} {payload[:200]!r}")
+            task = orjson.loads(payload)["id"]
+            t0 = time.perf_counter()
+            conn.request("POST", f"/api/tasks/{task}/annotations/", body=body, headers=headers)
+            r = conn.getresponse()
+            payload = r.read()
+            if r.status != 201:
+                raise RuntimeError(f"submit: {r.status} {payload[:200]!r}")
+            submit_ms.append((time.perf_counter() - t0) * 1000)
+            done += 1
+    except Exception as exc:
+        with lock:
+            tally.errors.append(repr(exc))
+    finally:
+        conn.close()
+        with lock:
+            tally.next_ms += next_ms
+            tally.submit_ms += submit_ms
+            tally.submitted += done
+
+
+def check(backend: str, dsn: str, overlap: int) -> str:
+    over = "SELECT count(*) FROM (SELECT task_id FROM annotations GROUP BY task_id HAVING count(*) > %s) x"
+    twice = "SELECT count(*) FROM (SELECT 1 FROM annotations GROUP BY task_id, completed_by_id HAVING count(*) > 1) x"
+    if backend == "postgres":
+        with psycopg.connect(dsn) as conn:
+            n_over = conn.execute(over, (overlap,)).fetchone()[0]
+            n_twice = conn.execute(twice).fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
+    else:
+        with sqlite3.connect(dsn) as conn:
+            n_over = conn.execute(over.replace("%s", "?"), (overlap,)).fetchone()[0]
+            n_twice = conn.execute(twice).fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
+    status = "ok" if n_over == 0 and n_twice == 0 else "VIOLATED"
+    return f"{total} annotations stored; tasks over overlap: {n_over}; annotator twice on a task: {n_twice} -> {status}"
+
+
+def run(backend: str, args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="kl-bench-workflow-"))
+    server = start_server(backend, workdir, {})
+    try:
+        print(f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling}")
+        pid, tokens = setup(server, backend, args)
+        stop, lock, tally = threading.Event(), threading.Lock(), Tally()
+        threads = [threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock)) for t in tokens]
+        proc = psutil.Process(server.process.pid)
+        proc.cpu_percent(None)
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(args.seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        cpu = proc.cpu_percent(None)
+        print(
+            f"  next-task latency ms: p50 {percentile(tally.next_ms, 0.5):.1f}  p90 {percentile(tally.next_ms, 0.9):.1f}"
+            f"  p99 {percentile(tally.next_ms, 0.99):.1f}  max {max(tally.next_ms, default=float('nan')):.1f}"
+            f"  ({len(tally.next_ms)} calls)"
+        )
+        print(
+            f"  submit latency ms:    p50 {percentile(tally.submit_ms, 0.5):.1f}"
+            f"  p99 {percentile(tally.submit_ms, 0.99):.1f}"
+        )
+        print(
+            f"  submitted {tally.submitted} annotations in {elapsed:.1f} s = {tally.submitted / elapsed:.0f} annotations/s"
+            f"  (server CPU {cpu:.0f}% of one core)"
+        )
+        if tally.next_ms:
+            print(f"  mean next {statistics.mean(tally.next_ms):.1f} ms")
+        print(f"  {check(backend, server.dsn, args.overlap)}")
+        for err in tally.errors[:5]:
+            print(f"  ERROR {err}")
+    finally:
+        server.stop()
+        drop(server, backend)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["postgres", "sqlite"], choices=["postgres", "sqlite"])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--annotators", type=int, default=16)
+    parser.add_argument("--overlap", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--sampling",
+        default="Sequential sampling",
+        choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
+    )
+    args = parser.parse_args()
+    for backend in args.backends:
+        run(backend, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
