@@ -14,7 +14,7 @@ from api_server.settings import Settings
 
 # Modules whose import registers job handlers: the worker and the in-process runner import them
 # before running anything. Add yours here (keep them light: the worker imports nothing else).
-HANDLER_MODULES: list[str] = ["api_server.webhooks", "api_server.ml.jobs"]
+HANDLER_MODULES: list[str] = ["api_server.webhooks", "api_server.ml.jobs", "api_server.storages.jobs"]
 
 
 class PermanentJobError(Exception):

@@ -2,24 +2,25 @@
 
 The object holds the task in Label Studio's JSON export layout (data, meta, annotations with
 their results, ...). Writes happen on sync (all annotated tasks, keyset-paged, never all in
-memory) and, when `export_on_save` is set, after each committed annotation change; when the
-last annotation of a task is deleted and `can_delete_objects` is set, the object is deleted.
+memory) and, when `export_on_save` is set, in a job queued by each annotation change (so the
+bucket is written only once the change is committed, and retried if the bucket is down); when
+the last annotation of a task is deleted and `can_delete_objects` is set, the object is deleted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import events
 from api_server.db.models import Annotation, ExportStorage, Task
-from api_server.db.session import make_session_factory, session_scope
+from api_server.db.session import session_scope
 from api_server.storages import repository
 from api_server.storages.config import StorageConfig
 from api_server.storages.credentials_store import credentials_of
@@ -95,7 +96,12 @@ def _write(
     repository.upsert_export_link(session, storage.id, task.id, key)
 
 
-def run_export(factory: sessionmaker[Session], storage_id: int, provider: StorageProvider) -> SyncProgress:
+def run_export(
+    factory: sessionmaker[Session],
+    storage_id: int,
+    provider: StorageProvider,
+    on_progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncProgress:
     """Write every annotated task of the storage's project; per-task failures are counted."""
     progress = SyncProgress()
     with session_scope(factory) as session:
@@ -121,11 +127,11 @@ def run_export(factory: sessionmaker[Session], storage_id: int, provider: Storag
                 except StorageError as exc:
                     progress.error(str(exc))
             after = ids[-1]
+        if on_progress is not None:
+            on_progress(progress)
 
 
 # -- on annotation save / delete ------------------------------------------------------------
-
-_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-on-save")
 
 
 def _task_ids(objects: dict[str, Any]) -> set[int]:
@@ -136,22 +142,25 @@ def _task_ids(objects: dict[str, Any]) -> set[int]:
             if item is None:
                 continue
             if key.startswith("task"):
-                found.add(int(item if isinstance(item, int) else item.id))
+                found.add(int(item if isinstance(item, int) else item["id"] if isinstance(item, dict) else item.id))
             elif isinstance(item, Annotation):
                 found.add(item.task_id)
-            elif isinstance(item, dict) and item.get("task"):
-                found.add(int(item["task"]))
+            elif isinstance(item, dict) and isinstance(item.get("task"), int):
+                found.add(item["task"])
+    for first, last in objects.get("task_id_ranges") or ():  # bulk events carry id ranges
+        found.update(range(int(first), int(last) + 1))
     return found
 
 
-def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> None:
-    """Write (or, when no annotation is left and allowed, delete) the objects of these tasks."""
+def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> list[str]:
+    """Write (or, with no annotation left and when allowed, delete) these tasks' objects; returns failures."""
+    failures: list[str] = []
     with session_scope(factory) as session:
         storages = [
             s for s in repository.export_storages_of(session, project_id) if s.settings.get("export_on_save", True)
         ]
         if not storages:
-            return
+            return failures
         tasks = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(task_ids)))}
         anns: dict[int, list[Annotation]] = {tid: [] for tid in task_ids}
         for ann in session.scalars(select(Annotation).where(Annotation.task_id.in_(task_ids)).order_by(Annotation.id)):
@@ -168,31 +177,23 @@ def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: 
                         provider.delete(object_key(config, tid))
                         repository.delete_export_link(session, storage.id, tid)
             except StorageError as exc:
-                # The annotation is saved either way; the next export sync writes the object.
                 log.warning("export storage %s: write on save failed: %s", storage.id, exc)
+                failures.append(str(exc))
+    return failures
 
 
 def _on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
+    """Queue an export job in the annotation's own transaction: it exists exactly if the change commits."""
     if action not in SAVE_ACTIONS and action not in DELETE_ACTIONS:
         return
     task_ids = _task_ids(objects)
     if not task_ids:
         return
-    bind = session.get_bind()
+    wanted = any(s.settings.get("export_on_save", True) for s in repository.export_storages_of(session, project_id))
+    if wanted:
+        from api_server.storages.jobs import enqueue_export
 
-    def after_commit(_: Session) -> None:
-        factory = make_session_factory(bind)  # type: ignore[arg-type]
-        _executor.submit(_safe_export, factory, project_id, task_ids)
-
-    # Bucket I/O happens only once the change is committed, and off the request's thread.
-    event.listen(session, "after_commit", after_commit, once=True)
-
-
-def _safe_export(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> None:
-    try:
-        export_tasks_now(factory, project_id, task_ids)
-    except Exception:  # a background hook must never take the worker down
-        log.exception("export on save failed for project %s", project_id)
+        enqueue_export(session, project_id, sorted(task_ids))
 
 
 events.subscribe(_on_event)

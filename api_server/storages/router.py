@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Query, Request, Response
+from fastapi import Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api_server.common.errors import NotFound
@@ -69,9 +69,8 @@ def _add_routes(direction: str, kind: str) -> None:
         service.validate_storage(session, user, direction, kind, body, body.id)
         return {}
 
-    def sync(storage_id: int, request: Request, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-        factory = request.app.state.session_factory
-        row = service.start_sync(session, user, direction, kind, storage_id, factory)
+    def sync(storage_id: int, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+        row = service.start_sync(session, user, direction, kind, storage_id)
         return service.to_public(row, direction)
 
     routes: list[tuple[str, str, Callable[..., Any], str]] = [

@@ -9,6 +9,7 @@ completed_with_errors | failed, with last_sync, last_sync_count, traceback and m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from api_server.common.errors import BadRequest, Conflict, NotFound
 from api_server.db.models import ExportStorage, ImportStorage, User
 from api_server.db.session import session_scope
 from api_server.projects.service import get_project
-from api_server.storages import repository, runner
+from api_server.storages import jobs, repository
 from api_server.storages.config import KINDS, StorageConfig, credentials_from_fields
 from api_server.storages.credentials_store import credentials_of
 from api_server.storages.db_sink import DbSink, submit_items
@@ -215,17 +216,15 @@ def submit_links(session: Session, user: User, type_: str, storage_id: int, batc
 # -- sync -----------------------------------------------------------------------------------
 
 
-def start_sync(
-    session: Session, user: User, direction: str, type_: str, storage_id: int, factory: sessionmaker[Session]
-) -> StorageRow:
-    """Queue a sync and return at once; the work runs in the background."""
+def start_sync(session: Session, user: User, direction: str, type_: str, storage_id: int) -> StorageRow:
+    """Queue a sync job and return at once; a job runner does the work (never this request)."""
     row = get_storage(session, user, direction, type_, storage_id)
-    if runner.is_running(direction, row.id):
+    if jobs.sync_pending(session, direction, row.id):
         return row
     row.status = "queued"
     row.traceback = None
+    jobs.enqueue_sync(session, direction, row.id)
     session.commit()
-    runner.start(direction, row.id, lambda: run_sync(factory, direction, row.id))
     return row
 
 
@@ -237,7 +236,12 @@ def _finish(factory: sessionmaker[Session], direction: str, storage_id: int, **v
                 setattr(row, name, value)
 
 
-def run_sync(factory: sessionmaker[Session], direction: str, storage_id: int) -> SyncProgress | None:
+def run_sync(
+    factory: sessionmaker[Session],
+    direction: str,
+    storage_id: int,
+    on_progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncProgress | None:
     """One complete sync of a storage, recording its status (the background job's body)."""
     with session_scope(factory) as session:
         row = repository.get_for_update(session, direction, storage_id)
@@ -250,9 +254,9 @@ def run_sync(factory: sessionmaker[Session], direction: str, storage_id: int) ->
         provider = config.provider(credentials)
         provider.validate()
         if direction == "export":
-            progress = run_export(factory, storage_id, provider)
+            progress = run_export(factory, storage_id, provider, on_progress=on_progress)
         else:
-            progress = run_import(provider, config, DbSink(factory, storage_id))
+            progress = run_import(provider, config, DbSink(factory, storage_id), on_progress=on_progress)
     except (StorageError, LookupError) as exc:
         _finish(factory, direction, storage_id, status="failed", traceback=str(exc))
         return None
