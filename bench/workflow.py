@@ -241,6 +241,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         threads = [threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock)) for t in tokens]
         proc = psutil.Process(server.process.pid)
         proc.cpu_percent(None)
+        cpu_before = sum(proc.cpu_times()[:2])
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -250,18 +251,21 @@ def run(backend: str, args: argparse.Namespace) -> None:
             t.join()
         elapsed = time.perf_counter() - started
         cpu = proc.cpu_percent(None)
+        cpu_ms = (sum(proc.cpu_times()[:2]) - cpu_before) * 1000 / max(tally.submitted, 1)
+        p50, p90, p99 = (percentile(tally.next_ms, q) for q in (0.5, 0.9, 0.99))
         print(
-            f"  next-task latency ms: p50 {percentile(tally.next_ms, 0.5):.1f}  p90 {percentile(tally.next_ms, 0.9):.1f}"
-            f"  p99 {percentile(tally.next_ms, 0.99):.1f}  max {max(tally.next_ms, default=float('nan')):.1f}"
-            f"  ({len(tally.next_ms)} calls)"
+            f"  next-task latency ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}"
+            f"  max {max(tally.next_ms, default=float('nan')):.1f}  ({len(tally.next_ms)} calls)"
         )
         print(
             f"  submit latency ms:    p50 {percentile(tally.submit_ms, 0.5):.1f}"
             f"  p99 {percentile(tally.submit_ms, 0.99):.1f}"
         )
+        rate = tally.submitted / elapsed
+        print(f"  submitted {tally.submitted} annotations in {elapsed:.1f} s = {rate:.0f} annotations/s")
         print(
-            f"  submitted {tally.submitted} annotations in {elapsed:.1f} s = {tally.submitted / elapsed:.0f} annotations/s"
-            f"  (server CPU {cpu:.0f}% of one core)"
+            f"  server process: {cpu:.0f}% of one core, {cpu_ms:.1f} ms CPU per annotation (next + submit);"
+            f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         if tally.next_ms:
             print(f"  mean next {statistics.mean(tally.next_ms):.1f} ms")
