@@ -65,6 +65,8 @@ CASES: list[tuple[str, str, str, Any, str, set[int]]] = [
         "manager",
         {201},
     ),
+    ("list storages", "GET", "/api/storages/?project={pid}", None, "manager", {200}),
+    ("list ML backends", "GET", "/api/ml/?project={pid}", None, "manager", {200}),
     ("delete tasks", "DELETE", "/api/projects/{pid}/tasks/?ids={spare}", None, "manager", {204}),
 ]
 
