@@ -178,7 +178,8 @@ def import_jsonl(client: httpx.Client, pid: int, n: int) -> float:
 
 
 def export(client: httpx.Client, pid: int, export_type: str) -> tuple[float, int, int]:
-    marker = b'"inner_id":' if export_type == "JSON" else b"\n"
+    # PostgreSQL writes `"inner_id" : 1`, SQLite `"inner_id":1`: count the key itself.
+    marker = b'"inner_id"' if export_type == "JSON" else b"\n"
     started = time.perf_counter()
     size = count = 0
     tail = b""
@@ -198,6 +199,34 @@ def export(client: httpx.Client, pid: int, export_type: str) -> tuple[float, int
     return time.perf_counter() - started, size, count
 
 
+class CpuMeter:
+    """CPU seconds used by the server process and by the PostgreSQL backends (load-independent cost)."""
+
+    def __init__(self, server_pid: int, database: str | None) -> None:
+        self.server = psutil.Process(server_pid)
+        self.database = database
+        self.seen: dict[int, float] = {}
+        self.db_total = 0.0
+
+    def _postgres(self) -> float:
+        # Backends come and go: add each live backend's CPU since it was last seen.
+        if not self.database:
+            return 0.0
+        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            title = " ".join(proc.info["cmdline"] or [])
+            # Only the backends serving the bench's own database (their title names it).
+            if title.startswith("postgres:") and f" {self.database} " in title and times:
+                used = times.user + times.system
+                self.db_total += max(0.0, used - self.seen.get(proc.pid, 0.0))
+                self.seen[proc.pid] = used
+        return self.db_total
+
+    def sample(self) -> tuple[float, float]:
+        t = self.server.cpu_times()
+        return t.user + t.system, self._postgres()
+
+
 def mib(n: float) -> str:
     return f"{n / (1 << 20):7.1f} MiB"
 
@@ -206,10 +235,17 @@ def run(backend: str, sizes: list[int]) -> list[str]:
     server = Server(backend).start()
     assert server.process is not None
     rss = RssSampler(server.process.pid).start()
+    cpu = CpuMeter(server.process.pid, server.database)
     lines: list[str] = []
+    mark = [cpu.sample()]
 
     def report(label: str, n: int, seconds: float, extra: str = "") -> None:
-        line = f"{backend:8s} {n:>9,d} {label:22s} {seconds:8.2f} s {n / seconds:>10,.0f} tasks/s {extra}"
+        (server0, db0), (server1, db1) = mark[0], cpu.sample()
+        mark[0] = (server1, db1)
+        cost = f"server CPU {server1 - server0:6.2f} s"
+        if backend == "postgres":
+            cost += f", PostgreSQL CPU {db1 - db0:6.2f} s"
+        line = f"{backend:8s} {n:>9,d} {label:20s} {seconds:7.2f} s {n / seconds:>9,.0f} tasks/s  {cost} {extra}"
         print(line, flush=True)
         lines.append(line)
 
@@ -220,15 +256,19 @@ def run(backend: str, sizes: list[int]) -> list[str]:
                 before = rss.current()
                 rss.reset_peak()
                 pid = new_project(client, f"lists-{n}")
+                mark[0] = cpu.sample()
                 report("import JSON lists", n, import_json_lists(client, pid, n))
                 for export_type in ("JSON", "CSV"):
                     seconds, size, count = export(client, pid, export_type)
                     assert count == n, (export_type, count, n)
                     report(f"export {export_type}", n, seconds, f"({mib(size)})")
                 pid2 = new_project(client, f"jsonl-{n}")
+                mark[0] = cpu.sample()
                 report("import JSONL stream", n, import_jsonl(client, pid2, n))
                 growth = rss.peak - before
-                line = f"{backend:8s} {n:>9,d} server RSS before {mib(before)}, peak {mib(rss.peak)}, growth {mib(growth)}"
+                line = (
+                    f"{backend:8s} {n:>9,d} server RSS before {mib(before)}, peak {mib(rss.peak)}, growth {mib(growth)}"
+                )
                 print(line, flush=True)
                 lines.append(line)
                 client.delete(f"/api/projects/{pid}/")

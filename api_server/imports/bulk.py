@@ -99,6 +99,15 @@ class BulkTable:
         finally:
             cursor.close()
 
+    def insert_sqlite_values(self, values_sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """executemany with a caller-built VALUES list (numbered parameters and literals) over all columns."""
+        cols = ", ".join(f'"{c}"' for c in self.all_columns)
+        cursor = self._driver().cursor()
+        try:
+            cursor.executemany(f'INSERT INTO "{self.table.name}" ({cols}) VALUES ({values_sql})', rows)
+        finally:
+            cursor.close()
+
     # -- PostgreSQL ---------------------------------------------------------------------
 
     def copy_lines(self, lines: Sequence[bytes]) -> None:

@@ -50,7 +50,7 @@ class RowError(ValueError):
 
 @dataclass(slots=True)
 class AnnotationIn:
-    result: bytes
+    result: str
     was_cancelled: bool
     ground_truth: bool
     lead_time: float | None
@@ -59,7 +59,7 @@ class AnnotationIn:
 
 @dataclass(slots=True)
 class PredictionIn:
-    result: bytes
+    result: str
     score: float | None
     model_version: str
 
@@ -67,13 +67,14 @@ class PredictionIn:
 @dataclass(slots=True)
 class TaskIn:
     data: dict[str, Any]
-    data_json: bytes
-    meta_json: bytes
+    # JSON texts as str: holding many orjson bytes objects alive is slow (allocator churn).
+    data_json: str
+    meta_json: str
     annotations: list[AnnotationIn] | None
     predictions: list[PredictionIn] | None
 
 
-_EMPTY_META = b"{}"
+_EMPTY_META = "{}"
 
 
 class TaskValidator:
@@ -96,7 +97,7 @@ class TaskValidator:
             if meta is not None:
                 if type(meta) is not dict:
                     raise RowError(f"meta must be a JSON object, got {_kind(meta)}")
-                meta_json = orjson.dumps(meta)
+                meta_json = orjson.dumps(meta).decode()
             raw_annotations = item.get("annotations", item.get("completions"))
             if raw_annotations is not None:
                 annotations = _annotations(raw_annotations)
@@ -111,7 +112,7 @@ class TaskValidator:
                 raise RowError(
                     f"task data lacks {', '.join(missing)} used by the label config (data fields: {_keys(data)})"
                 )
-        return TaskIn(data, orjson.dumps(data), meta_json, annotations, predictions)
+        return TaskIn(data, orjson.dumps(data).decode(), meta_json, annotations, predictions)
 
 
 def _kind(value: Any) -> str:
@@ -125,14 +126,14 @@ def _keys(data: dict[str, Any]) -> str:
     return ", ".join(keys) if keys else "none"
 
 
-def _result(obj: dict[str, Any], what: str) -> bytes:
+def _result(obj: dict[str, Any], what: str) -> str:
     result = obj.get("result", [])
     if type(result) is not list:
         raise RowError(f"{what}.result must be a list, got {_kind(result)}")
     for region in result:
         if type(region) is not dict:
             raise RowError(f"{what}.result items must be objects, got {_kind(region)}")
-    return orjson.dumps(result)
+    return orjson.dumps(result).decode()
 
 
 def _number(obj: dict[str, Any], key: str, what: str) -> float | None:

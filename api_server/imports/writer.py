@@ -125,6 +125,7 @@ class TaskWriter:
         inner = self.next_inner_id
         self.next_inner_id += len(batch)
         task_rows: list[Any] = []
+        plain_rows: list[Any] = []  # tasks without annotations/predictions: constant columns inlined
         ann_rows: list[tuple[int, Any]] = []  # (task id, AnnotationIn)
         pred_rows: list[tuple[int, Any]] = []
         pg = self.pg
@@ -133,7 +134,27 @@ class TaskWriter:
         fu_pg = NULL if file_upload_id is None else str(file_upload_id).encode()
         now_pg = self.now_pg
         now_sq = self.now_sqlite
+        plain_tail = b"new\tf\t%d\t0\t0\t0\t\\N\t%b\t%b\t%b" % (overlap, fu_pg, now_pg, now_pg)
+        empty_meta = b"{}"
         for task_id, task in zip(ids, batch, strict=True):
+            if not task.annotations and not task.predictions:
+                if pg:
+                    meta = task.meta_json
+                    plain_rows.append(
+                        b"%d\t%d\t%d\t%b\t%b\t%b"
+                        % (
+                            task_id,
+                            pid,
+                            inner,
+                            copy_escape(task.data_json.encode()),
+                            empty_meta if meta == "{}" else copy_escape(meta.encode()),
+                            plain_tail,
+                        )
+                    )
+                else:
+                    plain_rows.append((task_id, task.data_json, task.meta_json))
+                inner += 1
+                continue
             total = cancelled = n_pred = 0
             score = None
             if task.annotations:
@@ -156,8 +177,8 @@ class TaskWriter:
                         task_id,
                         pid,
                         inner,
-                        copy_escape(task.data_json),
-                        copy_escape(task.meta_json),
+                        copy_escape(task.data_json.encode()),
+                        copy_escape(task.meta_json.encode()),
                         b"t" if labeled else b"f",
                         overlap,
                         total,
@@ -175,8 +196,8 @@ class TaskWriter:
                         task_id,
                         pid,
                         inner,
-                        task.data_json.decode(),
-                        task.meta_json.decode(),
+                        task.data_json,
+                        task.meta_json,
                         "new",
                         int(labeled),
                         overlap,
@@ -191,6 +212,10 @@ class TaskWriter:
                 )
             inner += 1
         if pg:
+            self.tasks.copy_lines(plain_rows)
+        elif plain_rows:
+            self._sqlite_plain(plain_rows, ids[0], self.next_inner_id - len(batch), file_upload_id)
+        if pg:
             self.tasks.copy_lines(task_rows)
         else:
             self.tasks.insert_sqlite(task_rows)
@@ -201,6 +226,34 @@ class TaskWriter:
         if pred_rows:
             self.write_predictions(pred_rows)
         return ids
+
+    def _sqlite_plain(self, rows: list[Any], first_id: int, first_inner: int, file_upload_id: int | None) -> None:
+        """Tasks without results: only (id, data, meta) are bound, every other column is a literal.
+
+        SQLite ids of one batch are consecutive, so inner_id is the id plus a constant.
+        """
+        table = self.tasks
+        literals = [
+            "?1",
+            str(int(self.project_id)),
+            f"?1 + {int(first_inner - first_id)}",
+            "?2",
+            "?3",
+            "'new'",
+            "0",
+            str(int(self.overlap)),
+            "0",
+            "0",
+            "0",
+            "NULL",
+            "NULL" if file_upload_id is None else str(int(file_upload_id)),
+            f"'{self.now_sqlite}'",
+            f"'{self.now_sqlite}'",
+        ]
+        literals += [f"?{4 + i}" for i in range(len(table.rest_values))]
+        table.insert_sqlite_values(
+            ", ".join(literals), [r + table.rest_values for r in rows] if table.rest_values else rows
+        )
 
     def _write_annotations(self, rows: list[tuple[int, Any]]) -> None:
         table = self.annotations
@@ -216,7 +269,7 @@ class TaskWriter:
                             b"%d" % task_id,
                             b"%d" % pid,
                             b"%d" % self._author(a.completed_by),
-                            copy_escape(a.result),
+                            copy_escape(a.result.encode()),
                             b"t" if a.was_cancelled else b"f",
                             b"t" if a.ground_truth else b"f",
                             copy_text(a.lead_time),
@@ -237,7 +290,7 @@ class TaskWriter:
                         task_id,
                         pid,
                         self._author(a.completed_by),
-                        a.result.decode(),
+                        a.result,
                         int(a.was_cancelled),
                         int(a.ground_truth),
                         a.lead_time,
@@ -263,7 +316,7 @@ class TaskWriter:
                             b"%d" % pred_id,
                             b"%d" % task_id,
                             b"%d" % pid,
-                            copy_escape(p.result),
+                            copy_escape(p.result.encode()),
                             copy_text(p.score),
                             copy_text(p.model_version),
                             now,
@@ -277,7 +330,7 @@ class TaskWriter:
             now = self.now_sqlite
             table.insert_sqlite(
                 [
-                    (pred_id, task_id, pid, p.result.decode(), p.score, p.model_version, now, now)
+                    (pred_id, task_id, pid, p.result, p.score, p.model_version, now, now)
                     for pred_id, (task_id, p) in zip(ids, rows, strict=True)
                 ]
             )

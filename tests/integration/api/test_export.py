@@ -127,8 +127,8 @@ def test_conll2003(api):
     pid = _project(api, NER_CONFIG)
     text = "John Smith lives in Paris."
     spans = [
-        {"from_name": "label", "to_name": "text", "type": "labels", "value": {"start": 0, "end": 10, "labels": ["PER"]}},
-        {"from_name": "label", "to_name": "text", "type": "labels", "value": {"start": 20, "end": 25, "labels": ["LOC"]}},
+        {"from_name": "label", "to_name": "text", "type": "labels", "value": {"start": s, "end": e, "labels": [lab]}}
+        for s, e, lab in ((0, 10, "PER"), (20, 25, "LOC"))
     ]
     api.post(f"/api/projects/{pid}/import", json=[{"data": {"text": text}, "annotations": [{"result": spans}]}])
     formats = {f["name"]: f["disabled"] for f in api.get(f"/api/projects/{pid}/export/formats").json()}
