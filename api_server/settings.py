@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="KUBELABEL_WEBHOOK_MAX_ATTEMPTS")
     # Objects serialised in full per payload (tasks, annotations); the rest are sent as {"id": ...}.
     webhook_max_objects: int = Field(default=100, ge=1, alias="KUBELABEL_WEBHOOK_MAX_OBJECTS")
+    # false: deliveries to loopback/private addresses are refused (link-local ones always are).
+    webhook_allow_private: bool = Field(default=True, alias="KUBELABEL_WEBHOOK_ALLOW_PRIVATE")
 
     @field_validator("redis_url", "admin_token", "worker_metrics_port", mode="before")
     @classmethod

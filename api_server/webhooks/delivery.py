@@ -22,6 +22,7 @@ from api_server.db.models import Webhook, WebhookDelivery
 from api_server.jobs import JobContext, PermanentJobError, job_handler
 from api_server.metrics import REGISTRY
 from api_server.webhooks import signing
+from api_server.webhooks.addresses import refused_address
 
 DELIVERIES = Counter(
     "kubelabel_webhook_deliveries_total",
@@ -83,6 +84,11 @@ def deliver(ctx: JobContext) -> None:
         body, headers = render(delivery, hook, int(time.time()))
         url = hook.url
         hook_id = hook.id
+    refused = refused_address(url, allow_private=ctx.settings.webhook_allow_private)
+    if refused is not None:
+        _settle(ctx, delivery_id, hook_id, None, refused, final=True, ok=False)
+        DELIVERIES.labels("failed").inc()
+        raise PermanentJobError(refused)
     code, error = _post(url, body, headers, ctx.settings.webhook_timeout)
     final = ctx.is_last_attempt or ctx.attempt >= ctx.settings.webhook_max_attempts
     _settle(ctx, delivery_id, hook_id, code, error, final=final, ok=error is None)

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Response
 from api_server.common.pagination import Page, PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.common.time import as_utc
+from api_server.db.models import WebhookDelivery
 from api_server.deps import CurrentUser, SessionDep
 from api_server.webhooks import actions, service
 from api_server.webhooks.schemas import (
@@ -79,22 +80,26 @@ def deliveries(
 ) -> Page[DeliveryPublic]:
     """Delivery history, newest first: status (pending, delivered, failed), attempts, last response."""
     total, rows = service.deliveries(session, user, webhook_id, offset=page.offset, limit=page.page_size)
-    return Page(
-        count=total,
-        results=[
-            DeliveryPublic(
-                id=d.id,
-                webhook=d.webhook_id,
-                action=d.action,
-                status=d.status,
-                attempts=d.attempts,
-                last_status_code=d.last_status_code,
-                last_error=d.last_error,
-                next_attempt_at=as_utc(d.next_attempt_at),
-                delivered_at=as_utc(d.delivered_at),
-                created_at=as_utc(d.created_at),
-                payload=d.payload if include_payload else None,
-            )
-            for d in rows
-        ],
+    return Page(count=total, results=[_delivery(d, include_payload) for d in rows])
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver/", response_model=DeliveryPublic, status_code=201)
+def redeliver(webhook_id: int, delivery_id: int, session: SessionDep, user: CurrentUser) -> DeliveryPublic:
+    """Queue a past delivery's payload again (a new delivery, signed afresh)."""
+    return _delivery(service.redeliver(session, user, webhook_id, delivery_id), include_payload=False)
+
+
+def _delivery(d: WebhookDelivery, include_payload: bool) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=d.id,
+        webhook=d.webhook_id,
+        action=d.action,
+        status=d.status,
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        next_attempt_at=as_utc(d.next_attempt_at),
+        delivered_at=as_utc(d.delivered_at),
+        created_at=as_utc(d.created_at),
+        payload=d.payload if include_payload else None,
     )

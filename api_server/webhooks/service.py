@@ -118,6 +118,33 @@ def deliveries(session: Session, user: User, webhook_id: int, *, offset: int, li
     return repository.deliveries(session, webhook_id, offset=offset, limit=limit)
 
 
+def redeliver(session: Session, user: User, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+    """Send a past delivery's payload again, as a new delivery (the original's record stays)."""
+    hook = get_webhook(session, user, webhook_id)
+    original = session.get(WebhookDelivery, delivery_id)
+    if original is None or original.webhook_id != hook.id:
+        raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id}")
+    delivery = _deliver(session, hook, original.action, original.payload, utcnow())
+    session.commit()
+    return delivery
+
+
+def _deliver(session: Session, hook: Webhook, action: str, payload: dict[str, Any], now: Any) -> WebhookDelivery:
+    delivery = WebhookDelivery(
+        webhook_id=hook.id,
+        action=action,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    enqueue(session, DELIVER, {"delivery_id": delivery.id}, max_attempts=JOB_MAX_ATTEMPTS)
+    return delivery
+
+
 def _hears(hook: Webhook, action: str) -> bool:
     if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and hook.project_id is not None:
         return False  # as in Label Studio: project created/deleted reach organisation-wide webhooks only
@@ -133,15 +160,4 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     full = payloads.build(session, project_id, action, objects, max_objects=get_settings().webhook_max_objects)
     now = utcnow()
     for hook in hooks:
-        delivery = WebhookDelivery(
-            webhook_id=hook.id,
-            action=action,
-            payload=full if hook.send_payload else {"action": action},
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(delivery)
-        session.flush()
-        enqueue(session, DELIVER, {"delivery_id": delivery.id}, max_attempts=JOB_MAX_ATTEMPTS)
+        _deliver(session, hook, action, full if hook.send_payload else {"action": action}, now)

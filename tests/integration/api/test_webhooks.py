@@ -269,3 +269,23 @@ def test_label_studio_payload_shapes(api, text_project):
     assert by_action["ANNOTATION_UPDATED"]["annotation"]["result"] == []
     assert by_action["ANNOTATIONS_DELETED"]["annotations"] == [{"id": annotation["id"]}]
     assert by_action["TASKS_DELETED"]["tasks"] == [{"id": task["id"]}]
+
+
+def test_redeliver_and_metadata_addresses_are_refused(api, text_project):
+    pid = text_project["id"]
+    with WebhookReceiver(secret=SECRET) as receiver:
+        hook = make_hook(api, pid, receiver.url, secret=SECRET)
+        api.patch(f"/api/projects/{pid}/", json={"title": "once"})
+        first = wait_delivery(api, hook["id"], "delivered")
+        r = api.post(f"/api/webhooks/{hook['id']}/deliveries/{first['id']}/redeliver/")
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] != first["id"] and r.json()["status"] == "pending"
+        a, b = receiver.wait_for(2)
+    assert b.signature_ok and b.json()["project"]["title"] == a.json()["project"]["title"] == "once"
+    assert b.json()["delivery"]["id"] == r.json()["id"]
+    assert api.post(f"/api/webhooks/{hook['id']}/deliveries/999/redeliver/").status_code == 404
+
+    metadata = make_hook(api, pid, "http://169.254.169.254/latest/meta-data/")
+    api.patch(f"/api/projects/{pid}/", json={"title": "twice"})
+    refused = wait_delivery(api, metadata["id"], "failed")
+    assert refused["attempts"] == 1 and "link-local" in refused["last_error"]

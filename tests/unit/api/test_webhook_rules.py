@@ -97,3 +97,15 @@ def test_catalogue_covers_label_studio_actions():
     }
     assert label_studio <= set(ACTIONS)
     assert set(catalogue(organization_only=True)) == {"PROJECT_CREATED", "PROJECT_DELETED"}
+
+
+def test_link_local_is_always_refused_private_only_on_request():
+    from api_server.webhooks.addresses import refused_address
+
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]:8080/", "http://0.0.0.0/"):
+        assert refused_address(url, allow_private=True) is not None, url
+    assert refused_address("http://127.0.0.1:9/hook", allow_private=True) is None
+    assert "non-public" in refused_address("http://127.0.0.1:9/hook", allow_private=False)
+    assert "non-public" in refused_address("https://10.1.2.3/hook", allow_private=False)
+    assert refused_address("https://8.8.8.8/hook", allow_private=False) is None
+    assert refused_address("https://name.invalid/hook", allow_private=False) is None  # retried, not refused
