@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     webhook_max_objects: int = Field(default=100, ge=1, alias="KUBELABEL_WEBHOOK_MAX_OBJECTS")
     # false: deliveries to loopback/private addresses are refused (link-local ones always are).
     webhook_allow_private: bool = Field(default=True, alias="KUBELABEL_WEBHOOK_ALLOW_PRIVATE")
+    # Settled deliveries older than this are purged from the history.
+    webhook_history_days: int = Field(default=30, ge=1, alias="KUBELABEL_WEBHOOK_HISTORY_DAYS")
 
     @field_validator("redis_url", "admin_token", "worker_metrics_port", mode="before")
     @classmethod

@@ -71,6 +71,21 @@ def kinds() -> list[str]:
     return sorted(_handlers)
 
 
+Maintenance = Callable[[sessionmaker[Session], Settings], int]
+_maintenance: list[Maintenance] = []
+
+
+def maintenance(fn: Maintenance) -> Maintenance:
+    """Register hourly upkeep (e.g. purging old history) run by one job runner thread; returns rows touched."""
+    if fn not in _maintenance:
+        _maintenance.append(fn)
+    return fn
+
+
+def maintenance_tasks() -> list[Maintenance]:
+    return list(_maintenance)
+
+
 def load_handlers() -> None:
     for module in HANDLER_MODULES:
         importlib.import_module(module)

@@ -171,12 +171,21 @@ class JobRunner:
             self.wakeups.ping()
         if now - self._purged_at >= PURGE_INTERVAL and self.active():
             self._purged_at = now
+            self.upkeep()
+
+    def upkeep(self) -> None:
+        """Purge finished jobs and run the registered maintenance tasks (each failure only logged)."""
+        try:
+            n = queue.purge_finished(self.session_factory, timedelta(hours=self.settings.job_retention_hours))
+            if n:
+                log.info("purged %s finished job(s)", n)
+        except Exception:
+            log.exception("could not purge finished jobs")
+        for task in registry.maintenance_tasks():
             try:
-                n = queue.purge_finished(self.session_factory, timedelta(hours=self.settings.job_retention_hours))
-                if n:
-                    log.info("purged %s finished job(s)", n)
+                task(self.session_factory, self.settings)
             except Exception:
-                log.exception("could not purge finished jobs")
+                log.exception("maintenance task %s failed", getattr(task, "__qualname__", task))
 
     def start(self) -> JobRunner:
         registry.load_handlers()

@@ -9,18 +9,22 @@ The HTTP call happens outside any database transaction.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import orjson
 from prometheus_client import Counter
-from sqlalchemy import update
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import __version__
 from api_server.db.base import utcnow
 from api_server.db.models import Webhook, WebhookDelivery
 from api_server.jobs import JobContext, PermanentJobError, job_handler
+from api_server.jobs.registry import maintenance
 from api_server.metrics import REGISTRY
+from api_server.settings import Settings
 from api_server.webhooks import signing
 from api_server.webhooks.addresses import refused_address
 
@@ -136,3 +140,15 @@ def _settle(
                 .execution_options(synchronize_session=False)
             )
         session.commit()
+
+
+@maintenance
+def purge_history(session_factory: sessionmaker[Session], settings: Settings) -> int:
+    """Delete delivered and failed deliveries older than KUBELABEL_WEBHOOK_HISTORY_DAYS."""
+    cutoff = utcnow() - timedelta(days=settings.webhook_history_days)
+    with session_factory() as session:
+        result = session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.status != "pending", WebhookDelivery.created_at < cutoff)
+        )
+        session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

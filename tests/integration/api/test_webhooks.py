@@ -289,3 +289,30 @@ def test_redeliver_and_metadata_addresses_are_refused(api, text_project):
     api.patch(f"/api/projects/{pid}/", json={"title": "twice"})
     refused = wait_delivery(api, metadata["id"], "failed")
     assert refused["attempts"] == 1 and "link-local" in refused["last_error"]
+
+
+def test_old_delivery_history_is_purged(api, live_server, text_project):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from api_server.db.base import utcnow
+    from api_server.db.models import WebhookDelivery
+
+    pid = text_project["id"]
+    with WebhookReceiver() as receiver:
+        hook = make_hook(api, pid, receiver.url)
+        api.patch(f"/api/projects/{pid}/", json={"title": "old"})
+        old = wait_delivery(api, hook["id"], "delivered")
+        api.patch(f"/api/projects/{pid}/", json={"title": "new"})
+        receiver.wait_for(2)
+    with live_server.session_factory() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == old["id"])
+            .values(created_at=utcnow() - timedelta(days=31))
+        )
+        session.commit()
+    live_server.app.state.job_runner.upkeep()
+    remaining = api.get(f"/api/webhooks/{hook['id']}/deliveries/").json()["results"]
+    assert [d["id"] for d in remaining] != [] and old["id"] not in [d["id"] for d in remaining]
