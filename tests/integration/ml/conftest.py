@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
+from api_server.model_server.app import create_app
+from api_server.model_server.settings import ModelServerSettings
 from tests.support.net import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,6 +26,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 @dataclass
 class ModelServerProcess:
+    """`kubelabel model-server`'s app in its own process (restarts are real process restarts)."""
+
     port: int
     model_dir: Path
     env: dict[str, str]
@@ -55,10 +60,43 @@ class ModelServerProcess:
         self.proc = None
 
 
+@dataclass
+class ModelServerThread:
+    """The same app served by uvicorn in a thread of the test process (no interpreter start-up)."""
+
+    port: int
+    model_dir: Path
+    env: dict[str, str]
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        settings = ModelServerSettings(**{"MODEL_DIR": str(self.model_dir), **self.env})
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="model-server", daemon=True)
+        self._thread.start()
+        wait_for_port(self.port, timeout=60)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self._server = self._thread = None
+
+
+ModelServer = ModelServerProcess | ModelServerThread
+
+
 @pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServerProcess]:
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
     """One model server shared by a module's tests (each test uses its own project id)."""
-    server = ModelServerProcess(port=free_port(), model_dir=tmp_path_factory.mktemp("model"), env={})
+    server = ModelServerThread(port=free_port(), model_dir=tmp_path_factory.mktemp("model"), env={})
     server.start()
     yield server
     server.stop()
@@ -79,12 +117,13 @@ def project_id() -> int:
 
 
 @pytest.fixture
-def start_model_server(tmp_path: Path) -> Iterator[Callable[..., ModelServerProcess]]:
-    """Start `kubelabel model-server`'s app in a subprocess; stopped at teardown."""
-    started: list[ModelServerProcess] = []
+def start_model_server(tmp_path: Path) -> Iterator[Callable[..., ModelServer]]:
+    """Start a model server (env as keyword arguments); `process=True` for its own process."""
+    started: list[ModelServer] = []
 
-    def start(model_dir: Path | None = None, **env: str) -> ModelServerProcess:
-        server = ModelServerProcess(port=free_port(), model_dir=model_dir or tmp_path / "model", env=env)
+    def start(model_dir: Path | None = None, process: bool = False, **env: str) -> ModelServer:
+        kind = ModelServerProcess if process else ModelServerThread
+        server = kind(port=free_port(), model_dir=model_dir or tmp_path / "model", env=env)
         server.start()
         started.append(server)
         return server

@@ -30,6 +30,18 @@ def annotation_event(task_id: int, text: str, label: str, project_id: int = 1) -
     }
 
 
+def legacy_annotations(samples: list[Any], start: int = 0) -> list[dict[str, Any]]:
+    """Annotations carrying their task, as legacy POST /train bodies send them."""
+    return [
+        {
+            "id": 1000 + i,
+            "result": [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": [s.label]}}],
+            "task": {"id": i, "data": {"text": s.text}},
+        }
+        for i, s in enumerate(samples, start=start)
+    ]
+
+
 def accuracy(client: MLBackendClient, samples: list[Any], project: str) -> float:
     tasks = [{"id": 10_000 + i, "data": {"text": s.text}} for i, s in enumerate(samples)]
     predictions = client.predict(tasks, label_config=LABEL_CONFIG, project=project)
@@ -76,8 +88,8 @@ def test_learns_from_webhook_events_and_predicts_with_scores(model_server: Any, 
             assert reply.status == "ok"
             versions.append(reply.result["model_version"])
         few = accuracy(client, held_out, project)
-        for i, sample in enumerate(train[6:], start=6):
-            client.webhook("ANNOTATION_CREATED", annotation_event(i, sample.text, sample.label, project_id))
+        # The other 54 in one legacy /train body (54 more events would train 54 more times).
+        client.train(project=project, label_config=LABEL_CONFIG, annotations=legacy_annotations(train[6:], start=6))
         reply = client.webhook("START_TRAINING", {"project": {"id": project_id, "label_config": LABEL_CONFIG}})
         assert reply.result == {**reply.result, "trained": True, "examples": 60, "source": "events"}
         many = accuracy(client, held_out, project)
@@ -102,11 +114,10 @@ def test_learns_from_webhook_events_and_predicts_with_scores(model_server: Any, 
 
 def test_model_survives_a_restart(start_model_server: Any, tmp_path: Any) -> None:
     samples = generate()
-    server = start_model_server(model_dir=tmp_path / "volume")
+    server = start_model_server(model_dir=tmp_path / "volume", process=True)
     tasks = [{"id": i, "data": {"text": s.text}} for i, s in enumerate(samples[150:170])]
     with MLBackendClient(server.url) as client:
-        for i, sample in enumerate(samples[:30]):
-            client.webhook("ANNOTATION_CREATED", annotation_event(i, sample.text, sample.label))
+        client.train(project=PROJECT, label_config=LABEL_CONFIG, annotations=legacy_annotations(samples[:30]))
         before = client.predict(tasks, label_config=LABEL_CONFIG, project=PROJECT)
         version = client.setup(project=PROJECT, label_config=LABEL_CONFIG).model_version
     server.stop()
@@ -132,17 +143,8 @@ def test_deleted_annotation_is_forgotten(model_server: Any, project_id: int) -> 
 
 
 def test_legacy_train_endpoint(model_server: Any, project_id: int) -> None:
-    server = model_server
-    samples = generate()[:12]
-    annotations = [
-        {
-            "id": i,
-            "result": [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": [s.label]}}],
-            "task": {"id": i, "data": {"text": s.text}},
-        }
-        for i, s in enumerate(samples)
-    ]
-    with MLBackendClient(server.url) as client:
+    annotations = legacy_annotations(generate()[:12])
+    with MLBackendClient(model_server.url) as client:
         reply = client.train(project=ls_project(project_id), label_config=LABEL_CONFIG, annotations=annotations)
     assert reply.result["trained"] is True
     assert reply.result["examples"] == 12
