@@ -59,22 +59,23 @@ def list_for_task(session: Session, user: User, task_id: int) -> list[Annotation
 
 
 def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -> AnnotationPublic:
-    task, project, role = task_access(session, user, task_id, Role.annotator)
-    if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
-        raise Forbidden("skipping is disabled in this project (show_skip_button is false)")
-    if not body.was_cancelled and not body.result and not project.enable_empty_annotation:
-        raise BadRequest(
-            "result: empty annotations are disabled in this project", validation_errors={"result": ["empty"]}
-        )
-    if body.result:
-        validate_result(project.label_config, body.result)
-    if body.ground_truth and not is_at_least(role, Role.reviewer):
-        raise Forbidden("marking ground truth needs the reviewer role (or higher)")
-    author = _check_author(session, role, user, body.completed_by)
     with txn.writing(session):
+        # The task row is locked first (PostgreSQL): the state decision below reads what it writes over.
         task = workflow_repository.lock_task(session, task_id)  # type: ignore[assignment]
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
+        project, role = project_access(session, user, task.project_id, Role.annotator)
+        if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
+            raise Forbidden("skipping is disabled in this project (show_skip_button is false)")
+        if not body.was_cancelled and not body.result and not project.enable_empty_annotation:
+            raise BadRequest(
+                "result: empty annotations are disabled in this project", validation_errors={"result": ["empty"]}
+            )
+        if body.result:
+            validate_result(project.label_config, body.result)
+        if body.ground_truth and not is_at_least(role, Role.reviewer):
+            raise Forbidden("marking ground truth needs the reviewer role (or higher)")
+        author = _check_author(session, role, user, body.completed_by)
         row = Annotation(
             task_id=task.id,
             project_id=project.id,

@@ -45,17 +45,6 @@ def _refresh_chunk(session: Session, ids: list[int]) -> None:
         .correlate(Task)
         .scalar_subquery()
     )
-    session.execute(
-        update(Task)
-        .where(Task.id.in_(ids))
-        .values(
-            total_annotations=total,
-            cancelled_annotations=cancelled,
-            total_predictions=predictions,
-            prediction_score=newest_score,
-        )
-        .execution_options(synchronize_session=False)
-    )
     # Labeled once the annotations that count reach the task's overlap: skips and rejected
     # annotations never count; in projects that require review, only accepted ones do.
     counted = (
@@ -74,6 +63,12 @@ def _refresh_chunk(session: Session, ids: list[int]) -> None:
     session.execute(
         update(Task)
         .where(Task.id.in_(ids))
-        .values(is_labeled=and_(counted >= Task.overlap, counted > 0))
+        .values(
+            total_annotations=total,
+            cancelled_annotations=cancelled,
+            total_predictions=predictions,
+            prediction_score=newest_score,
+            is_labeled=and_(counted >= Task.overlap, counted > 0),
+        )
         .execution_options(synchronize_session=False)
     )

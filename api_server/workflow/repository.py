@@ -36,15 +36,18 @@ def lock_task(session: Session, task_id: int) -> Task | None:
 
 def slot_counts(session: Session, task_id: int, skip_queue: str, now: datetime) -> tuple[int, int, bool]:
     """(annotations that count, active locks, all counted annotations accepted) of a task."""
-    counted, accepted = session.execute(
-        select(func.count(), func.count().filter(Annotation.review_status == "accepted")).where(
+    locks = (
+        select(func.count())
+        .select_from(TaskLock)
+        .where(TaskLock.task_id == task_id, TaskLock.expire_at > now)
+        .scalar_subquery()
+    )
+    counted, accepted, locked = session.execute(
+        select(func.count(), func.count().filter(Annotation.review_status == "accepted"), locks).where(
             Annotation.task_id == task_id, *_counted(skip_queue)
         )
     ).one()
-    locks = session.scalar(
-        select(func.count()).select_from(TaskLock).where(TaskLock.task_id == task_id, TaskLock.expire_at > now)
-    )
-    return counted, locks or 0, counted > 0 and accepted == counted
+    return counted, locked or 0, counted > 0 and accepted == counted
 
 
 def _available(project: Project, user_id: int, now: datetime, *, allow_own_skips: bool) -> list[ColumnElement[bool]]:

@@ -77,9 +77,19 @@ def settle(session: Session, task: Task, project: Project, user_id: int | None, 
 # --- next task ------------------------------------------------------------------------------
 
 
-def _payload(session: Session, task: Task, user: User, with_own: bool) -> TaskPayload:
-    predictions = session.scalars(select(Prediction).where(Prediction.task_id == task.id).order_by(Prediction.id))
-    drafts = session.scalars(select(Draft).where(Draft.task_id == task.id, Draft.user_id == user.id).order_by(Draft.id))
+def _payload(session: Session, task: Task, user: User, *, with_own: bool, fresh: bool) -> TaskPayload:
+    # The counters and the state spare queries: no predictions to load when the task has none,
+    # no drafts of the caller on a task that was new (saving a draft moves it to in_progress).
+    predictions = (
+        session.scalars(select(Prediction).where(Prediction.task_id == task.id).order_by(Prediction.id))
+        if task.total_predictions
+        else []
+    )
+    drafts = (
+        []
+        if fresh
+        else session.scalars(select(Draft).where(Draft.task_id == task.id, Draft.user_id == user.id).order_by(Draft.id))
+    )
     # Only REQUEUE_FOR_ME hands out tasks the caller touched before (their own skips).
     own = (
         session.scalars(select(Annotation).where(Annotation.task_id == task.id, Annotation.completed_by_id == user.id))
@@ -127,6 +137,7 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
             # The caller's own task, fetched again (a reload, a second tab): same task, lock extended.
             repository.extend_lock(session, held.id, now + ttl)
             task = repository.get_task(session, held.task_id)
+            fresh = False
         else:
             task = _claim(session, project, user.id, allow_own_skips=False)
             if task is None and project.skip_queue == repository.REQUEUE_FOR_ME:
@@ -136,10 +147,12 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
                 metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
                 raise NotFound("no more tasks")
             repository.put_lock(session, task.id, user.id, now, now + ttl)
+            fresh = task.state == S.new
             if task.state != S.in_progress:
                 move(session, task, S.in_progress, user.id, "handed out by /next")
         session.commit()
-    payload = _payload(session, task, user, project.skip_queue == repository.REQUEUE_FOR_ME)
+    own = project.skip_queue == repository.REQUEUE_FOR_ME
+    payload = _payload(session, task, user, with_own=own, fresh=fresh)
     metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
     return payload
 
