@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= ./data
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 4 --dist loadfile
 
 .PHONY: help run test lint crds venv deps test-deps clean
 
