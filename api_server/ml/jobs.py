@@ -5,6 +5,7 @@ Kinds:
 - ml.event     {project_id, action, annotation_id, task_id, deleted, train}: an annotation
                event passed to every backend of the project, then training when due
 - ml.train     {backend_id}: START_TRAINING, then re-prediction of unlabeled tasks
+- ml.setup     {backend_id}: /health and /setup after the project changed
 
 A backend that fails is recorded on its row (state ER) each attempt; the job is retried with
 the queue's backoff while attempts remain (a model server that starts late still gets the
@@ -49,6 +50,12 @@ def run_predict(ctx: JobContext) -> None:
 def run_train(ctx: JobContext) -> None:
     outcome = service.train(ctx.session_factory, int(ctx.payload["backend_id"]))
     _give_up_or_retry(ctx, outcome.error)
+
+
+@job_handler("ml.setup")
+def run_setup(ctx: JobContext) -> None:
+    """/health and /setup again (the project changed, e.g. its label config): records CO or ER."""
+    service.connect(ctx.session_factory, int(ctx.payload["backend_id"]))
 
 
 @job_handler("ml.event")

@@ -39,3 +39,7 @@ def enqueue_event(session: Session, payload: dict[str, Any]) -> None:
 
 def enqueue_train(session: Session, backend_id: int) -> None:
     enqueue(session, "ml.train", {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)
+
+
+def enqueue_setup(session: Session, backend_id: int) -> None:
+    enqueue(session, "ml.setup", {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)

@@ -22,7 +22,7 @@ from api_server.db.models import Project
 from api_server.ml import queue, repository
 
 FORWARDED = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "ANNOTATION_DELETED"}
-WATCHED = FORWARDED | {"TASKS_CREATED", "ANNOTATIONS_CREATED"}
+WATCHED = FORWARDED | {"TASKS_CREATED", "ANNOTATIONS_CREATED", "PROJECT_UPDATED"}
 
 
 def _id(value: Any) -> int | None:
@@ -55,6 +55,11 @@ def training_due(project: Project, action: str, total: int, added: int) -> bool:
 @events.subscribe
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
     if action not in WATCHED or not repository.project_has_backends(session, project_id):
+        return
+    if action == "PROJECT_UPDATED":
+        # Backends learn the label config from /setup: tell them again.
+        for backend in repository.list_for_projects(session, [project_id]):
+            queue.enqueue_setup(session, backend.id)
         return
     if action == "TASKS_CREATED":
         ranges = imported_task_ranges(objects)

@@ -195,3 +195,17 @@ def test_interactive_versions_and_test_predict(
     r = api.post(f"/api/ml/{backend_id}/predict/test")
     assert r.status_code == 200 and r.json()["prediction"]["model_version"] == "v7"
     assert api.post(f"/api/ml/{backend_id}/interactive-annotating", json={"task": 12345}).status_code == 404
+
+
+def test_project_changes_reach_the_backend(api: httpx.Client, project: dict[str, Any], misbehaving_server: Any) -> None:
+    misbehaving_server.on("/health", body={"status": "UP"})
+    misbehaving_server.on("/setup", body={"model_version": "s1"})
+    api.post("/api/ml/", json={"url": misbehaving_server.url, "project": project["id"]}).raise_for_status()
+    new_config = CONFIG.replace('<Choice value="B"/>', '<Choice value="B"/><Choice value="C"/>')
+    r = api.patch(f"/api/projects/{project['id']}/", json={"label_config": new_config})
+    assert r.status_code == 200, r.text
+
+    def schemas() -> list[str]:
+        return [b["schema"] for b in misbehaving_server.bodies if b and "schema" in b]
+
+    assert wait_until(lambda: new_config in schemas(), what="/setup with the new config")
