@@ -74,7 +74,13 @@ def stream(factory: sessionmaker[Session], export: ExportPlan) -> Iterator[bytes
     session = factory()
     try:
         if session.get_bind().dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+            connection = session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+            # Every export query walks an index in id order; never let stale statistics turn a
+            # keyset page into a bitmap scan (and sort) of the whole project.
+            connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         yield from _body(session, export)
     finally:
         session.rollback()

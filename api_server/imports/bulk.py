@@ -110,14 +110,20 @@ class BulkTable:
 
     # -- PostgreSQL ---------------------------------------------------------------------
 
-    def copy_lines(self, lines: Sequence[bytes]) -> None:
-        """COPY pre-encoded lines (text format, tab separated, without the trailing constant columns)."""
+    def copy_lines(self, lines: Sequence[bytes], *, trusted: bool = False) -> None:
+        """COPY pre-encoded lines (text format, tab separated, without the trailing constant columns).
+
+        `trusted`: the caller guarantees every foreign key (rows it just wrote, the project it holds
+        locked), so the per-row foreign-key triggers are skipped for this statement (see skip_fk_checks).
+        """
         if not lines:
             return
         cols = ", ".join(f'"{c}"' for c in self.all_columns)
         suffix = b"".join(b"\t" + v for v in self.rest_values) + b"\n"
         cursor = self._driver().cursor()
         try:
+            if trusted:
+                cursor.execute("SET LOCAL session_replication_role = replica")
             with cursor.copy(f'COPY "{self.table.name}" ({cols}) FROM STDIN') as copy:
                 buf: list[bytes] = []
                 size = 0
@@ -131,8 +137,27 @@ class BulkTable:
                         size = 0
                 if buf:
                     copy.write(b"".join(buf))
+            if trusted:
+                cursor.execute("SET LOCAL session_replication_role = origin")
         finally:
             cursor.close()
+
+
+def skip_fk_checks(session: Session) -> bool:
+    """Whether this PostgreSQL role may skip foreign-key triggers for COPYs it vouches for.
+
+    Per-row foreign-key checks are most of a COPY's cost. Skipping them needs
+    `session_replication_role`: superusers have it, and on PostgreSQL 15+ any role can be
+    granted it (`GRANT SET ON PARAMETER session_replication_role TO <role>`). Probed once per
+    import inside a savepoint; without the privilege imports simply keep the checks.
+    """
+    try:
+        with session.begin_nested():
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+            session.execute(text("SET LOCAL session_replication_role = origin"))
+        return True
+    except Exception:  # noqa: BLE001 - insufficient privilege: keep the checks
+        return False
 
 
 NULL = b"\\N"

@@ -33,6 +33,8 @@ BATCH = 20_000
 MAX_ERRORS = 20
 # Events of imports up to this many tasks carry the tasks themselves; bigger ones carry id ranges only.
 EVENT_FULL_PAYLOAD_LIMIT = 1000
+# PostgreSQL statistics are refreshed after imports of at least this many tasks.
+ANALYZE_AFTER = 10_000
 
 
 class ImportJob:
@@ -172,6 +174,13 @@ class ImportJob:
             )
         self.session.commit()
         IMPORTED_TASKS.labels(str(pid)).inc(count)
+        if count >= ANALYZE_AFTER and self.session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics after a bulk load, so keyset pages use the (project_id, id) index
+            # instead of a bitmap scan of the whole project.
+            tables = ["tasks"] + (["annotations"] if writer.annotation_ids.count else [])
+            tables += ["predictions"] if writer.prediction_count else []
+            self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
+            self.session.commit()
         return ImportResponse(
             task_count=count,
             annotation_count=writer.annotation_ids.count,

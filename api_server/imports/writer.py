@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import Annotation, Prediction, Task, User
-from api_server.imports.bulk import NULL, BulkTable, copy_escape, copy_text, sqlite_timestamp
+from api_server.imports.bulk import NULL, BulkTable, copy_escape, copy_text, skip_fk_checks, sqlite_timestamp
 from api_server.imports.validation import TaskIn
 
 TASK_COLUMNS = (
@@ -81,6 +81,9 @@ class TaskWriter:
         self.next_inner_id = next_inner_id
         self.now = now
         self.pg = session.get_bind().dialect.name == "postgresql"
+        # Every foreign key of the rows written here is vouched for: the project is locked by the
+        # import, tasks and uploads were just written, authors are checked against existing users.
+        self.trusted = self.pg and skip_fk_checks(session)
         self.tasks = BulkTable(session, Task.__table__, TASK_COLUMNS, now)
         self._annotations: BulkTable | None = None
         self._predictions: BulkTable | None = None
@@ -212,11 +215,11 @@ class TaskWriter:
                 )
             inner += 1
         if pg:
-            self.tasks.copy_lines(plain_rows)
+            self.tasks.copy_lines(plain_rows, trusted=self.trusted)
         elif plain_rows:
             self._sqlite_plain(plain_rows, ids[0], self.next_inner_id - len(batch), file_upload_id)
         if pg:
-            self.tasks.copy_lines(task_rows)
+            self.tasks.copy_lines(task_rows, trusted=self.trusted)
         else:
             self.tasks.insert_sqlite(task_rows)
         self.task_ids.add(ids)
