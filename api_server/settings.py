@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # A running job whose worker vanished is picked up again after this long.
     job_lease_seconds: int = Field(default=300, ge=5, alias="KUBELABEL_JOB_LEASE")
     job_retention_hours: int = Field(default=168, ge=1, alias="KUBELABEL_JOB_RETENTION_HOURS")
+    # How often Redis health and worker presence are checked (workers count as gone after 3 misses).
+    redis_check_interval: float = Field(default=5.0, gt=0, alias="KUBELABEL_REDIS_CHECK_INTERVAL")
     worker_metrics_port: int | None = Field(default=None, alias="KUBELABEL_WORKER_METRICS_PORT")
     # Webhook deliveries.
     webhook_timeout: float = Field(default=10.0, gt=0, alias="KUBELABEL_WEBHOOK_TIMEOUT")

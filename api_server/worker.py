@@ -54,6 +54,7 @@ def main(burst: bool = False) -> int:
         )
         runner.start()
         runner.join()
+        runner.stop()  # leaves the workers' register at once, so the API takes over without waiting
         log.info("worker stopped")
         return 0
     except Exception:

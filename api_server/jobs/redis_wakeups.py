@@ -1,4 +1,5 @@
-"""Redis as the jobs' doorbell: a list of job ids that workers block on (BLPOP).
+"""Redis as the jobs' doorbell: a list of job ids that workers block on (BLPOP), and a
+register of the workers that are alive (so the API knows whether anyone will answer).
 
 The ids are hints, not the queue: a worker woken by one claims whatever job is due in the
 table. So a lost or duplicate id costs nothing, and while Redis is down everything still
@@ -29,6 +30,8 @@ class RedisWakeups:
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.key = f"{prefix}:jobs"
+        # Standing workers and when they last said so (a sorted set scored by Redis time).
+        self.workers_key = f"{prefix}:workers"
         # Short timeouts: a request that enqueued a job must not hang on an unreachable Redis.
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
         # Blocking pops need a socket timeout longer than the pop itself.
@@ -92,6 +95,35 @@ class RedisWakeups:
             return False
         self._up()
         return got is not None
+
+    def _now(self) -> float:
+        seconds, micros = self._client.time()
+        return seconds + micros / 1e6
+
+    def announce(self, worker_id: str, ttl: float) -> None:
+        """Say that this worker is alive (for `ttl` seconds)."""
+        try:
+            now = self._now()
+            pipe = self._client.pipeline()
+            pipe.zadd(self.workers_key, {worker_id: now})
+            pipe.zremrangebyscore(self.workers_key, "-inf", now - ttl)
+            pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+
+    def retire(self, worker_id: str) -> None:
+        try:
+            self._client.zrem(self.workers_key, worker_id)
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+
+    def workers_alive(self, ttl: float) -> int:
+        """How many workers announced themselves within `ttl` seconds (0 when Redis is down)."""
+        try:
+            return int(self._client.zcount(self.workers_key, self._now() - ttl, "+inf"))
+        except (redis.RedisError, OSError) as exc:
+            self._down(exc)
+            return 0
 
     def close(self) -> None:
         self._client.close()

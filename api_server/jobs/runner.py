@@ -1,18 +1,22 @@
 """Running jobs: the loop shared by `kubelabel worker` and the API's in-process runner.
 
 Who runs jobs:
-- `kubelabel worker`: always. With Redis it blocks on the Redis list (instant wake-up) and
-  still polls the table every KUBELABEL_JOB_POLL_INTERVAL seconds (retries, missed ids).
-- the API process, KUBELABEL_INPROCESS_JOBS=auto (default): only when Redis is not configured
-  or is unreachable; a commit that enqueued jobs wakes it at once.
+- `kubelabel worker`: always. With Redis it blocks on the Redis list (instant wake-up),
+  announces itself there every KUBELABEL_REDIS_CHECK_INTERVAL seconds, and still polls the
+  table every KUBELABEL_JOB_POLL_INTERVAL seconds (retries, missed ids).
+- the API process, KUBELABEL_INPROCESS_JOBS=auto (default): unless Redis is configured, reachable
+  and at least one worker announced itself recently. A commit that enqueued jobs wakes it at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -26,8 +30,9 @@ from api_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REDIS_CHECK_INTERVAL = 5.0
 PURGE_INTERVAL = 3600.0
+# A worker that has not announced itself for this many check intervals counts as gone.
+WORKER_TTL_INTERVALS = 3
 
 
 class JobRunner:
@@ -46,7 +51,8 @@ class JobRunner:
         self.stopping = threading.Event()
         self._local = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._checked_redis_at = 0.0
+        self._workers_alive = 0
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._purged_at = time.monotonic()
         self._housekeeping = threading.Lock()
 
@@ -58,12 +64,11 @@ class JobRunner:
             return True
         if self.settings.inprocess_jobs == "never":
             return False
-        return self.wakeups is None or not self.wakeups.healthy
+        return self.wakeups is None or not self.wakeups.healthy or self._workers_alive == 0
 
     def notify(self, job_ids: list[int]) -> None:
-        """Dispatch notifier: announce committed jobs to workers, or wake the local threads."""
-        to_workers = self.wakeups is not None and not self.worker and self.settings.inprocess_jobs != "always"
-        if to_workers and self.wakeups is not None and self.wakeups.push(job_ids):
+        """Dispatch notifier: hand committed jobs to the workers, or wake the local threads."""
+        if self.wakeups is not None and not self.active() and self.wakeups.push(job_ids):
             return
         self._local.set()
 
@@ -164,11 +169,6 @@ class JobRunner:
         if index != 0:
             return
         now = time.monotonic()
-        if self.wakeups is not None and (
-            not self.wakeups.known or now - self._checked_redis_at >= REDIS_CHECK_INTERVAL
-        ):
-            self._checked_redis_at = now
-            self.wakeups.ping()
         if now - self._purged_at >= PURGE_INTERVAL and self.active():
             self._purged_at = now
             self.upkeep()
@@ -187,11 +187,43 @@ class JobRunner:
             except Exception:
                 log.exception("maintenance task %s failed", getattr(task, "__qualname__", task))
 
+    def _monitor(self) -> None:
+        while not self.stopping.wait(self.settings.redis_check_interval):
+            try:
+                self.check_redis()
+            except Exception:
+                log.exception("could not check Redis")
+
+    def check_redis(self) -> None:
+        """Workers: say we are alive. API: see whether Redis answers and any worker is alive."""
+        if self.wakeups is None:
+            return
+        if not self.wakeups.ping():
+            self._workers_alive = 0
+            return
+        ttl = self.settings.redis_check_interval * WORKER_TTL_INTERVALS
+        if self.worker:
+            self.wakeups.announce(self.worker_id, ttl)
+            return
+        alive = self.wakeups.workers_alive(ttl)
+        if (alive > 0) != (self._workers_alive > 0):
+            log.info(
+                "%s worker(s) reachable through Redis: %s",
+                alive,
+                "handing jobs to them" if alive else "running jobs in this process",
+            )
+        self._workers_alive = alive
+        if alive == 0:
+            self._local.set()  # jobs handed over earlier may still wait: run them here
+
     def start(self) -> JobRunner:
         registry.load_handlers()
         if self.wakeups is not None:
-            self._checked_redis_at = time.monotonic()
-            self.wakeups.ping()
+            self.check_redis()
+            # Its own thread: a long job must not silence a worker's heartbeat.
+            monitor = threading.Thread(target=self._monitor, name="kubelabel-jobs-redis", daemon=True)
+            monitor.start()
+            self._threads.append(monitor)
         for i in range(self.settings.job_concurrency):
             thread = threading.Thread(target=self._loop, args=(i,), name=f"kubelabel-jobs-{i}", daemon=True)
             thread.start()
@@ -206,6 +238,8 @@ class JobRunner:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
         if self.wakeups is not None:
+            if self.worker:
+                self.wakeups.retire(self.worker_id)  # the API takes over at once, not after the TTL
             self.wakeups.close()
 
     def join(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -79,28 +81,76 @@ def redis_prefix():
     client.close()
 
 
+def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_with_redis_the_worker_runs_the_jobs(backend, server_pool, redis_prefix):
-    server = server_pool.new(backend, REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=redis_prefix)
-    client = redis.Redis.from_url(REDIS_URL)
+def test_with_redis_and_a_live_worker_the_worker_runs_the_jobs(backend, server_pool, redis_prefix):
+    fast = {"KUBELABEL_REDIS_PREFIX": redis_prefix, "KUBELABEL_REDIS_CHECK_INTERVAL": "0.2"}
+    server = server_pool.new(backend, REDIS_URL=REDIS_URL, **fast)
+    runner = server.app.state.job_runner
+    assert runner.active() is True  # no worker yet: the API runs jobs itself
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api_server.cli", "worker"],
+        env=worker_env(server, REDIS_URL=REDIS_URL, KUBELABEL_JOB_POLL_INTERVAL="5", **fast),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert server.app.state.job_runner.active() is False  # the API leaves jobs to workers
+        wait_until(lambda: not runner.active(), "the API sees the worker")
         with server.client() as api, WebhookReceiver(secret=SECRET) as receiver:
             pid = api.post("/api/projects/", json={"title": "with redis"}).json()["id"]
+            hook = make_hook(api, pid, receiver.url, secret=SECRET)
+            api.patch(f"/api/projects/{pid}/", json={"title": "by the worker"})
+            (got,) = receiver.wait_for(1)
+            assert got.signature_ok and got.json()["project"]["title"] == "by the worker"
+            assert wait_delivery(api, hook["id"], "delivered")["attempts"] == 1
+            assert runner.active() is False  # so the worker delivered it
+
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=60)
+            assert worker.returncode == 0, stderr
+            wait_until(runner.active, "the API takes over from the stopped worker")
+            api.patch(f"/api/projects/{pid}/", json={"title": "by the API"})
+            second = receiver.wait_for(2)[1]
+            assert second.json()["project"]["title"] == "by the API"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jobs_handed_to_redis_are_run_by_a_burst_worker(backend, server_pool, redis_prefix):
+    # KUBELABEL_INPROCESS_JOBS=never: the API only enqueues, whatever it knows about workers.
+    settings = {"KUBELABEL_REDIS_PREFIX": redis_prefix, "KUBELABEL_INPROCESS_JOBS": "never"}
+    server = server_pool.new(backend, REDIS_URL=REDIS_URL, **settings)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        with server.client() as api, WebhookReceiver(secret=SECRET) as receiver:
+            pid = api.post("/api/projects/", json={"title": "burst"}).json()["id"]
             hook = make_hook(api, pid, receiver.url, secret=SECRET)
             api.patch(f"/api/projects/{pid}/", json={"title": "queued"})
             (pending,) = api.get(f"/api/webhooks/{hook['id']}/deliveries/").json()["results"]
             assert pending["status"] == "pending" and pending["attempts"] == 0
-            assert client.llen(f"{redis_prefix}:jobs") == 1  # the id was handed to workers
+            assert client.llen(f"{redis_prefix}:jobs") == 1  # the id went to Redis
 
-            done = run_worker(["--burst"], worker_env(server, REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=redis_prefix))
+            done = run_worker(["--burst"], worker_env(server, REDIS_URL=REDIS_URL, **settings))
             assert done.returncode == 0, done.stderr
             assert "burst done: 1 job(s) run" in done.stderr
             (got,) = receiver.wait_for(1)
             assert got.signature_ok and got.json()["project"]["title"] == "queued"
-            delivery = wait_delivery(api, hook["id"], "delivered")
-            assert delivery["attempts"] == 1
+            assert wait_delivery(api, hook["id"], "delivered")["attempts"] == 1
     finally:
         client.close()
         server.stop()
