@@ -7,6 +7,7 @@ never loads the web stack and `kubelabel serve` never loads Kopf.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 def _serve(args: argparse.Namespace) -> int:
     from api_server.server import serve
 
-    return serve(host=args.host, port=args.port, migrate=not args.no_migrate)
+    return serve(host=args.host, port=args.port, migrate=not args.no_migrate, workers=args.workers)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--no-migrate", action="store_true", help="do not apply database migrations at start")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("KUBELABEL_WORKERS", "1")),
+        help="server processes (default: $KUBELABEL_WORKERS or 1)",
+    )
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("worker", help="run queued jobs")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from fastapi import FastAPI
 
 from api_server.app import create_app
 from api_server.bootstrap import bootstrap
 from api_server.db.migrate import upgrade
+from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings, get_settings
 
 
-def build(settings: Settings | None = None, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+def build(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
     if migrate:
         upgrade(settings.resolved_database_url())
@@ -21,9 +23,26 @@ def build(settings: Settings | None = None, *, migrate: bool = True):  # type: i
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True) -> int:
+def app_factory() -> FastAPI:
+    """One worker process's app (uvicorn --workers); the parent already migrated and bootstrapped."""
+    return create_app(get_settings())
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, workers: int = 1) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = build(settings, migrate=migrate)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
+    if workers <= 1:
+        uvicorn.run(build(settings, migrate=migrate), **options)
+        return 0
+    # Several processes: migrate and bootstrap once here, so workers never race on them.
+    url = settings.resolved_database_url()
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    try:
+        bootstrap(make_session_factory(engine), settings)
+    finally:
+        engine.dispose()
+    uvicorn.run("api_server.server:app_factory", factory=True, workers=workers, **options)
     return 0

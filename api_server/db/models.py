@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -24,18 +23,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api_server.db.base import Base, JSONDoc, utcnow
+from api_server.db.base import Base, JSONDoc, UTCDateTime, utcnow
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _created() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 def _updated() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
+    return mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
 
 # --- users and access -------------------------------------------------------------------
@@ -67,7 +66,7 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(8), nullable=False)
     name: Mapped[str] = mapped_column(String(100), default="default", nullable=False)
     created_at: Mapped[datetime] = _created()
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProjectMember(Base):
@@ -177,7 +176,7 @@ class TaskLock(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    expire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    expire_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
 
 class Annotation(Base):
@@ -194,7 +193,7 @@ class Annotation(Base):
     lead_time: Mapped[float | None] = mapped_column(Float)
     # accepted | rejected | None (not reviewed)
     review_status: Mapped[str | None] = mapped_column(String(20))
-    draft_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    draft_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parent_prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
     parent_annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
     last_action: Mapped[str | None] = mapped_column(String(40))
@@ -305,8 +304,8 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
 
 
@@ -327,8 +326,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued", nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5, nullable=False)
-    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -349,7 +348,7 @@ class ImportStorage(Base):
     # Set when the storage belongs to a StorageConnection resource (namespace/name).
     external_name: Mapped[str | None] = mapped_column(String(300), unique=True)
     status: Mapped[str] = mapped_column(String(30), default="initialized", nullable=False)
-    last_sync: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_count: Mapped[int | None] = mapped_column(Integer)
     last_sync_job: Mapped[str | None] = mapped_column(String(300))
     traceback: Mapped[str | None] = mapped_column(Text)
@@ -371,7 +370,7 @@ class ExportStorage(Base):
     external_name: Mapped[str | None] = mapped_column(String(300), unique=True)
     can_delete_objects: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     status: Mapped[str] = mapped_column(String(30), default="initialized", nullable=False)
-    last_sync: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sync_count: Mapped[int | None] = mapped_column(Integer)
     last_sync_job: Mapped[str | None] = mapped_column(String(300))
     traceback: Mapped[str | None] = mapped_column(Text)
