@@ -108,9 +108,9 @@ def csv_items(lines: Iterable[str], delimiter: str, label: str) -> Iterator[tupl
         width = len(header)
         row = 0
         for values in reader:
-            row += 1
             if not values:
                 continue
+            row += 1
             if len(values) != width:
                 raise error(
                     f"{label}row {row}",
