@@ -137,13 +137,18 @@ def validate_object(obj: dict[str, Any]) -> None:
 
 def validate_all(objects: Iterable[dict[str, Any]]) -> list[str]:
     """Every violation, one line each (empty when all objects are valid)."""
-    errors = []
-    for obj in objects:
-        try:
-            validate_object(obj)
-        except ManifestError as exc:
-            errors.append(str(exc))
-    return errors
+    errors = [_violation(json.dumps(obj, sort_keys=True)) for obj in objects]
+    return [e for e in errors if e]
+
+
+@functools.cache
+def _violation(obj_json: str) -> str:
+    # Cached by content: the same CRDs appear in every rendering and their schema check is the slow part.
+    try:
+        validate_object(json.loads(obj_json))
+    except ManifestError as exc:
+        return str(exc)
+    return ""
 
 
 def kubectl() -> str:
