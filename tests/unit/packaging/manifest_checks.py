@@ -45,6 +45,96 @@ EXTERNAL_KINDS: dict[tuple[str, str], list[str]] = {
 }
 
 
+_DURATION = {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "port": {"type": "string"},
+        "path": {"type": "string"},
+        "interval": _DURATION,
+        "scrapeTimeout": _DURATION,
+    },
+}
+# The fields kubelabel uses of the prometheus-operator kinds (their CRDs are not bundled here): a
+# misspelt or misplaced field fails instead of being silently ignored by the operator.
+EXTERNAL_SCHEMAS: dict[str, dict[str, Any]] = {
+    "PrometheusRule": {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["groups"],
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "rules"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "interval": _DURATION,
+                                "rules": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["expr"],
+                                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                        "properties": {
+                                            "alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                                            "record": {"type": "string"},
+                                            "expr": {"type": "string", "minLength": 1},
+                                            "for": _DURATION,
+                                            "labels": _STRING_MAP,
+                                            "annotations": _STRING_MAP,
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    },
+    "ServiceMonitor": {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "selector": {"type": "object"},
+                    "namespaceSelector": {"type": "object"},
+                    "endpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            }
+        },
+    },
+    "PodMonitor": {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "selector": {"type": "object"},
+                    "namespaceSelector": {"type": "object"},
+                    "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            }
+        },
+    },
+}
+
+
 class ManifestError(AssertionError):
     pass
 
@@ -125,6 +215,12 @@ def validate_object(obj: dict[str, Any]) -> None:
         missing = [p for p in EXTERNAL_KINDS[key] if not _has_path(obj, p)]
         if missing:
             raise ManifestError(f"{_describe(obj)}: missing {', '.join(missing)}")
+        if key[1] in EXTERNAL_SCHEMAS:
+            try:
+                jsonschema.validate(obj, EXTERNAL_SCHEMAS[key[1]])
+            except jsonschema.ValidationError as exc:
+                path = ".".join(str(p) for p in exc.absolute_path)
+                raise ManifestError(f"{_describe(obj)}: {path}: {exc.message}") from None
         return
     try:
         kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)

@@ -183,3 +183,11 @@ def test_operator_exports_what_alerts_and_dashboard_read() -> None:
     # The sync states alerts select on are states the operator reports.
     states = set(re.findall(r'state="([a-z_]+)"', " ".join(r["expr"] for r in alert_rules())))
     assert states and states <= set(metrics.SYNC_STATES)
+
+
+def test_misspelt_rule_field_is_caught() -> None:
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    first = rule["spec"]["groups"][0]["rules"][0]
+    first["expression"] = first.pop("expr")
+    with pytest.raises(AssertionError, match="'expression' was unexpected"):
+        validate_object(rule)
