@@ -210,9 +210,13 @@ def run_import(
     *,
     batch_size: int = 1000,
     on_progress: Callable[[SyncProgress], None] | None = None,
+    progress: SyncProgress | None = None,
 ) -> SyncProgress:
-    """Sync the bucket into the sink. Per-object problems are counted, storage errors raise."""
-    progress = SyncProgress()
+    """Sync the bucket into the sink. Per-object problems are counted, storage errors raise.
+
+    Pass `progress` to watch the counters from another thread while it runs.
+    """
+    progress = progress if progress is not None else SyncProgress()
     key_filter = config.key_filter()
 
     def counted(objects: Iterable[ObjectInfo]) -> Iterator[ObjectInfo]:

@@ -136,7 +136,13 @@ def _run_import(api: StorageApi, job: JobEnv, config: StorageConfig, storage_id:
     api.patch_storage("import", config.type, storage_id, {"status": "in_progress", "traceback": None})
     try:
         with _Ticker(progress, job.progress_seconds):
-            progress = run_import(provider, config, HttpSink(api, config.type, storage_id), batch_size=job.batch_size)
+            run_import(
+                provider,
+                config,
+                HttpSink(api, config.type, storage_id),
+                batch_size=job.batch_size,
+                progress=progress,
+            )
     except (StorageError, ApiError) as exc:
         # Whatever was submitted stays (it is linked); a rerun continues from there.
         message = f"sync stopped: {exc}"

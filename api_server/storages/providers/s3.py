@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO, cast
+from urllib.parse import unquote_plus
 
 import boto3
+import httpx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -29,6 +33,7 @@ _AUTH_CODES = {
     "AllAccessDisabled",
 }
 _NO_BUCKET_CODES = {"404", "NoSuchBucket"}
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 class S3Provider(StorageProvider):
@@ -65,6 +70,7 @@ class S3Provider(StorageProvider):
             max_pool_connections=32,
         )
         self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        self._http: httpx.Client | None = None
 
     # -- errors --------------------------------------------------------------------------
     def _translate(self, exc: Exception, key: str | None = None) -> StorageError:
@@ -77,45 +83,73 @@ class S3Provider(StorageProvider):
             return StorageError(f"{where}: cannot reach the S3 endpoint {self.endpoint_url or '(AWS default)'}")
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _NO_BUCKET_CODES and (key is None or code == "NoSuchBucket"):
-                return BucketNotFoundError(f"{where}: bucket '{self.bucket}' does not exist")
-            if code in {"NoSuchKey", "404"} and key is not None:
-                return ObjectNotFoundError(f"{where}: object not found")
-            if code in _AUTH_CODES or status == 403:
-                return StorageAuthError(
-                    f"{where}: access denied ({code or status}); check the access key, secret and bucket policy"
-                )
-            return StorageError(f"{where}: S3 error {code or status}: {error.get('Message', '')}".rstrip(": "))
+            return self._translate_code(str(error.get("Code", "")), status, str(error.get("Message", "")), key)
+        if isinstance(exc, httpx.TransportError):
+            return StorageError(f"{where}: cannot reach the S3 endpoint {self.endpoint_url or '(AWS default)'}")
         if isinstance(exc, BotoCoreError):
             return StorageError(f"{where}: {type(exc).__name__}: {exc}")
         return StorageError(f"{where}: {type(exc).__name__}")
 
+    def _translate_code(self, code: str, status: int | None, message: str, key: str | None = None) -> StorageError:
+        where = f"s3://{self.bucket}" + (f"/{key}" if key else "")
+        if (code in _NO_BUCKET_CODES or (not code and status == 404)) and (key is None or code == "NoSuchBucket"):
+            return BucketNotFoundError(f"{where}: bucket '{self.bucket}' does not exist")
+        if code in {"NoSuchKey", "404"} and key is not None:
+            return ObjectNotFoundError(f"{where}: object not found")
+        if code in _AUTH_CODES or status == 403:
+            return StorageAuthError(
+                f"{where}: access denied ({code or status}); check the access key, secret and bucket policy"
+            )
+        return StorageError(f"{where}: S3 error {code or status}: {message}".rstrip(": "))
+
     # -- operations ----------------------------------------------------------------------
     def iter_objects(self, prefix: str = "", *, recursive: bool = True, page_size: int = 1000) -> Iterator[ObjectInfo]:
-        paginator = self._client.get_paginator("list_objects_v2")
-        params: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": prefix or "",
-            "PaginationConfig": {"PageSize": page_size},
-        }
+        """ListObjectsV2 pages fetched through presigned GETs and parsed with ElementTree.
+
+        botocore's response parser costs about 15x more than the listing itself at 1,000 keys
+        per page; signing stays botocore's (keys, session tokens, roles), only parsing is ours.
+        """
+        if self._http is None:
+            self._http = httpx.Client(timeout=60.0)
+        params: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": page_size, "EncodingType": "url"}
+        if prefix:
+            params["Prefix"] = prefix
         if not recursive:
             params["Delimiter"] = "/"
-        try:
-            for page in paginator.paginate(**params):
-                for item in page.get("Contents", ()):
-                    key = item["Key"]
-                    if key.endswith("/") and item.get("Size", 0) == 0:
-                        continue  # "folder" placeholder objects
-                    yield ObjectInfo(
-                        key=key,
-                        etag=str(item.get("ETag", "")).strip('"'),
-                        size=int(item.get("Size", 0)),
-                        last_modified=item.get("LastModified"),
-                    )
-        except (ClientError, BotoCoreError) as exc:
-            raise self._translate(exc) from None
+        while True:
+            try:
+                url = self._client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=300)
+                response = self._http.get(url)
+            except (ClientError, BotoCoreError, httpx.TransportError) as exc:
+                raise self._translate(exc) from None
+            try:
+                root = ET.fromstring(response.content)
+            except ET.ParseError:
+                raise StorageError(
+                    f"s3://{self.bucket}: the listing is not S3 XML (HTTP {response.status_code})"
+                ) from None
+            if response.status_code >= 400 or root.tag == "Error" or root.tag.endswith("}Error"):
+                code = root.findtext("Code") or root.findtext(f"{_NS}Code") or ""
+                message = root.findtext("Message") or root.findtext(f"{_NS}Message") or ""
+                raise self._translate_code(code, response.status_code, message)
+            ns = _NS if root.tag.startswith(_NS) else ""
+            for item in root.iter(f"{ns}Contents"):
+                key = unquote_plus(item.findtext(f"{ns}Key") or "")
+                size = int(item.findtext(f"{ns}Size") or 0)
+                if key.endswith("/") and size == 0:
+                    continue  # "folder" placeholder objects
+                modified = item.findtext(f"{ns}LastModified")
+                yield ObjectInfo(
+                    key=key,
+                    etag=(item.findtext(f"{ns}ETag") or "").strip('"'),
+                    size=size,
+                    last_modified=datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else None,
+                )
+            token = root.findtext(f"{ns}NextContinuationToken")
+            if (root.findtext(f"{ns}IsTruncated") or "").lower() != "true" or not token:
+                return
+            params["ContinuationToken"] = token
 
     def _get(self, key: str) -> dict[str, Any]:
         try:
@@ -174,3 +208,5 @@ class S3Provider(StorageProvider):
 
     def close(self) -> None:
         self._client.close()
+        if self._http is not None:
+            self._http.close()
