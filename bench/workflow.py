@@ -79,7 +79,7 @@ class Server:
             self.process.kill()
 
 
-def start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Server:
+def start_server(backend: str, workdir: Path, extra_env: dict[str, str], switch_interval: float = 0) -> Server:
     if backend == "postgres":
         name = f"kl_bench_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -99,8 +99,16 @@ def start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Serv
         **extra_env,
     }
     env.pop("REDIS_URL", None)
-    kubelabel = Path(sys.executable).parent / "kubelabel"
-    process = subprocess.Popen([str(kubelabel), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env)
+    command = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    if switch_interval:
+        # `kubelabel serve` with another GIL switch interval (an experiment; the CLI has no such option).
+        code = (
+            f"import sys; sys.setswitchinterval({switch_interval}); from api_server.cli import main;"
+            f" sys.argv = ['kubelabel', *{command!r}]; sys.exit(main())"
+        )
+        process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    else:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "kubelabel"), *command], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -233,7 +241,7 @@ def check(backend: str, dsn: str, overlap: int) -> str:
 
 def run(backend: str, args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kl-bench-workflow-"))
-    server = start_server(backend, workdir, {})
+    server = start_server(backend, workdir, {}, args.switch_interval)
     try:
         print(f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling}")
         pid, tokens = setup(server, backend, args)
@@ -289,6 +297,12 @@ def main() -> int:
         "--sampling",
         default="Sequential sampling",
         choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0,
+        help="run the server with this sys.setswitchinterval (seconds; default: Python's 0.005)",
     )
     args = parser.parse_args()
     for backend in args.backends:

@@ -177,3 +177,23 @@ def test_next_task_metric(api, live_server):
     project, _ = project_with_tasks(api, TEXT_CONFIG, 1)
     _next(api, project["id"])
     assert "kubelabel_next_task_duration_seconds_count" in api.get("/metrics").text
+
+
+def test_ignore_skipped_lets_a_skip_fill_a_slot(api, live_server):
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 2, skip_queue="IGNORE_SKIPPED")
+    pid = project["id"]
+    with member(api, live_server, pid, "annotator", "a") as a, member(api, live_server, pid, "annotator", "b") as b:
+        assert _next(a, pid).json()["id"] == tasks[0]
+        a.post(f"/api/tasks/{tasks[0]}/skip")
+        # The skip counts as task 0's one annotation: b is not handed task 0.
+        assert _next(b, pid).json()["id"] == tasks[1]
+
+
+def test_next_returns_the_callers_draft(api, live_server):
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 1)
+    pid = project["id"]
+    with member(api, live_server, pid, "annotator", "a") as a:
+        assert _next(a, pid).json()["drafts"] == []
+        a.post(f"/api/tasks/{tasks[0]}/drafts", json={"result": choice("Neutral")})
+        again = _next(a, pid).json()
+        assert [d["result"] for d in again["drafts"]] == [choice("Neutral")]
