@@ -89,19 +89,21 @@ def table(
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, delimiter=delimiter)
     writer.writerow(columns)
     loads = orjson.loads
+    id_column = fixed[5]
     for batch in batches:
         rows = []
+        by_task = batch.annotations
         for task in batch.tasks:
-            annotations = batch.annotations.get(task.id)
-            records = items(task, annotations, interface) if annotations else None
-            if records is None:
+            annotations = by_task.get(task.id) if by_task else None
+            if not annotations:
                 # The common case (no annotations): data only.
                 row = blank.copy()
                 for key, value in loads(task.data).items():
-                    row[data_index[key]] = _cell(value)
-                row[fixed[5]] = task.id
+                    row[data_index[key]] = value if type(value) is str else _cell(value)
+                row[id_column] = task.id
                 rows.append(row)
                 continue
+            records = items(task, annotations, interface)
             for item in records:
                 row = blank.copy()
                 for name, values in item.outputs.items():
