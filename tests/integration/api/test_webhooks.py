@@ -316,3 +316,19 @@ def test_old_delivery_history_is_purged(api, live_server, text_project):
     live_server.app.state.job_runner.upkeep()
     remaining = api.get(f"/api/webhooks/{hook['id']}/deliveries/").json()["results"]
     assert [d["id"] for d in remaining] != [] and old["id"] not in [d["id"] for d in remaining]
+
+
+def test_bulk_annotations_from_an_import(api, text_project):
+    pid = text_project["id"]
+    choice = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Negative"]}}]
+    with WebhookReceiver() as receiver:
+        make_hook(api, pid, receiver.url, send_for_all_actions=False, actions=["ANNOTATIONS_CREATED"])
+        tasks = [{"data": {"text": f"t{i}"}, "annotations": [{"result": choice}]} for i in range(3)]
+        assert api.post(f"/api/projects/{pid}/import", json=tasks).status_code == 201
+        (got,) = receiver.wait_for(1)
+    body = got.json()
+    assert body["action"] == "ANNOTATIONS_CREATED"
+    # Label Studio's shape for the bulk event: lists under the singular keys.
+    assert [a["result"] for a in body["annotation"]] == [choice] * 3
+    assert sorted(t["data"]["text"] for t in body["task"]) == ["t0", "t1", "t2"]
+    assert {a["task"] for a in body["annotation"]} == {t["id"] for t in body["task"]}
