@@ -222,6 +222,28 @@ def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tal
             tally.submitted += done
 
 
+def next_histogram(url: str) -> dict[float, float]:
+    """Cumulative bucket counts of the server's kubelabel_next_task_duration_seconds histogram."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kubelabel_next_task_duration_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """The bucket bound under which a fraction q of the observations fell (Prometheus-style, no interpolation)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0) for b in bounds]
+    total = counts[-1] if counts else 0
+    for bound, count in zip(bounds, counts, strict=True):
+        if total and count >= q * total:
+            return "> 2.5 s" if bound == float("inf") else f"<= {bound * 1000:g} ms"
+    return "n/a"
+
+
 def check(backend: str, dsn: str, overlap: int) -> str:
     over = "SELECT count(*) FROM (SELECT task_id FROM annotations GROUP BY task_id HAVING count(*) > %s) x"
     twice = "SELECT count(*) FROM (SELECT 1 FROM annotations GROUP BY task_id, completed_by_id HAVING count(*) > 1) x"
@@ -250,6 +272,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         proc = psutil.Process(server.process.pid)
         proc.cpu_percent(None)
         cpu_before = sum(proc.cpu_times()[:2])
+        hist_before = next_histogram(server.url)
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -269,6 +292,9 @@ def run(backend: str, args: argparse.Namespace) -> None:
             f"  submit latency ms:    p50 {percentile(tally.submit_ms, 0.5):.1f}"
             f"  p99 {percentile(tally.submit_ms, 0.99):.1f}"
         )
+        hist_after = next_histogram(server.url)
+        h50, h99 = (histogram_quantile(hist_before, hist_after, q) for q in (0.5, 0.99))
+        print(f"  next-task handling in the server (kubelabel_next_task_duration_seconds): p50 {h50}, p99 {h99}")
         rate = tally.submitted / elapsed
         print(f"  submitted {tally.submitted} annotations in {elapsed:.1f} s = {rate:.0f} annotations/s")
         print(
