@@ -123,10 +123,10 @@ def replace_predictions(
     A task keeps one prediction per backend: the new one replaces whatever that backend
     predicted before (any older model version) and any prediction carrying the same model
     version, so re-predicting never piles up rows. Runs for the same tasks are serialised by
-    locking the task rows; a run never overwrites a prediction stored after it asked the
-    backend (`requested_at`), so a slow run of an older model cannot undo a newer one. Task
-    counters (total_predictions, the newest score used by uncertainty sampling) are
-    refreshed in the same transaction. Returns how many predictions were stored.
+    locking the task rows; a run never overwrites a prediction requested after its own
+    (`requested_at`, stored as created_at), so a slow run of an older model cannot undo a
+    newer one. Task counters (total_predictions, the newest score used by uncertainty
+    sampling) are refreshed in the same transaction. Returns how many predictions were stored.
     """
     if not items:
         return 0
@@ -155,6 +155,7 @@ def replace_predictions(
         )
         .execution_options(synchronize_session=False)
     )
+    # created_at is when the backend was asked, so "stored by a later run" compares request times.
     session.add_all(
         Prediction(
             task_id=task_id,
@@ -163,6 +164,7 @@ def replace_predictions(
             score=score,
             model_version=version,
             ml_backend_id=backend_id,
+            created_at=requested_at,
         )
         for task_id, result, score, version in items
     )

@@ -31,7 +31,10 @@ CONFIG = """<View><Text name="text" value="$text"/>
 def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server: Any) -> None:
     require_port("Redis", "127.0.0.1", 6379)
     prefix = f"kl-test-{uuid.uuid4().hex[:8]}"
-    server = server_pool.new("sqlite", REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix)
+    # Deterministic: the API process never runs jobs itself (auto would, while Redis looks down).
+    server = server_pool.new(
+        "sqlite", REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix, KUBELABEL_INPROCESS_JOBS="never"
+    )
     misbehaving_server.on("/health", body={"status": "UP"})
     misbehaving_server.on("/setup", body={"model_version": "w1"})
     misbehaving_server.on("/predict", body=canned("B", 0.3, 3, "w1"))
