@@ -29,7 +29,7 @@ async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, log
         return
     if type == "DELETED":
         # Someone deleted our Deployment: put it back.
-        await project_handlers.reconcile(project, memo, logger)
+        await project_handlers.reconcile(rt, project, logger)
         return
     with metrics.observe(project_handlers.KIND):
         outcome = await refresh_project_status(project, dict(body), now_iso())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -9,6 +11,7 @@ import httpx
 import kopf
 
 from kubelabel_operator import metrics
+from kubelabel_operator.handlers import mlbackend, periodic, project, storage
 from kubelabel_operator.handlers.runtime import Runtime
 from kubelabel_operator.k8s import K8s, load_connection
 from kubelabel_operator.settings import get_settings
@@ -37,6 +40,8 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Logger, **_: Any) -> None:
     global _metrics_started
     config = get_settings()
+    # One line per HTTP call is noise at INFO (and the project API's URLs are not news).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings.persistence.finalizer = config.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubelabel.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -55,14 +60,37 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
         http=httpx.AsyncClient(timeout=config.http_timeout_seconds, follow_redirects=False),
         settings=config,
     )
+    rt = memo.runtime
+    memo.periodic = asyncio.create_task(
+        periodic.run_forever(
+            rt,
+            [
+                ("LabelingProject", "resync", config.resync_interval_seconds, project.reconcile),
+                ("LabelingProject", "stats", config.stats_interval_seconds, periodic.poll_stats),
+                ("StorageConnection", "resync", config.resync_interval_seconds, storage.reconcile),
+                ("MLBackend", "health", config.ml_check_interval_seconds, _health_check),
+            ],
+        ),
+        name="kubelabel-periodic",
+    )
     if config.metrics_enabled and not _metrics_started:
         metrics.serve(config.metrics_host, config.metrics_port)
         _metrics_started = True
         logger.info("metrics on %s:%s/metrics", config.metrics_host, config.metrics_port)
 
 
+async def _health_check(rt: Runtime, body: dict[str, Any]) -> None:
+    if periodic.health_due(body):
+        await mlbackend.reconcile(rt, body)
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
+    task: asyncio.Task[None] | None = getattr(memo, "periodic", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
         await runtime.k8s.aclose()

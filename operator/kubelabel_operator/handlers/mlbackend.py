@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
 
@@ -15,14 +14,12 @@ from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import MLBACKENDS
 from kubelabel_operator.reconcilers.conditions import now_iso
 from kubelabel_operator.reconcilers.mlbackend import reconcile_mlbackend, unregister
-from kubelabel_operator.settings import get_settings
 
 KIND = "MLBackend"
 RESOURCE = (GROUP, VERSION, "mlbackends")
-_settings = get_settings()
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None) -> None:
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_mlbackend(
@@ -38,22 +35,6 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.update(*RESOURCE)
 async def mlbackend_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
-
-
-def _due(body: kopf.Body) -> bool:
-    """The timer ticks often; each backend is checked at its own spec.healthCheckIntervalSeconds."""
-    interval = float((body.get("spec") or {}).get("healthCheckIntervalSeconds") or 30)
-    last = (body.get("status") or {}).get("lastHealthCheck")
-    if not last:
-        return True
-    then = datetime.datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-    return (datetime.datetime.now(datetime.UTC) - then).total_seconds() >= interval
-
-
-@kopf.timer(*RESOURCE, interval=_settings.ml_check_interval_seconds, initial_delay=_settings.ml_check_interval_seconds)
-async def mlbackend_health(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
-    if _due(body):
-        await reconcile(runtime(memo), dict(body), logger)
 
 
 @kopf.on.delete(*RESOURCE)

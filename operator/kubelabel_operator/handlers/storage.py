@@ -14,14 +14,12 @@ from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import STORAGES
 from kubelabel_operator.reconcilers.conditions import now_iso
 from kubelabel_operator.reconcilers.storage import reconcile_storage
-from kubelabel_operator.settings import get_settings
 
 KIND = "StorageConnection"
 RESOURCE = (GROUP, VERSION, "storageconnections")
-_settings = get_settings()
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None) -> None:
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_storage(rt.k8s, body, rt.settings.image, now_iso())
@@ -34,11 +32,6 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
 async def storage_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
-    await reconcile(runtime(memo), dict(body), logger)
-
-
-@kopf.timer(*RESOURCE, interval=_settings.resync_interval_seconds, initial_delay=_settings.resync_interval_seconds)
-async def storage_resync(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
 
 

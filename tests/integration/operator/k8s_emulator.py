@@ -1,13 +1,15 @@
 """kmock's KubernetesEmulator with what a real API server does and kmock 0.8 does not.
 
+- 422 on a failed JSON-patch `test` op (kopf re-reads and retries at once on a 422);
 - metadata.uid, resourceVersion (one global counter), creationTimestamp, generation (bumped
   when the spec changes), names from generateName;
-- 409 on creating an existing object, 422 on a failed JSON-patch `test` op;
+- 409 on creating an existing object;
 - status subresource semantics: /status patches only touch status, the main endpoint never does;
 - a PATCH that changes nothing changes nothing (no new resourceVersion, no watch event);
 - `/api/v1` says groupVersion "v1" and lists carry kind/apiVersion (kubectl needs both);
 - equality label selectors on lists (`kubectl get -l`, the operator's own lists);
-- garbage collection: deleting an owner deletes its dependents (by ownerReferences uid);
+- garbage collection: deleting an owner deletes its dependents (by ownerReferences uid), and an
+  object created for an owner that is already gone is deleted right away;
 - `/api/v1/namespaces[/name]` parses as the namespaces resource (kmock 0.8 fails on it with a 500).
 """
 
@@ -105,6 +107,7 @@ def _error(status: int, reason: str, message: str) -> k8s.KubernetesError:
 class Emulator(kmock.KubernetesEmulator):
     _rv: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _last_rv: int = attrs.field(default=0, init=False)
+    _live_uids: set[str] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -125,6 +128,7 @@ class Emulator(kmock.KubernetesEmulator):
 
     def _stamp(self, meta: dict[str, Any]) -> dict[str, Any]:
         meta.setdefault("uid", str(uuid.uuid4()))
+        self._live_uids.add(meta["uid"])
         meta.setdefault("creationTimestamp", _now())
         meta.setdefault("generation", 1)
         meta["resourceVersion"] = self._next_rv()
@@ -194,6 +198,10 @@ class Emulator(kmock.KubernetesEmulator):
         else:
             self._objects[key] = data
         await self._emit(request.resource, "ADDED", data)
+        owners = {r.get("uid") for r in meta.get("ownerReferences") or []}
+        if owners and not owners & self._live_uids:
+            # Created for an owner that is already gone (a reconcile racing a deletion): collected.
+            await self._remove(key)
 
     async def _update(self, request: rendering.Request) -> None:
         key = (request.resource, request.namespace, request.name)
@@ -209,9 +217,8 @@ class Emulator(kmock.KubernetesEmulator):
                 new = dict(dicts.patch_dict(copy.deepcopy(old), data))
             else:
                 raise _error(400, "BadRequest", "unsupported patch body")
-        except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPatchTestFailed) as exc:
-            raise _error(409, "Conflict", f"the object has been modified: {exc}") from exc
-        except jsonpatch.JsonPatchException as exc:
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            # As the API server: a failed `test` op (kopf's optimistic concurrency) is a 422.
             raise _error(422, "Invalid", str(exc)) from exc
         if request.subresource == "status":
             new = {**old, "status": new.get("status")}
@@ -254,6 +261,7 @@ class Emulator(kmock.KubernetesEmulator):
         obj = self._objects[key]
         raw = obj.raw
         obj.delete()
+        self._live_uids.discard(raw.get("metadata", {}).get("uid"))
         await self._emit(key[0], "DELETED", raw)
         await self._collect_garbage(raw.get("metadata", {}).get("uid"))
 
@@ -299,4 +307,8 @@ class Emulator(kmock.KubernetesEmulator):
         assert isinstance(payload, dict) and request.resource is not None
         if request.resource.group == "":
             payload["groupVersion"] = request.resource.version  # kmock says "/v1"
+        for entry in payload["resources"]:
+            if "/" in entry["name"]:  # subresources carry no short names (kubectl warns otherwise)
+                entry["shortNames"], entry["categories"] = [], []
+                entry["verbs"] = ["get", "patch", "update"]
         return payload

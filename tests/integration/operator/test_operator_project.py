@@ -74,6 +74,8 @@ async def test_project_children_status_rollout_and_deletion(kube, client, operat
     assert project["status"]["endpoint"] == "http://sentiment-api.default.svc:8080"
     assert project["status"]["adminTokenSecret"] == "sentiment-admin-token"
     assert project["status"]["observedGeneration"] == 1
+    # Nothing outside Kubernetes to clean up: no finalizer, so deletion never waits for the operator.
+    assert not project["metadata"].get("finalizers")
 
     await simulate_rollout(client, "sentiment-api")
     project = await eventually(lambda: _with(client, lambda p: condition(p, "Ready").get("status") == "True"))
