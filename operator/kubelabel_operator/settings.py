@@ -27,7 +27,7 @@ class OperatorSettings(BaseSettings):
     standalone: bool = False
     peering_name: str = "kubelabel"
     priority: int = 0
-    liveness_endpoint: str | None = "http://0.0.0.0:8081/healthz"
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     log_format: Literal["json", "plain", "full"] = "json"
     verbose: bool = False
     metrics_enabled: bool = True

@@ -1,0 +1,78 @@
+"""manifests/base: CRD copies in sync, the operator Deployment and RBAC as the code needs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubelabel_operator.settings import OperatorSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = ROOT / "manifests" / "base"
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_base_crds_are_copies_of_the_generated_ones() -> None:
+    listed = yaml.safe_load((BASE / "crds" / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    for name in listed:
+        assert (BASE / "crds" / name).read_text() == (ROOT / "crds" / name).read_text(), (
+            f"manifests/base/crds/{name} is stale: kubelabel crds --out manifests/base/crds/"
+        )
+
+
+def test_operator_deployment_is_single_recreate_non_root() -> None:
+    (dep,) = load(BASE / "deployment.yaml")
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["operator", "--all-namespaces"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    settings = OperatorSettings(**{k.removeprefix("KUBELABEL_OPERATOR_").lower(): v for k, v in env.items()})
+    port = int(settings.liveness_endpoint.rsplit(":", 1)[1].split("/")[0])  # type: ignore[union-attr]
+    assert container["livenessProbe"]["httpGet"]["port"] == "healthz"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "metrics": settings.metrics_port,
+        "healthz": port,
+    }
+
+
+def _grants() -> set[tuple[str, str, str]]:
+    out = set()
+    for doc in load(BASE / "rbac.yaml"):
+        if doc["kind"] == "ClusterRole" and doc["metadata"]["name"] == "kubelabel-operator":
+            for rule in doc["rules"]:
+                for group in rule["apiGroups"]:
+                    for res in rule["resources"]:
+                        for verb in rule["verbs"]:
+                            out.add((group, res, verb))
+    return out
+
+
+def test_rbac_covers_what_the_operator_calls_and_no_secret_listing() -> None:
+    grants = _grants()
+    needed = {
+        ("kubelabel.io", "labelingprojects", "watch"),
+        ("kubelabel.io", "labelingprojects/status", "patch"),
+        ("kubelabel.io", "mlbackends", "patch"),  # the finalizer
+        ("", "secrets", "get"),
+        ("", "secrets", "create"),
+        ("", "configmaps", "patch"),
+        ("", "pods", "list"),
+        ("apps", "deployments", "watch"),
+        ("batch", "jobs", "watch"),
+        ("batch", "jobs", "create"),
+        ("batch", "cronjobs", "patch"),
+        ("networking.k8s.io", "ingresses", "delete"),
+        ("", "events", "create"),
+        ("kopf.dev", "clusterkopfpeerings", "patch"),
+    }
+    assert needed <= grants
+    assert not {("", "secrets", v) for v in ("list", "watch", "patch", "delete")} & grants
+    assert not any("*" in g for grant in grants for g in grant)
