@@ -91,24 +91,26 @@ async def import_tasks(
             validation_errors={"content-type": [f"{shown} is not supported"]},
         )
 
-    if fmt is Format.jsonl:
-        job = await _run(ImportJob, session, user, project_id)
-        first_line = 1
-        async for lines in _line_batches(request.stream(), BATCH):
-            await _run(job.add, parsers.jsonl_items(lines, first_line, ""))
-            first_line += len(lines)
-        job.note_format("jsonl")
-    elif fmt is not None:
-        body = await request.body()
-        job = await _run(ImportJob, session, user, project_id)
-        await _run(sources.add_body, job, fmt, body)
-    elif media == "text/uri-list":
-        body = await request.body()
-        job = await _run(ImportJob, session, user, project_id)
-        await _run(sources.add_uri_list, job, body)
-    else:
-        form = await request.form(max_files=1000, max_fields=1000)
-        try:
+    job: ImportJob | None = None
+    form = None
+    try:
+        if fmt is Format.jsonl:
+            job = await _run(ImportJob, session, user, project_id)
+            first_line = 1
+            async for lines in _line_batches(request.stream(), BATCH):
+                await _run(job.add, parsers.jsonl_items(lines, first_line, ""))
+                first_line += len(lines)
+            job.note_format("jsonl")
+        elif fmt is not None:
+            body = await request.body()
+            job = await _run(ImportJob, session, user, project_id)
+            await _run(sources.add_body, job, fmt, body)
+        elif media == "text/uri-list":
+            body = await request.body()
+            job = await _run(ImportJob, session, user, project_id)
+            await _run(sources.add_uri_list, job, body)
+        else:
+            form = await request.form(max_files=1000, max_fields=1000)
             files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
             urls = [v for k, v in form.multi_items() if k == "url" and isinstance(v, str) and v.strip()]
             if not files and not urls:
@@ -121,9 +123,13 @@ async def import_tasks(
                 await _run(sources.add_upload, job, upload)
             for url in urls:
                 await _run(sources.add_url, job, url.strip(), settings.max_upload_bytes)
-        finally:
+        response = await _run(job.finish, return_task_ids)
+    finally:
+        # The writer thread stops before the session is rolled back or closed by the request's teardown.
+        if job is not None:
+            await _run(job.close)
+        if form is not None:
             await form.close()
-    response = await _run(job.finish, return_task_ids)
     return json_response(response.model_dump(exclude_none=True), status_code=201)
 
 

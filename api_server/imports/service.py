@@ -8,8 +8,10 @@ session is rolled back and nothing was committed.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,57 @@ MAX_ERRORS = 20
 EVENT_FULL_PAYLOAD_LIMIT = 1000
 # PostgreSQL statistics are refreshed after imports of at least this many tasks.
 ANALYZE_AFTER = 10_000
+
+
+class Pipeline:
+    """Writes batches on a thread of its own, one at a time and in order.
+
+    The database drivers release the GIL while the database works (COPY on PostgreSQL, the
+    B-tree work of SQLite), so parsing and validating batch N+1 overlaps writing batch N. At
+    most one batch waits in the queue. The session is only touched by this thread between the
+    first submit and drain()/stop(); the import calls drain() before it uses the session itself.
+    """
+
+    def __init__(self, write: Callable[[list[TaskIn], int | None], Any]) -> None:
+        self.write = write
+        self.queue: queue.Queue[tuple[list[TaskIn], int | None] | None] = queue.Queue(maxsize=1)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def submit(self, batch: list[TaskIn], upload: int | None) -> None:
+        self._raise()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
+            self.thread.start()
+        self.queue.put((batch, upload))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.write(*item)
+                except BaseException as exc:  # noqa: BLE001 - handed to the importing thread
+                    self.error = exc
+
+    def drain(self) -> None:
+        """Wait until every submitted batch is written; raise the writer's error if any."""
+        self.stop()
+        self._raise()
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 class ImportJob:
@@ -71,6 +124,7 @@ class ImportJob:
         self.data_columns: set[str] = set()
         self.could_be_tasks_list = False
         self.small_tasks: list[dict[str, Any]] = []
+        self.pipeline = Pipeline(self.writer.write)
 
     def _lock_project(self) -> None:
         # Serialise imports into one project (inner_id allocation); on SQLite this also takes
@@ -91,12 +145,13 @@ class ImportJob:
         return next(iter(self.variables))
 
     def add_file_upload(self, name: str, size: int, fmt: str) -> int:
+        self._flush()
+        self.pipeline.drain()  # the session is used here, so the pipeline thread must be idle
         upload = FileUpload(project_id=self.project.id, user_id=self.user.id, file=name[:500], size=size)
         self.session.add(upload)
         self.session.flush()
         self.file_upload_ids.append(upload.id)
         self.note_format(fmt)
-        self._flush()
         self.buffer_upload = upload.id
         return upload.id
 
@@ -110,7 +165,6 @@ class ImportJob:
     def add(self, items: Iterable[tuple[int, Any]], label: str = "") -> None:
         """Validate and buffer items (row number, item); label prefixes row names (a file name)."""
         validate = self.validator.task
-        buffer = self.buffer
         columns = self.data_columns
         for row, item in items:
             try:
@@ -121,12 +175,12 @@ class ImportJob:
                     break
                 continue
             columns.update(task.data)
-            buffer.append(task)
-            if len(buffer) >= BATCH:
+            self.buffer.append(task)
+            if len(self.buffer) >= BATCH:
                 self._check_errors()
                 self._flush()
         self._check_errors()
-        if len(buffer) >= BATCH:
+        if len(self.buffer) >= BATCH:
             self._flush()
 
     def _check_errors(self) -> None:
@@ -140,17 +194,25 @@ class ImportJob:
     def _flush(self) -> None:
         if not self.buffer:
             return
-        ids = self.writer.write(self.buffer, self.buffer_upload)
-        if self.writer.task_ids.count <= EVENT_FULL_PAYLOAD_LIMIT:
-            for task_id, task in zip(ids, self.buffer, strict=True):
-                self.small_tasks.append({"id": task_id, "data": task.data, "project": self.project.id})
-        else:
+        batch, self.buffer = self.buffer, []
+        if self.pipeline.running or self.writer.task_ids.count + len(batch) > EVENT_FULL_PAYLOAD_LIMIT:
+            # Big imports: the pipeline thread writes this batch while the next one is validated.
+            self.pipeline.submit(batch, self.buffer_upload)
             self.small_tasks.clear()
-        self.buffer.clear()
+            return
+        # Small imports are written right away: their events carry the tasks themselves.
+        ids = self.writer.write(batch, self.buffer_upload)
+        pid = self.project.id
+        self.small_tasks.extend({"id": i, "data": t.data, "project": pid} for i, t in zip(ids, batch, strict=True))
+
+    def close(self) -> None:
+        """Stop the pipeline thread (after success or failure) before the session is used again."""
+        self.pipeline.stop()
 
     def finish(self, return_task_ids: bool = False) -> ImportResponse:
         self._check_errors()
         self._flush()
+        self.pipeline.drain()
         writer = self.writer
         count = writer.task_ids.count
         if count == 0 and not self.file_upload_ids:
