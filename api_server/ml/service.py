@@ -163,7 +163,7 @@ def record(
 
 
 def to_public(row: MLBackend) -> MLBackendPublic:
-    state = State(row.state) if row.state in State._value2member_map_ else State.disconnected
+    state = State(row.state) if row.state in {s.value for s in State} else State.disconnected
     return MLBackendPublic(
         id=row.id,
         url=row.url,
