@@ -83,41 +83,51 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Operator RBAC rules on namespaced objects (used by the ClusterRole or each Role). Keep in step
-     with manifests/base: tests/unit/packaging checks the chart grants what the base grants. */}}
+{{/* Operator RBAC rules on namespaced objects (used by the ClusterRole or each Role): exactly what the
+     operator calls, as manifests/base/rbac.yaml grants (tests/unit/packaging checks they stay equal).
+     No list/watch on Secrets, no delete where owner references let garbage collection do it. */}}
 {{- define "kubelabel.operatorNamespacedRules" -}}
-# The three kinds: watch, patch (finalizers, kopf annotations) and write status.
+# The three kinds: watched, annotated by kopf, status written by the operator.
 - apiGroups: ["kubelabel.io"]
   resources: ["labelingprojects", "storageconnections", "mlbackends"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["kubelabel.io"]
   resources: ["labelingprojects/status", "storageconnections/status", "mlbackends/status"]
-  verbs: ["get", "patch", "update"]
-# Children of a LabelingProject (ConfigMap, admin-token Secret, PVC, Service, Deployment, Ingress),
-# of a StorageConnection (Job, CronJob) and of a managed MLBackend (Deployment, Service).
-- apiGroups: [""]
-  resources: ["configmaps", "services", "persistentvolumeclaims"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["apps"]
-  resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["batch"]
-  resources: ["jobs", "cronjobs"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["networking.k8s.io"]
-  resources: ["ingresses"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# A sync Job's result is its pod's termination message.
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "patch"]
 # kopf posts Events for every handler outcome.
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
+# Children of a LabelingProject (ConfigMap, admin-token Secret, PVC, Service, Deployment, Ingress),
+# of a StorageConnection (Job, CronJob) and of a managed MLBackend (Deployment, Service).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "create", "delete"]
+# A sync Job's result is its pod's termination message.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- if .Values.leaderElection.enabled }}
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
