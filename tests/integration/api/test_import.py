@@ -253,9 +253,14 @@ def test_events_published(api, text_project):
             json=[{"text": "a"}, {"data": {"text": "b"}, "annotations": [{"result": result}]}],
         )
         assert r.status_code == 201
+        files = [("file", ("a.csv", b"text\nf1\n", "text/csv")), ("file", ("b.txt", b"f2\nf3\n", "text/plain"))]
+        assert api.post(f"/api/projects/{text_project['id']}/import", files=files).status_code == 201
     finally:
         events._subscribers.remove(subscriber)
-    actions = {a: o for _, a, o in seen}
+    created = [o for _, a, o in seen if a == "TASKS_CREATED"]
+    assert [t["data"]["text"] for t in created[1]["tasks"]] == ["f1", "f2", "f3"]
+    assert created[1]["task_count"] == 3 and len(created[1]["task_id_ranges"]) == 1
+    actions = {a: o for _, a, o in seen[:2]}
     assert actions["TASKS_CREATED"]["task_count"] == 2
     assert [t["data"] for t in actions["TASKS_CREATED"]["tasks"]] == [{"text": "a"}, {"text": "b"}]
     assert actions["ANNOTATIONS_CREATED"]["annotation_count"] == 1
