@@ -85,7 +85,15 @@ def helm_install() -> None:
     rendered = helm_python.Chart.load(str(ROOT / "charts" / "kubelabel")).render(
         {"image": {"tag": "e2e"}}, name="kubelabel", namespace=NAMESPACE, is_install=True
     )
-    manifests = "\n---\n".join(text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt"))
+    # What `helm install` applies: every object but the notes and the hooks (the pre-delete Job would run now).
+    objects = [
+        doc
+        for path, text in sorted(rendered.items())
+        if not path.endswith("NOTES.txt")
+        for doc in yaml.safe_load_all(text)
+        if doc and "helm.sh/hook" not in (doc["metadata"].get("annotations") or {})
+    ]
+    manifests = yaml.safe_dump_all(objects)
     kubectl("create", "namespace", NAMESPACE)
     kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
     kubectl("-n", NAMESPACE, "rollout", "status", "deployment/kubelabel", "--timeout=5m")
