@@ -20,11 +20,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from k8s_emulator import Emulator  # noqa: E402
-
-from tests.support.net import free_port  # noqa: E402
+from operator_support import METRICS_PORT, NS  # noqa: E402
 
 _KUBECONFIG = Path(tempfile.mkdtemp(prefix="kubelabel-op-")) / "kubeconfig"
-METRICS_PORT = free_port()
 os.environ.update(
     {
         "KUBECONFIG": str(_KUBECONFIG),
@@ -46,7 +44,6 @@ from kopf.testing import KopfRunner  # noqa: E402
 from kubelabel_operator.k8s import K8s, load_connection  # noqa: E402
 from kubelabel_operator.runner import kopf_args  # noqa: E402
 from kubelabel_operator.settings import get_settings  # noqa: E402
-from operator_support import NS  # noqa: E402
 
 
 def write_kubeconfig(path: Path, server: str) -> None:

@@ -6,8 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from tests.support.net import free_port
+
 T = TypeVar("T")
 NS = "default"
+# Fixed per test session: the operator starts its metrics server once per process.
+METRICS_PORT = free_port()
 
 
 async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 20.0, interval: float = 0.1) -> T:

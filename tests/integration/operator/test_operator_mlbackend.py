@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import METRICS_PORT
 from kubelabel_operator.builders import project as project_build
 from kubelabel_operator.k8s.resources import BY_KIND, DEPLOYMENTS, MLBACKENDS, PROJECTS, SECRETS, SERVICES
 from kubelabel_operator.models import LabelingProjectSpec
-from operator_support import NS, condition, eventually, namespaced
+from operator_support import METRICS_PORT, NS, condition, eventually, namespaced
 
 from tests.support.apiserver import ADMIN_TOKEN
 from tests.support.net import free_port, wait_for_port
