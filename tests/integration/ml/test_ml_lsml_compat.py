@@ -8,7 +8,9 @@ The backend therefore runs in its own interpreter, named by KUBELABEL_LSML_PYTHO
     /tmp/lsml-venv/bin/pip install label-studio-ml redis rq   # its model.py imports redis and rq
     KUBELABEL_LSML_PYTHON=/tmp/lsml-venv/bin/python pytest tests/integration/ml -k lsml
 
-Without it the tests skip (locally and in CI: an optional compatibility check).
+`make test-deps` builds such a venv at .cache/lsml-venv (scripts/install-test-tools.d/lsml.sh),
+which is used when KUBELABEL_LSML_PYTHON is not set. Without either the tests skip, locally and
+in CI: an optional compatibility check that must not fail a build when PyPI cannot provide it.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="topic" toName="text"><Choice value="Sports"/><Choice value="Politics"/></Choices></View>"""
 
 
+# Where scripts/install-test-tools.d/lsml.sh (run by `make test-deps`) puts it.
+DEFAULT_LSML_PYTHON = HERE.parents[2] / ".cache" / "lsml-venv" / "bin" / "python"
+
+
 def _lsml_python() -> str:
-    python = os.environ.get("KUBELABEL_LSML_PYTHON", "")
-    if not python or not Path(python).exists():
+    python = os.environ.get("KUBELABEL_LSML_PYTHON") or str(DEFAULT_LSML_PYTHON)
+    if not Path(python).exists():
         pytest.skip(
             "label-studio-ml is not installable next to the dev extra (it pins Flask==1.1.2); "
-            "set KUBELABEL_LSML_PYTHON to a Python that has it (see this module's docstring)"
+            "run `make test-deps` or set KUBELABEL_LSML_PYTHON to a Python that has it (see this module's docstring)"
         )
     probe = subprocess.run([python, "-c", "import label_studio_ml.api"], capture_output=True, timeout=60)
     if probe.returncode != 0:
