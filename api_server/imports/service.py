@@ -35,7 +35,8 @@ BATCH = 20_000
 MAX_ERRORS = 20
 # Events of imports up to this many tasks carry the tasks themselves; bigger ones carry id ranges only.
 EVENT_FULL_PAYLOAD_LIMIT = 1000
-# PostgreSQL statistics are refreshed after imports of at least this many tasks.
+# PostgreSQL statistics are refreshed after an import of at least this many tasks that is also at
+# least a quarter of its project (smaller additions leave the statistics good enough).
 ANALYZE_AFTER = 10_000
 
 
@@ -236,7 +237,9 @@ class ImportJob:
             )
         self.session.commit()
         IMPORTED_TASKS.labels(str(pid)).inc(count)
-        if count >= ANALYZE_AFTER and self.session.get_bind().dialect.name == "postgresql":
+        project_size = writer.next_inner_id - 1
+        stale = count >= ANALYZE_AFTER and count * 4 >= project_size
+        if stale and self.session.get_bind().dialect.name == "postgresql":
             # Fresh statistics after a bulk load, so keyset pages use the (project_id, id) index
             # instead of a bitmap scan of the whole project.
             tables = ["tasks"] + (["annotations"] if writer.annotation_ids.count else [])
