@@ -81,7 +81,7 @@ def submit_items(
         repository.insert_links(
             session,
             [
-                {"storage_id": storage.id, "task_id": tid, "key": item.key, "etag": item.etag, "row": item.row}
+                (storage.id, tid, item.key, item.etag, item.row)
                 for item, tid in zip(new, created.ids, strict=True)
                 if tid is not None
             ],

@@ -16,7 +16,9 @@ import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -211,6 +213,7 @@ def run_import(
     batch_size: int = 1000,
     on_progress: Callable[[SyncProgress], None] | None = None,
     progress: SyncProgress | None = None,
+    in_flight: int = 2,
 ) -> SyncProgress:
     """Sync the bucket into the sink. Per-object problems are counted, storage errors raise.
 
@@ -227,14 +230,28 @@ def run_import(
                 yield obj
 
     listing = counted(provider.iter_objects(config.prefix, recursive=config.recursive_scan))
-    for objects in _batches_in_background(listing, batch_size):
-        if config.use_blob_urls:
-            items = [ImportItem(o.key, o.etag) for o in objects]
-            progress.add(sink.submit(items, update_changed=config.update_changed))
-        else:
-            _import_task_files(provider, config, sink, objects, batch_size, progress)
-        if on_progress is not None:
-            on_progress(progress)
+    # Blob-URL batches are independent (disjoint keys): keep `in_flight` submits going so one
+    # batch's transfer and parsing overlap the previous batch's database write.
+    pending: deque[Future[BatchResult]] = deque()
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sync-submit") as pool:
+        try:
+            for objects in _batches_in_background(listing, batch_size):
+                if config.use_blob_urls:
+                    items = [ImportItem(o.key, o.etag) for o in objects]
+                    pending.append(pool.submit(sink.submit, items, update_changed=config.update_changed))
+                    while len(pending) >= in_flight:
+                        progress.add(pending.popleft().result())
+                else:
+                    _import_task_files(provider, config, sink, objects, batch_size, progress)
+                if on_progress is not None:
+                    on_progress(progress)
+            while pending:
+                progress.add(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
+    if on_progress is not None:
+        on_progress(progress)
     return progress
 
 

@@ -181,8 +181,8 @@ def test_job_killed_midway_resumes_exactly_once(api, live_server, storage_env, t
     code, result, stderr = run_sync(env | {"KUBELABEL_SYNC_BATCH_SIZE": "100"})
     assert code == 0, stderr
     assert result["status"] == "completed"
-    # The rerun adds only what the killed run had not committed (an in-flight batch may have landed).
-    assert total - at_kill - 3 <= result["count"] <= total - at_kill
+    # The rerun adds only what the killed run had not committed (in-flight batches may have landed).
+    assert total - at_kill - 2 * 3 <= result["count"] <= total - at_kill  # up to two batches in flight
     with live_server.session_factory() as session:
         keys = session.execute(select(StorageLink.key, func.count()).group_by(StorageLink.key)).all()
     assert len(keys) == total and all(n == 1 for _, n in keys)
