@@ -41,8 +41,9 @@ lint: test-deps ## ruff and the import-layer contracts
 test: lint ## install test deps, lint, and run the whole suite (SQLite and PostgreSQL)
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs $(PYTEST_ARGS)
 
-crds: deps ## regenerate crds/ from the operator's models
+crds: deps ## regenerate crds/ from the operator's models, and the chart's copies of them
 	$(BIN)/kubelabel crds --out crds/
+	$(BIN)/python scripts/sync_chart_crds.py
 
 clean: ## remove the venv, caches and local data
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(DATA_DIR)
