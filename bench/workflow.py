@@ -263,15 +263,20 @@ def check(backend: str, dsn: str, overlap: int) -> str:
 
 def run(backend: str, args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="kl-bench-workflow-"))
-    server = start_server(backend, workdir, {}, args.switch_interval)
+    server = start_server(backend, workdir, {"KUBELABEL_WORKERS": str(args.workers)}, args.switch_interval)
     try:
-        print(f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling}")
+        print(
+            f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling},"
+            f" {args.workers} server process(es)"
+        )
         pid, tokens = setup(server, backend, args)
         stop, lock, tally = threading.Event(), threading.Lock(), Tally()
         threads = [threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock)) for t in tokens]
-        proc = psutil.Process(server.process.pid)
-        proc.cpu_percent(None)
-        cpu_before = sum(proc.cpu_times()[:2])
+        parent = psutil.Process(server.process.pid)
+        procs = [parent, *parent.children(recursive=True)]
+        for proc in procs:
+            proc.cpu_percent(None)
+        cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
         hist_before = next_histogram(server.url)
         started = time.perf_counter()
         for t in threads:
@@ -281,8 +286,8 @@ def run(backend: str, args: argparse.Namespace) -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
-        cpu = proc.cpu_percent(None)
-        cpu_ms = (sum(proc.cpu_times()[:2]) - cpu_before) * 1000 / max(tally.submitted, 1)
+        cpu = sum(p.cpu_percent(None) for p in procs)
+        cpu_ms = (sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before) * 1000 / max(tally.submitted, 1)
         p50, p90, p99 = (percentile(tally.next_ms, q) for q in (0.5, 0.9, 0.99))
         print(
             f"  next-task latency ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}"
@@ -298,7 +303,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         rate = tally.submitted / elapsed
         print(f"  submitted {tally.submitted} annotations in {elapsed:.1f} s = {rate:.0f} annotations/s")
         print(
-            f"  server process: {cpu:.0f}% of one core, {cpu_ms:.1f} ms CPU per annotation (next + submit);"
+            f"  server: {cpu:.0f}% of one core, {cpu_ms:.1f} ms CPU per annotation (next + submit);"
             f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         if tally.next_ms:
@@ -324,6 +329,7 @@ def main() -> int:
         default="Sequential sampling",
         choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
     )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (KUBELABEL_WORKERS)")
     parser.add_argument(
         "--switch-interval",
         type=float,
