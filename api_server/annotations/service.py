@@ -148,8 +148,9 @@ def update(session: Session, user: User, annotation_id: int, body: AnnotationUpd
         row.completed_by_id = author
         row.updated_by_id = user.id
         row.last_action = changes.get("last_action") or "updated"
-        if own and row.review_status == "rejected":
-            # The author reworked rejected work: it counts again and waits for a new review.
+        changed = changes.get("result") is not None or changes.get("was_cancelled") is not None
+        if own and (row.review_status == "rejected" or (row.review_status == "accepted" and changed)):
+            # The author reworked reviewed work: it counts again and waits for a new review.
             row.review_status = None
         repository.take_drafts(session, task.id, user.id, row.id)
         session.flush()

@@ -66,7 +66,12 @@ def settle(session: Session, task: Task, project: Project, user_id: int | None, 
     elif event == "accepted":
         target = TaskState(task.state)
     elif event == "skipped":
-        target = S.in_progress if busy else (S.rejected if task.state == S.rejected else S.skipped)
+        if task.state == S.rejected and not busy:
+            target = S.rejected  # still waiting for someone to redo it
+        elif busy or task.state in {S.completed, S.accepted}:
+            target = S.in_progress
+        else:
+            target = S.skipped
     elif event in {"updated", "deleted"}:
         target = S.in_progress if busy else S.new
     else:

@@ -81,6 +81,16 @@ def test_author_fixing_rejected_work_resubmits_it(api, live_server):
         assert r.status_code == 200 and r.json()["review_status"] is None
         assert api.get(f"/api/tasks/{task}/").json()["state"] == "completed"
         assert _review(rev, annotation["id"], True).json()["task_state"] == "accepted"
+        # Changing accepted work reopens its review.
+        r = a.patch(f"/api/annotations/{annotation['id']}/", json={"result": choice("Neutral")})
+        assert r.status_code == 200 and r.json()["review_status"] is None
+        assert api.get(f"/api/tasks/{task}/").json()["state"] == "completed"
+        # A lead-time-only change by the author keeps the verdict.
+        _review(rev, annotation["id"], True)
+        assert (
+            a.patch(f"/api/annotations/{annotation['id']}/", json={"lead_time": 9}).json()["review_status"]
+            == "accepted"
+        )
 
 
 def test_reviewing_an_unfinished_task_is_a_409_naming_the_allowed_moves(api, live_server):
