@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from api_server.db.base import utcnow
 from api_server.db.models import Prediction
+from api_server.db.session import session_scope
+from api_server.ml import repository
 from tests.support.apiserver import LiveServer
 
 CONFIG = """<View><Text name="text" value="$text"/>
@@ -209,3 +213,34 @@ def test_project_changes_reach_the_backend(api: httpx.Client, project: dict[str,
         return [b["schema"] for b in misbehaving_server.bodies if b and "schema" in b]
 
     assert wait_until(lambda: new_config in schemas(), what="/setup with the new config")
+
+
+def test_an_older_prediction_run_never_overwrites_a_newer_one(
+    api: httpx.Client, live_server: LiveServer, project: dict[str, Any], misbehaving_server: Any
+) -> None:
+    misbehaving_server.on("/health", body={"status": "UP"})
+    misbehaving_server.on("/setup", body={"model_version": "v1"})
+    backend_id = api.post(
+        "/api/ml/", json={"url": misbehaving_server.url, "project": project["id"], "auto_update": False}
+    ).json()["id"]
+    (task_id,) = import_tasks(api, project["id"], ["t"])
+    item = [{"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": ["A"]}}]
+    t0 = utcnow()
+
+    def store(version: str, score: float, asked: Any) -> int:
+        with session_scope(live_server.session_factory) as session:
+            return repository.replace_predictions(
+                session,
+                project_id=project["id"],
+                backend_id=backend_id,
+                items=[(task_id, item, score, version)],
+                requested_at=asked,
+            )
+
+    assert store("v2", 0.8, t0 + timedelta(seconds=2)) == 1
+    assert store("v1", 0.3, t0 + timedelta(seconds=1)) == 0  # asked earlier, finished later: dropped
+    assert [(p.model_version, p.score) for p in predictions(live_server, project["id"])] == [("v2", 0.8)]
+    assert store("v3", 0.5, t0 + timedelta(seconds=3)) == 1
+    assert [(p.model_version, p.score) for p in predictions(live_server, project["id"])] == [("v3", 0.5)]
+    task = api.get(f"/api/tasks/{task_id}/").json()
+    assert task["total_predictions"] == 1
