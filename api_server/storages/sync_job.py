@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -37,6 +38,16 @@ from api_server.storages.providers import Credentials, StorageError, load_creden
 log = logging.getLogger("kubelabel.sync")
 
 FINAL = {"completed", "completed_with_errors", "failed"}
+
+
+class Terminated(BaseException):
+    """SIGTERM (the Job was deleted or the pod evicted): stop, record, and let a rerun resume."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 DEFAULT_RESULT_FILE = "/dev/termination-log"
 
 
@@ -143,9 +154,9 @@ def _run_import(api: StorageApi, job: JobEnv, config: StorageConfig, storage_id:
                 batch_size=job.batch_size,
                 progress=progress,
             )
-    except (StorageError, ApiError) as exc:
+    except (StorageError, ApiError, Terminated) as exc:
         # Whatever was submitted stays (it is linked); a rerun continues from there.
-        message = f"sync stopped: {exc}"
+        message = f"sync stopped: {str(exc) or 'terminated (SIGTERM)'}; run it again to resume"
         _patch_quietly(api, "import", config.type, storage_id, {"status": "failed", "traceback": message})
         return _result("failed", progress.created + progress.updated, progress.errors + 1, message)
     summary = progress.summary()
@@ -236,6 +247,7 @@ def run(job: JobEnv, credentials: Credentials) -> dict[str, Any]:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         job = JobEnv.from_environ()
     except ValueError as exc:

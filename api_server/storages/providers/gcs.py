@@ -12,6 +12,7 @@ otherwise presigning raises PresignUnsupportedError.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -199,7 +200,9 @@ class GCSProvider(StorageProvider):
 
     def validate(self) -> None:
         try:
-            self._bucket.reload()
+            # Roles with object access only (no storage.buckets.get): the listing decides.
+            with contextlib.suppress(gexc.Forbidden):
+                self._bucket.reload()
             next(iter(self._client.list_blobs(self._bucket, max_results=1)), None)
         except self._ERRORS as exc:
             raise self._translate(exc) from None

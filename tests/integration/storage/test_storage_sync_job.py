@@ -247,3 +247,39 @@ def test_job_export(api, live_server, moto_s3, tmp_path):
     assert result["status"] == "completed" and result["count"] == 3
     keys = sorted(o.key for o in moto_s3.provider(bucket).iter_objects())
     assert keys == sorted(f"labels/{tid}.json" for tid in ids[:3])
+
+
+@pytest.mark.parametrize("live_server", ["sqlite"], indirect=True)
+def test_job_sigterm_records_failure_and_rerun_resumes(api, live_server, moto_s3, tmp_path):
+    total = 150
+    project = make_project(api, IMAGE_CONFIG)
+    bucket = moto_s3.new_bucket()
+    provider = moto_s3.provider(bucket)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: provider.write(f"o/{i:05d}.jpg", b"j", "image/jpeg"), range(total)))
+    env = job_env(
+        live_server,
+        spec_for(moto_s3, project, bucket),
+        write_credentials(moto_s3, tmp_path / "c"),
+        tmp_path,
+        "ns/termed",
+        KUBELABEL_SYNC_BATCH_SIZE="3",
+    )
+    proc = subprocess.Popen(sync_command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while count_tasks(live_server, project) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    result = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    assert proc.returncode == 1
+    assert result["status"] == "failed" and "SIGTERM" in result["message"]
+    assert json.loads(Path(env["KUBELABEL_RESULT_FILE"]).read_text()) == result
+    with live_server.session_factory() as session:
+        storage = session.scalars(select(ImportStorage).where(ImportStorage.external_name == "ns/termed")).one()
+        assert storage.status == "failed" and "resume" in storage.traceback
+    assert count_tasks(live_server, project) < total
+
+    code, result, _ = run_sync(env)
+    assert code == 0 and result["status"] == "completed"
+    assert count_tasks(live_server, project) == total
