@@ -136,45 +136,46 @@ TASK_FIELDS = (
 )
 
 
-def _pg_value(kind: str, column: str) -> str:
-    """A PostgreSQL expression giving the JSON text of a column (null included)."""
+def _json_text(d: Dialect, kind: str, column: str) -> str:
+    """An SQL expression giving the JSON text of a column (null included), without building JSON objects.
+
+    Both dialects are covered; task_json_sql uses it for PostgreSQL only (see there).
+    """
     if kind == "doc":
-        return f"coalesce({column}::text, 'null')"
+        # Stored JSON text (jsonb's text form on PostgreSQL), embedded as it is.
+        return f"coalesce({column}::text, 'null')" if d.pg else f"coalesce({column}, 'null')"
     if kind == "ts":
-        return (
-            f"""coalesce('"' || to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '"', 'null')"""
-        )
+        return f"""coalesce('"' || {d.ts(column)} || '"', 'null')"""
     if kind == "bool":
         return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE 'null' END"
     if kind == "str":
-        return f"coalesce(to_json({column})::text, 'null')"
-    return f"coalesce({column}::text, 'null')"
-
-
-def _sqlite_value(d: Dialect, kind: str, column: str) -> str:
-    return {"doc": d.doc, "ts": d.ts, "bool": d.boolean}.get(kind, lambda c: c)(column)
+        return f"coalesce(to_json({column})::text, 'null')" if d.pg else f"coalesce(json_quote({column}), 'null')"
+    return f"coalesce({column}::text, 'null')" if d.pg else f"coalesce(CAST({column} AS TEXT), 'null')"
 
 
 def task_json_sql(d: Dialect) -> str:
     """One task as Label Studio's export JSON text (the same fields as tasks.serialize.full_task_dict).
 
-    PostgreSQL concatenates JSON text (json_build_object costs several times more per row);
-    SQLite's json_object is cheap. Results are nested only for tasks whose counters say they
-    have some, so most tasks of a big export cost no lookup at all.
+    On PostgreSQL the text is concatenated, not built as a JSON object: json_build_object costs
+    several times more per row, and stored JSON is embedded without being parsed again.
+    Results are nested only for tasks whose counters say they have some, so most tasks of a
+    big export cost no lookup at all.
     """
     annotations = d.when(
         "t.total_annotations + t.cancelled_annotations > 0", d.array(_annotation_json(d), "annotations", "a")
     )
     predictions = d.when("t.total_predictions > 0", d.array(_prediction_json(d), "predictions", "p"))
-    if d.pg:
-        parts = [f"""'"{key}":' || {_pg_value(kind, column)}""" for key, kind, column in TASK_FIELDS]
-        parts.append(f"""'"annotations":' || ({annotations})::text""")
-        parts.append(f"""'"predictions":' || ({predictions})::text""")
-        parts.append("""'"drafts":[]'""")
-        return "'{' || " + " || ',' || ".join(parts) + " || '}'"
-    pairs = [(key, _sqlite_value(d, kind, column)) for key, kind, column in TASK_FIELDS]
-    pairs += [("annotations", annotations), ("predictions", predictions), ("drafts", "json_array()")]
-    return d.obj(pairs)
+    if not d.pg:
+        # SQLite's json_object is cheaper than its string concatenation (measured).
+        plain = {"doc": d.doc, "ts": d.ts, "bool": d.boolean}
+        pairs = [(key, plain[kind](column) if kind in plain else column) for key, kind, column in TASK_FIELDS]
+        pairs += [("annotations", annotations), ("predictions", predictions), ("drafts", "json_array()")]
+        return d.obj(pairs)
+    parts = [f"""'"{key}":' || {_json_text(d, kind, column)}""" for key, kind, column in TASK_FIELDS]
+    parts.append(f"""'"annotations":' || {d.text(annotations)}""")
+    parts.append(f"""'"predictions":' || {d.text(predictions)}""")
+    parts.append("""'"drafts":[]'""")
+    return "'{' || " + " || ',' || ".join(parts) + " || '}'"
 
 
 def _where(d: Dialect, selection: Selection, ids: list[int] | None) -> tuple[str, list[Any]]:
