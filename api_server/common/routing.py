@@ -16,7 +16,9 @@ class DualSlashRouter(APIRouter):
     def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:  # type: ignore[override]
         super().add_api_route(path, endpoint, **kwargs)
         alternate = path[:-1] if path.endswith("/") else path + "/"
-        if alternate and alternate != "/" and not path.endswith("}/download"):
+        # The root of a prefixed router ("/api/projects" + "/") also gets its slash-less form.
+        usable = bool(alternate) or bool(self.prefix)
+        if usable and alternate != "/" and not path.endswith("}/download"):
             kwargs = {**kwargs, "include_in_schema": False}
             kwargs.pop("operation_id", None)
             super().add_api_route(alternate, endpoint, **kwargs)

@@ -75,3 +75,10 @@ def test_health_ready_metrics_schema(api):
     schema = api.get("/api/schema").json()
     assert "/api/projects/" in schema["paths"]
     assert api.get("/docs").status_code == 200
+
+
+def test_collection_paths_answer_with_and_without_slash(api):
+    assert api.get("/api/projects").status_code == 200
+    assert api.get("/api/projects/").status_code == 200
+    created = api.post("/api/projects", json={"title": "no slash", "label_config": TEXT_CONFIG})
+    assert created.status_code == 201, created.text
