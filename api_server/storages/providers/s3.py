@@ -33,7 +33,6 @@ _AUTH_CODES = {
     "AllAccessDisabled",
 }
 _NO_BUCKET_CODES = {"404", "NoSuchBucket"}
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 class S3Provider(StorageProvider):
@@ -130,12 +129,16 @@ class S3Provider(StorageProvider):
                     f"s3://{self.bucket}: the listing is not S3 XML (HTTP {response.status_code})"
                 ) from None
             if response.status_code >= 400 or root.tag == "Error" or root.tag.endswith("}Error"):
-                code = root.findtext("Code") or root.findtext(f"{_NS}Code") or ""
-                message = root.findtext("Message") or root.findtext(f"{_NS}Message") or ""
+                code = next((e.text or "" for e in root.iter() if e.tag.endswith("Code")), "")
+                message = next((e.text or "" for e in root.iter() if e.tag.endswith("Message")), "")
                 raise self._translate_code(code, response.status_code, message)
-            ns = _NS if root.tag.startswith(_NS) else ""
+            # Namespace as the server wrote it (S3-compatible servers do not all use AWS's).
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            # Keys are URL-encoded only when the server says so (some ignore encoding-type).
+            encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
             for item in root.iter(f"{ns}Contents"):
-                key = unquote_plus(item.findtext(f"{ns}Key") or "")
+                raw = item.findtext(f"{ns}Key") or ""
+                key = unquote_plus(raw) if encoded else raw
                 size = int(item.findtext(f"{ns}Size") or 0)
                 if key.endswith("/") and size == 0:
                     continue  # "folder" placeholder objects

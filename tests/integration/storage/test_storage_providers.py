@@ -68,3 +68,13 @@ def test_presigned_url_reads_the_object(storage_env):
     response = httpx.get(url)
     assert response.status_code == 200
     assert response.content == b"\x89PNG fake"
+
+
+def test_keys_with_special_characters_round_trip(storage_env):
+    provider = storage_env.provider(storage_env.new_bucket())
+    keys = ["odd/a b+c.txt", "odd/ümlaut & co.txt", "odd/100%.txt", "odd/q?x=1#frag.txt"]
+    for key in keys:
+        provider.write(key, key.encode(), "text/plain")
+    listed = [o.key for o in provider.iter_objects("odd/")]
+    assert sorted(listed) == sorted(keys)
+    assert all(provider.read(key) == key.encode() for key in listed)
