@@ -12,6 +12,8 @@ from api_server.common.errors import Unauthorized
 from api_server.db.models import User
 from api_server.settings import Settings
 from api_server.users import service as users
+from api_server.users.auth_cache import AUTH_CACHE
+from api_server.users.tokens import hash_token
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -44,10 +46,16 @@ def current_user(request: Request, session: SessionDep) -> User:
     token = _token_from(request)
     if token is None:
         raise Unauthorized("authentication required: send the header 'Authorization: Token <your API token>'")
+    ttl = request.app.state.settings.auth_cache_seconds
+    digest = hash_token(token)
+    cached = AUTH_CACHE.get(digest, ttl)
+    if cached is not None:
+        return cached
     user = users.authenticate(session, token)
     if user is None:
         raise Unauthorized("invalid API token")
     session.expunge(user)
+    AUTH_CACHE.put(digest, user, ttl)
     return user
 
 

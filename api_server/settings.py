@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=1024, ge=1, alias="KUBELABEL_MAX_UPLOAD_MB")
     # How long a task handed out by /next stays reserved for its annotator.
     task_lock_ttl_seconds: int = Field(default=3600, ge=10, alias="KUBELABEL_TASK_LOCK_TTL")
+    # Seconds an authenticated token is trusted without asking the database again (0: always ask).
+    auth_cache_seconds: float = Field(default=5.0, ge=0, alias="KUBELABEL_AUTH_CACHE_SECONDS")
     log_level: str = Field(default="info", alias="KUBELABEL_LOG_LEVEL")
     public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
     # Job queue (api_server/jobs): Redis only carries wake-ups; the jobs table is the truth.

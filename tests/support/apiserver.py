@@ -69,6 +69,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "KUBELABEL_DATA_DIR": str(data_dir),
         "KUBELABEL_ADMIN_TOKEN": ADMIN_TOKEN,
         "REDIS_URL": None,
+        # Tests change users from other processes (the CLI) and expect the next request to see it.
+        "KUBELABEL_AUTH_CACHE_SECONDS": 0,
     }
     values.update(overrides)
     return Settings(**values)
