@@ -10,6 +10,7 @@
 - equality label selectors on lists (`kubectl get -l`, the operator's own lists);
 - garbage collection: deleting an owner deletes its dependents (by ownerReferences uid), and an
   object created for an owner that is already gone is deleted right away;
+- a bounded request log (kmock's matching is linear in it);
 - `/api/v1/namespaces[/name]` parses as the namespaces resource (kmock 0.8 fails on it with a 500).
 """
 
@@ -108,6 +109,9 @@ class Emulator(kmock.KubernetesEmulator):
     _rv: itertools.count = attrs.field(factory=lambda: itertools.count(1), init=False)
     _last_rv: int = attrs.field(default=0, init=False)
     _live_uids: set[str] = attrs.field(factory=set, init=False)
+    # kmock matches each request against its whole request log (quadratic over a long run):
+    # keep only the latest ones, which is all the operator's tests look at.
+    keep_requests: int = 20
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -152,6 +156,8 @@ class Emulator(kmock.KubernetesEmulator):
 
     # -- mutations ----------------------------------------------------------------------------
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if len(self._requests) > self.keep_requests:
+            del self._requests[: -self.keep_requests]
         if request.resource is not None and request.action in (
             enums.action.CREATE,
             enums.action.UPDATE,
