@@ -234,7 +234,7 @@ def batches(session: Session, selection: Selection, size: int = BATCH) -> Iterat
         "ORDER BY a.task_id, a.id"
     )
     for rows in _pages(session, selection, d.text("t.data") if d.pg else "t.data", size):
-        tasks = [TaskRow(r[0], r[1]) for r in rows]
+        tasks = rows  # (id, data text) tuples: shaped like TaskRow, without building one per task
         annotations: dict[int, list[Any]] = defaultdict(list)
         if rows:
             cursor = driver.cursor()

@@ -34,11 +34,12 @@ def iso(value: datetime | str | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def items(task: Any, annotations: list[Any], interface: LabelInterface | None) -> Iterator[Item]:
+def items(task: tuple[int, str], annotations: list[Any], interface: LabelInterface | None) -> Iterator[Item]:
     """Records of a task: one per non-cancelled annotation, newest first; one bare record when it has none."""
-    data = orjson.loads(task.data)
+    task_id, raw = task[0], task[1]  # a TaskRow or a plain (id, data text) tuple
+    data = orjson.loads(raw)
     if not annotations:
-        yield Item(task.id, data, {}, None, None, None, None, None)
+        yield Item(task_id, data, {}, None, None, None, None, None)
         return
     kept = [a for a in annotations if not a.was_cancelled]
     kept.sort(key=lambda a: (iso(a.created_at) or "", a.id), reverse=True)
@@ -59,7 +60,7 @@ def items(task: Any, annotations: list[Any], interface: LabelInterface | None) -
                     value[key] = region[key]
             outputs.setdefault(name, []).append(value)
         yield Item(
-            task.id,
+            task_id,
             data,
             outputs,
             ann.completed_by_id,

@@ -64,7 +64,7 @@ def _newest(batches: Iterable[Batch], interface: LabelInterface) -> Iterator[lis
     for batch in batches:
         out = []
         for task in batch.tasks:
-            first = next(items(task, batch.annotations.get(task.id, []), interface), None)
+            first = next(items(task, batch.annotations.get(task[0], []), interface), None)
             if first is not None:
                 out.append(first)
         yield out

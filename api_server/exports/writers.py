@@ -38,7 +38,7 @@ def _records(batches: Iterable[Batch], interface: LabelInterface | None) -> Iter
     for batch in batches:
         out: list[Item] = []
         for task in batch.tasks:
-            out.extend(items(task, batch.annotations.get(task.id, []), interface))
+            out.extend(items(task, batch.annotations.get(task[0], []), interface))
         yield out
 
 
@@ -94,13 +94,14 @@ def table(
         rows = []
         by_task = batch.annotations
         for task in batch.tasks:
-            annotations = by_task.get(task.id) if by_task else None
+            task_id = task[0]
+            annotations = by_task.get(task_id) if by_task else None
             if not annotations:
                 # The common case (no annotations): data only.
                 row = blank.copy()
-                for key, value in loads(task.data).items():
+                for key, value in loads(task[1]).items():
                     row[data_index[key]] = value if type(value) is str else _cell(value)
-                row[id_column] = task.id
+                row[id_column] = task_id
                 rows.append(row)
                 continue
             records = items(task, annotations, interface)

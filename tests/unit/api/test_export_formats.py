@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import orjson
 
 from api_server.exports.formats import ExportType, available, listing
+from api_server.exports.rawsql import TaskRow
 from api_server.exports.results import items, prettify
 from api_server.exports.writers import conll_tags, csv_columns
 from api_server.labelconfig.parser import parse
@@ -52,7 +53,7 @@ def _ann(id_, result, created, cancelled=False):
 
 
 def test_items_skip_cancelled_and_go_newest_first():
-    task = SimpleNamespace(id=9, data='{"text": "t"}')
+    task = TaskRow(9, '{"text": "t"}')
     choice = {"from_name": "c", "to_name": "text", "type": "choices", "value": {"choices": ["A"]}}
     unknown = {"from_name": "zzz", "value": {"x": 1}}
     anns = [
