@@ -24,7 +24,8 @@ OURS = {"app.kubernetes.io/managed-by": MANAGED_BY}
 async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     rt = runtime(memo)
     meta = body["metadata"]
-    project = await rt.k8s.get(PROJECTS, meta["namespace"], meta["labels"][PROJECT_LABEL])
+    name = (meta.get("labels") or {}).get(PROJECT_LABEL)
+    project = await rt.k8s.get(PROJECTS, meta["namespace"], name) if name else None
     if project is None or project["metadata"].get("deletionTimestamp"):
         return
     if type == "DELETED":
@@ -40,7 +41,8 @@ async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, log
 async def sync_job_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     rt = runtime(memo)
     meta = body["metadata"]
-    storage = await rt.k8s.get(STORAGES, meta["namespace"], meta["labels"][STORAGE_LABEL])
+    name = (meta.get("labels") or {}).get(STORAGE_LABEL)
+    storage = await rt.k8s.get(STORAGES, meta["namespace"], name) if name else None
     if storage is None or storage["metadata"].get("deletionTimestamp"):
         return
     await storage_handlers.reconcile(rt, storage, logger)

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
-from kubelabel_operator.handlers.report import forget, report
+from kubelabel_operator.handlers.report import report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import MLBACKENDS
@@ -43,10 +43,3 @@ async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: logging.Logger, 
     rt = runtime(memo)
     result = await unregister(rt.k8s, rt.http, dict(body), rt.settings.api_url_template)
     logger.info("ML backend %s", result)
-    forget(KIND, dict(body))
-
-
-@kopf.on.event(*RESOURCE)
-def mlbackend_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    if type == "DELETED":
-        forget(KIND, dict(body))

@@ -38,6 +38,7 @@ class Schedule:
         meta = body.get("metadata", {})
         key = (kind, meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
+            metrics.INDEX.forget(*key)  # its gauges vanish from the next scrape
             self.known.discard(key)
             for due_key in [k for k in self.due if k[0] == key]:
                 del self.due[due_key]

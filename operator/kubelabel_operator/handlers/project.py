@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
-from kubelabel_operator.handlers.report import forget, report
+from kubelabel_operator.handlers.report import report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import PROJECTS
@@ -34,9 +34,3 @@ async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None
 @kopf.on.update(*RESOURCE)
 async def project_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), body, logger)
-
-
-@kopf.on.event(*RESOURCE)
-def project_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    if type == "DELETED":
-        forget(KIND, dict(body))

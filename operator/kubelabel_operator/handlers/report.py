@@ -43,8 +43,3 @@ async def report(
         )
     elif res.kind == "MLBackend":
         metrics.INDEX.update(res.kind, ns, name, up=1 if status.get("ready") else 0)
-
-
-def forget(kind: str, body: dict[str, Any]) -> None:
-    meta = body.get("metadata", {})
-    metrics.INDEX.forget(kind, meta.get("namespace", ""), meta.get("name", ""))

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
-from kubelabel_operator.handlers.report import forget, report
+from kubelabel_operator.handlers.report import report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import STORAGES
@@ -33,9 +33,3 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.update(*RESOURCE)
 async def storage_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
-
-
-@kopf.on.event(*RESOURCE)
-def storage_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    if type == "DELETED":
-        forget(KIND, dict(body))

@@ -41,7 +41,10 @@ async def serve(port: int, config_path: Path | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # limit: kmock keeps every request for assertions; a long-running server must not refuse.
-    async with Emulator(limit=None, keep_requests=2) as emulator, kmock.Server(emulator, host="127.0.0.1", port=port) as server:
+    async with (
+        Emulator(limit=None, keep_requests=2) as emulator,
+        kmock.Server(emulator, host="127.0.0.1", port=port) as server,
+    ):
         url = str(server.url).rstrip("/")
         if config_path is not None:
             config_path.write_text(kubeconfig(url))

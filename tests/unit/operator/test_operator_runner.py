@@ -17,6 +17,6 @@ def test_namespaced_standalone_with_liveness() -> None:
 
 
 def test_cluster_wide_with_peering_priority() -> None:
-    args = kopf_args(None, True, OperatorSettings(priority=100, liveness_endpoint=""))
+    args = kopf_args(None, True, OperatorSettings(standalone=False, priority=100, liveness_endpoint=""))
     assert "--all-namespaces" in args and "--standalone" not in args
     assert args[args.index("--priority") + 1] == "100" and "--liveness" not in args
