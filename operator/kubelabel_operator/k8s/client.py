@@ -43,7 +43,14 @@ class K8s:
 
     def __init__(self, conn: Connection, timeout: float = 30.0) -> None:
         self.conn = conn
-        self._http = httpx.AsyncClient(base_url=conn.server, verify=_ssl_context(conn), timeout=timeout)
+        # Waiting for a free pooled connection is not an error: with hundreds of objects reconciling
+        # at once, calls queue here instead of failing (each call still has its own timeout).
+        self._http = httpx.AsyncClient(
+            base_url=conn.server,
+            verify=_ssl_context(conn),
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -69,6 +76,8 @@ class K8s:
                 if attempt == 2:
                     raise ApiError(503, f"{method} {path}: {type(exc).__name__}") from exc
                 await asyncio.sleep(0.2 * (attempt + 1))
+            except httpx.HTTPError as exc:
+                raise ApiError(504, f"{method} {path}: {type(exc).__name__}") from exc
         if response.status_code >= 400 and response.status_code != 404:
             try:
                 message = response.json().get("message", response.text)
