@@ -152,10 +152,10 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
         "image": server.image or image,
         "imagePullPolicy": server.image_pull_policy,
         "command": ["kubelabel"],
-        "args": ["serve", "--host", "0.0.0.0", "--port", str(API_PORT)],
+        # Migrations ran in the init container; serving never writes the schema.
+        "args": ["serve", "--host", "0.0.0.0", "--port", str(API_PORT), "--no-migrate"],
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "env": _env(owner, spec),
-        # Migrations run at start: give them time before liveness counts.
         "startupProbe": _probe("/health", 2, 60),
         "livenessProbe": _probe("/health", 10, 3),
         "readinessProbe": _probe("/ready", 5, 3),
@@ -166,6 +166,20 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
+    }
+    # Database migrations run once per pod start, before the server: with PostgreSQL an advisory
+    # lock inside `kubelabel migrate` makes concurrent pods of a rollout take turns, so there is
+    # never more than one migration writer.
+    migrate = {
+        "name": "migrate",
+        "image": container["image"],
+        "imagePullPolicy": server.image_pull_policy,
+        "command": ["kubelabel"],
+        "args": ["migrate"],
+        "env": [e for e in container["env"] if e["name"] in {"DATABASE_URL", "KUBELABEL_DATA_DIR"}],
+        "resources": container["resources"],
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
         "apiVersion": "apps/v1",
@@ -184,6 +198,7 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
                 "spec": {
                     "automountServiceAccountToken": False,
                     "securityContext": pod_security_context(),
+                    "initContainers": [migrate],
                     "containers": [container],
                     "volumes": [
                         {"name": "config", "configMap": {"name": config_map_name(owner.name)}},

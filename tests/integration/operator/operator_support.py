@@ -14,7 +14,7 @@ NS = "default"
 METRICS_PORT = free_port()
 
 
-async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 20.0, interval: float = 0.1) -> T:
+async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 60.0, interval: float = 0.1) -> T:
     """Poll without blocking the loop the emulator serves on; return the first truthy result."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None

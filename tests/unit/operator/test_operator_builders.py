@@ -188,3 +188,12 @@ def test_every_child_is_a_valid_kubernetes_object() -> None:
     for path in sorted(GOLDEN.glob("*.yaml")):
         for obj in yaml.safe_load_all(path.read_text()):
             kubernetes_validate.validate(obj, "1.32", strict=True)
+
+
+def test_migrations_run_in_an_init_container_before_the_server() -> None:
+    spec = LabelingProjectSpec.model_validate(example("02-postgres-project.yaml", "images")["spec"])
+    pod = project.deployment(owner("LabelingProject", "images"), spec, IMAGE, "h")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["args"] == ["migrate"]
+    assert {e["name"] for e in init["env"]} == {"DATABASE_URL", "KUBELABEL_DATA_DIR"}
+    assert "--no-migrate" in pod["containers"][0]["args"]
