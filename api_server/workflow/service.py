@@ -16,6 +16,7 @@ from api_server.db.models import Annotation, Draft, Prediction, Project, Review,
 from api_server.drafts.schemas import to_public as draft_public
 from api_server.predictions.schemas import to_public as prediction_public
 from api_server.settings import Settings
+from api_server.storages.presign import resolve_task_data
 from api_server.tasks import counters
 from api_server.users.roles import Role
 from api_server.workflow import metrics, repository, txn
@@ -101,12 +102,15 @@ def _payload(session: Session, task: Task, user: User, *, with_own: bool, fresh:
         if with_own
         else []
     )
-    return task_payload(
+    payload = task_payload(
         task,
         annotations=[annotation_public(a, user.username) for a in own],
         predictions=[prediction_public(p) for p in predictions],
         drafts=[draft_public(d, user.username) for d in drafts],
     )
+    # Media in connected buckets (s3://, gs://, azure-blob://) is served through the presign endpoint.
+    payload.data = resolve_task_data(task.data, task.id)
+    return payload
 
 
 def _claim(session: Session, project: Project, user_id: int, allow_own_skips: bool) -> Task | None:
