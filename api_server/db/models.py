@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from api_server.db.base import Base, JSONDoc, UTCDateTime, utcnow
 
@@ -333,11 +333,10 @@ class Job(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
-class ImportStorage(Base):
-    __tablename__ = "import_storages"
+class _StorageColumns:
+    """Columns every storage has, import or export (one definition, two tables)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
     type: Mapped[str] = mapped_column(String(20), nullable=False)  # s3 | gcs | azure
     title: Mapped[str] = mapped_column(String(500), default="", nullable=False)
     description: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -356,27 +355,19 @@ class ImportStorage(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
+    @declared_attr
+    def project_id(cls) -> Mapped[int]:  # noqa: N805  (a foreign key must be declared per table)
+        return mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
 
-class ExportStorage(Base):
+
+class ImportStorage(_StorageColumns, Base):
+    __tablename__ = "import_storages"
+
+
+class ExportStorage(_StorageColumns, Base):
     __tablename__ = "export_storages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
-    type: Mapped[str] = mapped_column(String(20), nullable=False)
-    title: Mapped[str] = mapped_column(String(500), default="", nullable=False)
-    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
-    settings: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
-    credentials: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
-    external_name: Mapped[str | None] = mapped_column(String(300), unique=True)
     can_delete_objects: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
-    status: Mapped[str] = mapped_column(String(30), default="initialized", nullable=False)
-    last_sync: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_sync_count: Mapped[int | None] = mapped_column(Integer)
-    last_sync_job: Mapped[str | None] = mapped_column(String(300))
-    traceback: Mapped[str | None] = mapped_column(Text)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
 
 
 class StorageLink(Base):
