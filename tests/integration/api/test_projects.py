@@ -37,10 +37,11 @@ def test_requires_token(live_server):
 
 
 def test_invalid_configs_are_named(api):
+    choices = "<Choices name='{name}' toName='{target}'><Choice value='a'/></Choices>"
     cases = {
         "<View><Text name='t' value='$t'/><Foo/></View>": "unknown tag <Foo>",
-        "<View><Text name='t' value='$t'/><Choices name='c' toName='x'><Choice value='a'/></Choices></View>": 'toName="x"',
-        "<View><Text name='t' value='$t'/><Choices name='t' toName='t'><Choice value='a'/></Choices></View>": "duplicate name 't'",
+        "<View><Text name='t' value='$t'/>" + choices.format(name="c", target="x") + "</View>": 'toName="x"',
+        "<View><Text name='t' value='$t'/>" + choices.format(name="t", target="t") + "</View>": "duplicate name 't'",
         "<View><Text name='t' value='$t'/><Labels name='l' toName='t'></Labels></View>": "has no <Label> children",
         "<View><Text name='t' value='$t'>": "not well-formed",
     }
