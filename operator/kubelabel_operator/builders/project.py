@@ -22,6 +22,7 @@ from kubelabel_operator.builders.meta import (
 from kubelabel_operator.models.labeling_project import SAMPLING_LABELS, LabelingProjectSpec
 
 COMPONENT = "api"
+WORKER_COMPONENT = "worker"
 CONFIG_DIR = "/etc/kubelabel"
 DATA_DIR = "/data"
 TOKEN_KEY = "token"
@@ -34,6 +35,10 @@ def config_map_name(project: str) -> str:
 
 def admin_secret_name(project: str) -> str:
     return f"{project}-admin-token"
+
+
+def worker_name(project: str) -> str:
+    return f"{project}-worker"
 
 
 def api_name(project: str) -> str:
@@ -209,6 +214,29 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
             },
         },
     }
+
+
+def worker_deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) -> dict[str, Any] | None:
+    """`kubelabel worker` beside the API when jobs go through Redis (webhooks, syncs, ML calls).
+
+    Only with PostgreSQL: a worker needs the project's database, and SQLite lives on a volume
+    that one pod mounts. Without a worker the API server runs the jobs itself.
+    """
+    if spec.redis is None or spec.database.type != "postgres":
+        return None
+    worker = deployment(owner, spec, image, hash_)
+    worker["metadata"] = metadata(worker_name(owner.name), owner, labels(owner.name, WORKER_COMPONENT))
+    pod_spec = worker["spec"]
+    pod_spec["replicas"] = 1
+    pod_spec["strategy"] = {"type": "RollingUpdate"}
+    pod_spec["selector"] = {"matchLabels": selector(owner.name, WORKER_COMPONENT)}
+    pod_spec["template"]["metadata"]["labels"] = labels(owner.name, WORKER_COMPONENT)
+    container = pod_spec["template"]["spec"]["containers"][0]
+    container["name"] = "worker"
+    container["args"] = ["worker"]
+    for probe in ("ports", "startupProbe", "livenessProbe", "readinessProbe"):
+        container.pop(probe, None)
+    return worker
 
 
 def service(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any]:

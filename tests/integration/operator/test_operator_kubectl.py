@@ -109,6 +109,7 @@ async def test_kubectl_apply_examples_with_kubelabel_operator(cluster):
         wanted = {
             "Deployment/sentiment-api",
             "Deployment/images-api",
+            "Deployment/images-worker",  # PostgreSQL + Redis: jobs go to a worker
             "Deployment/sentiment-model-model",
             "Service/images-api",
             "Ingress/images-api",
@@ -118,6 +119,8 @@ async def test_kubectl_apply_examples_with_kubelabel_operator(cluster):
 
     items = await eventually(children, timeout=60, interval=0.5)
     assert items["Deployment/sentiment-api"]["metadata"]["ownerReferences"][0]["kind"] == "LabelingProject"
+    assert "Deployment/sentiment-worker" not in items  # SQLite, no Redis: the API runs its own jobs
+    assert items["Deployment/images-worker"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker"]
     assert items["Job/street-photos-sync-1"]["metadata"]["ownerReferences"][0]["kind"] == "StorageConnection"
 
     async def project_status() -> dict[str, Any] | None:

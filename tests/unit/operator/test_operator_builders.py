@@ -52,6 +52,7 @@ def project_children(file: str, name: str) -> list[dict[str, Any] | None]:
         project.deployment(o, spec, IMAGE, project.config_hash(spec, xml)),
         project.service(o, spec),
         project.ingress(o, spec),
+        project.worker_deployment(o, spec, IMAGE, project.config_hash(spec, xml)),
     ]
 
 
@@ -147,7 +148,7 @@ def test_admin_token_secret_holds_the_token_only() -> None:
 
 def test_children_never_carry_the_instance_label() -> None:
     children = [c for c in project_children("02-postgres-project.yaml", "images") if c is not None]
-    assert len(children) == 5  # no PVC with PostgreSQL
+    assert len(children) == 6  # no PVC with PostgreSQL; a worker because Redis is set
     for child in children:
         assert "app.kubernetes.io/instance" not in child["metadata"]["labels"]
         assert child["metadata"]["ownerReferences"][0]["uid"] == "uid-images"
@@ -197,3 +198,19 @@ def test_migrations_run_in_an_init_container_before_the_server() -> None:
     assert init["args"] == ["migrate"]
     assert {e["name"] for e in init["env"]} == {"DATABASE_URL", "KUBELABEL_DATA_DIR"}
     assert "--no-migrate" in pod["containers"][0]["args"]
+
+
+def test_worker_only_with_redis_and_postgres() -> None:
+    spec = LabelingProjectSpec.model_validate(example("02-postgres-project.yaml", "images")["spec"])
+    o = owner("LabelingProject", "images")
+    worker = project.worker_deployment(o, spec, IMAGE, "h")
+    assert worker is not None
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["worker"] and "ports" not in container
+    env = {e["name"] for e in container["env"]}
+    assert {"DATABASE_URL", "REDIS_URL"} <= env
+    # Its own selector: the API Service never routes to workers.
+    assert worker["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    assert project.worker_deployment(o, spec.model_copy(update={"redis": None}), IMAGE, "h") is None
+    minimal = LabelingProjectSpec.model_validate(example("01-minimal-project.yaml", "sentiment")["spec"])
+    assert project.worker_deployment(owner("LabelingProject", "sentiment"), minimal, IMAGE, "h") is None
