@@ -20,7 +20,7 @@ import pytest
 from api_server.users.service import ensure_admin
 from tests.support.apiserver import ADMIN_TOKEN, LiveServer, make_settings
 from tests.support.databases import create_postgres_database, drop_postgres_database, sqlite_url, truncate_all
-from tests.support.services import require_port
+from tests.support.services import REDIS_URL, require_port
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,3 +106,20 @@ def text_project(api: httpx.Client) -> dict[str, Any]:
     r = api.post("/api/projects/", json={"title": "Sentiment", "label_config": TEXT_CONFIG})
     assert r.status_code == 201, r.text
     return r.json()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    import uuid
+
+    import redis
+
+    require_port("Redis", "127.0.0.1", 6379)
+    prefix = f"kltest-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

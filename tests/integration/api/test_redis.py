@@ -16,7 +16,7 @@ import redis
 
 from tests.conftest import BACKENDS
 from tests.integration.api.test_webhooks import SECRET, make_hook, wait_delivery
-from tests.support.services import REDIS_URL, require_port
+from tests.support.services import REDIS_URL
 from tests.support.webhook_receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -67,18 +67,6 @@ def test_redis_unreachable_jobs_run_in_process_and_warn_once(backend, server_poo
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage() and r.levelno == logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "127.0.0.1:1" in warnings[0].getMessage()
-
-
-@pytest.fixture
-def redis_prefix():
-    require_port("Redis", "127.0.0.1", 6379)
-    prefix = f"kltest-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0) -> None:

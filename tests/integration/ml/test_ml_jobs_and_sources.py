@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
@@ -21,16 +20,15 @@ from topic_corpus import LABEL_CONFIG, generate
 from api_server.db.models import Job, Prediction
 from api_server.ml.client import MLBackendClient
 from tests.support.apiserver import ADMIN_TOKEN
-from tests.support.services import REDIS_URL, require_port
+from tests.support.services import REDIS_URL
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="topic" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
 
 
 @pytest.mark.redis
-def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server: Any) -> None:
-    require_port("Redis", "127.0.0.1", 6379)
-    prefix = f"kl-test-{uuid.uuid4().hex[:8]}"
+def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server: Any, redis_prefix: str) -> None:
+    prefix = redis_prefix
     # Deterministic: the API process never runs jobs itself (auto would, while Redis looks down).
     server = server_pool.new(
         "sqlite", REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix, KUBELABEL_INPROCESS_JOBS="never"
