@@ -4,7 +4,7 @@
   wrapped in `crds.enabled`, labelled by the release and kept on uninstall when `crds.keep`.
 - charts/kubelabel/files/prometheus-rules.yaml  from manifests/monitoring/prometheusrule.yaml (spec only).
 - charts/kubelabel/files/grafana-dashboard.json  from manifests/monitoring/grafana-dashboard.json.
-- manifests/argocd/argocd-cm-health.yaml  from manifests/argocd/health/*.lua.
+- manifests/argocd/argocd-cm-health.yaml  from manifests/argocd/health.lua (one script, every kind).
 
 Usage: `python scripts/sync_chart_crds.py` writes them; `--check` exits 1 and names every stale file.
 tests/unit/packaging/test_generated_in_sync.py runs the check.
@@ -82,12 +82,14 @@ def chart_rules(source: Path) -> str:
     return header + dump({"groups": rule["spec"]["groups"]})
 
 
-def argocd_cm(health_dir: Path) -> str:
+# The kinds share one status convention, so one script serves them all.
+HEALTH_KINDS = ("LabelingProject", "MLBackend", "StorageConnection")
+
+
+def argocd_cm(health_script: Path) -> str:
     """The argocd-cm data keys Argo CD reads custom health checks from, one per kind."""
-    data = {}
-    for lua in sorted(health_dir.glob("*.lua")):
-        group, kind = lua.stem.split("_", 1)
-        data[f"resource.customizations.health.{group}_{kind}"] = lua.read_text()
+    script = health_script.read_text()
+    data = {f"resource.customizations.health.kubelabel.io_{kind}": script for kind in HEALTH_KINDS}
     cm = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -98,7 +100,7 @@ def argocd_cm(health_dir: Path) -> str:
         },
         "data": data,
     }
-    source = health_dir.relative_to(ROOT).as_posix() + "/*.lua"
+    source = health_script.relative_to(ROOT).as_posix()
     note = (
         "# Merge into your argocd-cm (e.g. `kubectl -n argocd patch configmap argocd-cm --patch-file "
         "manifests/argocd/argocd-cm-health.yaml`)\n# or into the argo-cd Helm chart's configs.cm values.\n"
@@ -112,7 +114,7 @@ def expected_files() -> dict[Path, str]:
         files[CHART / "templates" / "crds" / source.name] = chart_crd(source)
     files[CHART / "files" / "prometheus-rules.yaml"] = chart_rules(MONITORING / "prometheusrule.yaml")
     files[CHART / "files" / "grafana-dashboard.json"] = (MONITORING / "grafana-dashboard.json").read_text()
-    files[ARGOCD / "argocd-cm-health.yaml"] = argocd_cm(ARGOCD / "health")
+    files[ARGOCD / "argocd-cm-health.yaml"] = argocd_cm(ARGOCD / "health.lua")
     return files
 
 

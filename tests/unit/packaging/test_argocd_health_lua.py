@@ -15,7 +15,7 @@ from manifest_checks import MANIFESTS
 
 lupa = pytest.importorskip("lupa", reason="lupa is in the dev extra")
 
-HEALTH = MANIFESTS / "argocd" / "health"
+HEALTH = MANIFESTS / "argocd" / "health.lua"
 KINDS = {
     "LabelingProject": {"endpoint": "http://demo-api.team.svc:8080"},
     "StorageConnection": {"syncState": "completed", "lastSyncCount": 12},
@@ -47,7 +47,7 @@ def run_health(kind: str, obj: dict[str, Any], version: str) -> dict[str, str]:
     runtime_module = importlib.import_module(f"lupa.{version}")
     lua = runtime_module.LuaRuntime(unpack_returned_tuples=True)
     lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = lua.execute((HEALTH / f"kubelabel.io_{kind}.lua").read_text())
+    result = lua.execute(HEALTH.read_text())
     return dict(result.items())
 
 
@@ -176,7 +176,4 @@ def test_storage_sync_failure_is_degraded() -> None:
 def test_argocd_cm_snippet_installs_each_script() -> None:
     cm = yaml.safe_load((MANIFESTS / "argocd" / "argocd-cm-health.yaml").read_text())
     assert cm["metadata"]["name"] == "argocd-cm"
-    assert cm["data"] == {
-        f"resource.customizations.health.kubelabel.io_{kind}": (HEALTH / f"kubelabel.io_{kind}.lua").read_text()
-        for kind in KINDS
-    }
+    assert cm["data"] == {f"resource.customizations.health.kubelabel.io_{kind}": HEALTH.read_text() for kind in KINDS}

@@ -29,7 +29,8 @@ def test_check_mode_names_stale_and_orphaned_files(tmp_path, monkeypatch, capsys
     sync = _sync_module()
     shutil.copytree(CRDS, tmp_path / "crds")
     shutil.copytree(MANIFESTS / "monitoring", tmp_path / "manifests" / "monitoring")
-    shutil.copytree(MANIFESTS / "argocd" / "health", tmp_path / "manifests" / "argocd" / "health")
+    (tmp_path / "manifests" / "argocd").mkdir(parents=True)
+    shutil.copy(MANIFESTS / "argocd" / "health.lua", tmp_path / "manifests" / "argocd" / "health.lua")
     chart = tmp_path / "charts" / "kubelabel"
     for name, value in [
         ("ROOT", tmp_path),

@@ -1,4 +1,5 @@
--- Argo CD health check for kubelabel.io/LabelingProject (argocd-cm key resource.customizations.health.kubelabel.io_LabelingProject).
+-- Argo CD health check for every kubelabel.io kind (installed under the argocd-cm keys
+-- resource.customizations.health.kubelabel.io_<Kind> by argocd-cm-health.yaml).
 -- Health from the status conventions every kubelabel kind shares (status.observedGeneration and
 -- Ready / Progressing / Degraded conditions, each with its own observedGeneration):
 --   Degraded    Degraded=True, or Ready=False while nothing is progressing
