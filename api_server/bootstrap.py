@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api_server.db.models import Project, ProjectMember, Task
+from api_server.db.models import Project, ProjectMember, Task, User
+from api_server.imports.service import ImportJob
 from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.settings import Settings
 from api_server.users.roles import Role
@@ -48,9 +49,9 @@ def bootstrap(session_factory: sessionmaker[Session], settings: Settings) -> Non
         if settings.project_file is not None:
             spec = orjson.loads(settings.project_file.read_bytes())
             project = upsert_provisioned_project(session, spec, admin_id=admin.id if admin else None)
-            if settings.seed_tasks is not None:
-                seed_tasks(session, project, orjson.loads(settings.seed_tasks.read_bytes()))
             session.commit()
+            if settings.seed_tasks is not None:
+                seed_tasks(session, project, admin, orjson.loads(settings.seed_tasks.read_bytes()))
 
 
 def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_id: int | None) -> Project:
@@ -80,10 +81,20 @@ def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_
     return project
 
 
-def seed_tasks(session: Session, project: Project, tasks: list[dict[str, Any]]) -> None:
-    """Load sample tasks into an empty project (never into one that already has tasks)."""
+def seed_tasks(session: Session, project: Project, admin: User | None, tasks: list[dict[str, Any]]) -> None:
+    """Load sample tasks into an empty project (never into one that already has tasks).
+
+    They go through the import path like any upload, so they are validated the same way.
+    """
     if session.scalar(select(Task.id).where(Task.project_id == project.id).limit(1)) is not None:
         return
-    for inner_id, data in enumerate(tasks, start=1):
-        session.add(Task(project_id=project.id, inner_id=inner_id, data=data, overlap=project.maximum_annotations))
-    log.info("loaded %d sample tasks into project %d", len(tasks), project.id)
+    if admin is None:
+        log.warning("KUBELABEL_SEED_TASKS needs KUBELABEL_ADMIN_TOKEN (the admin imports them); skipped")
+        return
+    job = ImportJob(session, admin, project.id)
+    try:
+        job.add(enumerate(tasks, start=1))
+        imported = job.finish()
+    finally:
+        job.close()
+    log.info("loaded %d sample tasks into project %d", imported.task_count, project.id)
