@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from api_server import __version__
 from api_server.common.errors import ApiError
+from api_server.common.routing import TrailingSlash, canonical_openapi
 from api_server.db.session import make_engine, make_session_factory
 from api_server.jobs.lifecycle import attach_job_runner
 from api_server.limits import BodySizeLimit
@@ -65,6 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.add_middleware(RequestTimer)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(TrailingSlash)
+    default_openapi = app.openapi
+    app.openapi = lambda: canonical_openapi(default_openapi())  # type: ignore[method-assign]
 
     @app.on_event("shutdown")
     def _dispose() -> None:

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server.common.routing import canonical
 from api_server.db.models import Annotation, Task
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -81,7 +82,7 @@ class RequestTimer:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = canonical(getattr(route, "path", None) or "unmatched")
             REQUEST_DURATION.labels(scope["method"], template, str(status["code"])).observe(
                 time.perf_counter() - started
             )

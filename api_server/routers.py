@@ -20,20 +20,23 @@ from api_server.web.router import router as web
 from api_server.webhooks.router import router as webhooks
 from api_server.workflow.router import router as workflow
 
+# FastAPI tries routes in this order on every request, so the labeling loop's come first and
+# the big, rarely called storage API last. Order never changes which route answers: no two
+# routes of different routers match the same path (tests/unit/api/test_routing.py).
 ROUTERS: list[APIRouter] = [
-    system,
-    users,
-    projects,
-    storages,
-    imports,
-    tasks,
-    exports,
-    ml,
+    workflow,
     annotations,
     drafts,
     predictions,
-    workflow,
+    tasks,
+    projects,
+    system,
+    users,
     members,
+    imports,
+    exports,
     webhooks,
+    ml,
     web,
+    storages,
 ]

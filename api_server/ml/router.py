@@ -30,7 +30,6 @@ router = DualSlashRouter(prefix="/api/ml", tags=["ml"])
 
 
 @router.get("/", response_model=list[MLBackendPublic])
-@router.get("", response_model=list[MLBackendPublic], include_in_schema=False)
 def list_backends(
     session: SessionDep,
     user: CurrentUser,
@@ -41,7 +40,6 @@ def list_backends(
 
 
 @router.post("/", response_model=MLBackendPublic, status_code=201)
-@router.post("", response_model=MLBackendPublic, status_code=201, include_in_schema=False)
 def create_backend(body: MLBackendCreate, session: SessionDep, user: CurrentUser) -> MLBackendPublic:
     """Register a backend and check it (/health, /setup).
 

@@ -14,7 +14,7 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     """Liveness: the process serves requests."""
     return {"status": "UP"}
 
@@ -31,7 +31,6 @@ def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/api/version")
-@router.get("/api/version/", include_in_schema=False)
 def version() -> dict[str, str]:
     return {"release": __version__, "label-studio-os-package": {"version": __version__}}  # type: ignore[dict-item]
 
