@@ -26,7 +26,6 @@ def _username(session: Session, user_id: int | None) -> str:
 
 def _publish(session: Session, action: str, project: Project, task: Task, public: AnnotationPublic) -> None:
     session.flush()
-    session.refresh(task)
     events.publish(
         session,
         project.id,
@@ -94,7 +93,7 @@ def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -
         session.add(row)
         session.flush()
         workflow_repository.release_lock(session, task.id, author)
-        counters.refresh(session, [task.id])
+        counters.refresh_row(session, task)
         event = "skipped" if body.was_cancelled else "submitted"
         workflow.settle(session, task, project, user.id, event, f"annotation {row.id} {event}")
         public = to_public(row, user.username if author == user.id else _username(session, author))
@@ -154,7 +153,7 @@ def update(session: Session, user: User, annotation_id: int, body: AnnotationUpd
             row.review_status = None
         repository.take_drafts(session, task.id, user.id, row.id)
         session.flush()
-        counters.refresh(session, [task.id])
+        counters.refresh_row(session, task)
         workflow.settle(session, task, project, user.id, "updated", f"annotation {row.id} updated")
         public = to_public(row, _username(session, row.completed_by_id))
         _publish(session, "ANNOTATION_UPDATED", project, task, public)
@@ -173,10 +172,8 @@ def delete(session: Session, user: User, annotation_id: int) -> None:
             raise NotFound(f"annotation {annotation_id} does not exist")
         session.delete(row)
         session.flush()
-        counters.refresh(session, [task.id])
+        counters.refresh_row(session, task)
         workflow.settle(session, task, project, user.id, "deleted", f"annotation {annotation_id} deleted")
-        session.flush()
-        session.refresh(task)
         events.publish(
             session,
             project.id,

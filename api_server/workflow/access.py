@@ -7,16 +7,16 @@ from sqlalchemy.orm import Session
 from api_server.common.errors import NotFound
 from api_server.db.models import Project, Task, User
 from api_server.users.roles import Role, at_least
-from api_server.users.service import require_project_role
+from api_server.users.service import acting_role, check_project_role
+from api_server.workflow import repository
 
 
 def project_access(session: Session, user: User, project_id: int, minimum: Role) -> tuple[Project, str]:
     """The project and the caller's role in it: 404 when it does not exist, 403 naming the role needed."""
-    project = session.get(Project, project_id)
+    project, membership = repository.project_with_role(session, project_id, user.id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
-    role = require_project_role(session, user, project_id, minimum)
-    return project, role
+    return project, check_project_role(acting_role(user, membership), project_id, minimum)
 
 
 def task_access(session: Session, user: User, task_id: int, minimum: Role) -> tuple[Task, Project, str]:

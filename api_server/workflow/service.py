@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api_server import events
 from api_server.annotations.schemas import to_public as annotation_public
@@ -49,8 +51,9 @@ def move(session: Session, task: Task, target: str, user_id: int | None, comment
             f"task {task.id}: {exc}",
             extra={"current_state": exc.current, "allowed": exc.allowed},
         ) from None
-    repository.record_transition(session, task.id, current, target, user_id, comment)
-    task.state = target
+    # The row object follows what was written, without a flush (or a query) to get it there.
+    set_committed_value(task, "updated_at", repository.set_state(session, task.id, current, target, user_id, comment))
+    set_committed_value(task, "state", target)
 
 
 def settle(session: Session, task: Task, project: Project, user_id: int | None, event: str, comment: str = "") -> None:
@@ -113,25 +116,27 @@ def _payload(session: Session, task: Task, user: User, *, with_own: bool, fresh:
     return payload
 
 
-def _claim(session: Session, project: Project, user_id: int, allow_own_skips: bool) -> Task | None:
-    """Row-lock an available task; on PostgreSQL re-check it in a fresh statement before taking it.
+def _claim(session: Session, project: Project, user_id: int, ttl: timedelta, allow_own_skips: bool) -> Task | None:
+    """Lock an available task for the user; on PostgreSQL re-check it in a fresh statement first.
 
     The candidate query skips rows other transactions hold, but judges the rest by the snapshot
     it started with: a lock committed between that snapshot and the row lock is only visible to
-    a later statement. A candidate that fails the re-check is skipped by the next query's fresh
-    snapshot, so the loop moves on.
+    a later statement, the lock insert (`repository.claim`). A candidate that fails the re-check
+    is skipped by the next query's fresh snapshot, so the loop moves on.
     """
-    sqlite = txn.is_sqlite(session)
+    start = None
+    if project.sampling == repository.UNIFORM:
+        low, high = repository.id_range(session, project.id)
+        if low is None or high is None:
+            return None
+        start = random.randint(low, high)
     for _ in range(_ATTEMPTS):
         now = utcnow()
-        found = repository.candidates(session, project, user_id, now, limit=1, allow_own_skips=allow_own_skips)
-        if not found:
+        task = repository.candidate(session, project, user_id, now, allow_own_skips=allow_own_skips, start=start)
+        if task is None:
             return None
-        # SQLite: the query ran under the writer lock, so what it saw is current.
-        if sqlite or repository.still_available(
-            session, project, user_id, found[0].id, now, allow_own_skips=allow_own_skips
-        ):
-            return found[0]
+        if repository.claim(session, project, task.id, user_id, now, now + ttl, allow_own_skips=allow_own_skips):
+            return task
     return None
 
 
@@ -144,18 +149,17 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
         held = repository.held_lock(session, project.id, user.id, now)
         if held is not None:
             # The caller's own task, fetched again (a reload, a second tab): same task, lock extended.
-            repository.extend_lock(session, held.id, now + ttl)
-            task = repository.get_task(session, held.task_id)
+            lock_id, task = held
+            repository.extend_lock(session, lock_id, now + ttl)
             fresh = False
         else:
-            task = _claim(session, project, user.id, allow_own_skips=False)
+            task = _claim(session, project, user.id, ttl, allow_own_skips=False)
             if task is None and project.skip_queue == repository.REQUEUE_FOR_ME:
-                task = _claim(session, project, user.id, allow_own_skips=True)
+                task = _claim(session, project, user.id, ttl, allow_own_skips=True)
             if task is None:
                 session.commit()
                 metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
                 raise NotFound("no more tasks")
-            repository.put_lock(session, task.id, user.id, now, now + ttl)
             fresh = task.state == S.new
             if task.state != S.in_progress:
                 move(session, task, S.in_progress, user.id, "handed out by /next")
@@ -193,11 +197,9 @@ def review(session: Session, user: User, annotation_id: int, body: ReviewRequest
         row = Review(annotation_id=annotation.id, reviewer_id=user.id, accepted=body.accepted, comment=body.comment)
         session.add(row)
         session.flush()
-        counters.refresh(session, [task.id])
+        counters.refresh_row(session, task)
         comment = f"annotation {annotation.id} {verdict.value}" + (f": {body.comment}" if body.comment else "")
         settle(session, task, project, user.id, verdict.value, comment)
-        session.flush()
-        session.refresh(task)
         result = review_public(row, task)
         events.publish(
             session,
