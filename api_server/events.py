@@ -3,29 +3,65 @@
 Services call `publish()` inside their transaction, so an event exists exactly when the
 change it describes was committed. Subscribers (webhooks, ML training triggers, export
 storages) register with `subscribe()` when their package is imported by the app.
+
+Most projects have no webhook, model or export storage, and annotations are published on
+every submission: a subscriber may name the actions it handles and a `listeners` query (bind
+parameter `project_id`) that finds a row when it has someone to tell. One statement asks all
+of those at once, and only subscribers with listeners run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Session, int, str, dict[str, Any]], None]
-_subscribers: list[Subscriber] = []
 
 
-def subscribe(subscriber: Subscriber) -> Subscriber:
-    if subscriber not in _subscribers:
-        _subscribers.append(subscriber)
+@dataclass(frozen=True, eq=False)
+class _Subscription:
+    handler: Subscriber
+    actions: frozenset[str] | None
+    listeners: Select[Any] | None
+
+
+_subscriptions: list[_Subscription] = []
+
+
+def subscribe(
+    subscriber: Subscriber, *, actions: Iterable[str] | None = None, listeners: Select[Any] | None = None
+) -> Subscriber:
+    if all(s.handler is not subscriber for s in _subscriptions):
+        wanted = frozenset(actions) if actions is not None else None
+        _subscriptions.append(_Subscription(subscriber, wanted, listeners))
     return subscriber
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    _subscriptions[:] = [s for s in _subscriptions if s.handler is not subscriber]
+
+
+@cache
+def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
+    return select(*(exists(q) for q in queries))
 
 
 def publish(session: Session, project_id: int, action: str, **objects: Any) -> None:
     """Tell every subscriber that `action` happened in `project_id` (objects: ORM rows or ids)."""
-    for subscriber in list(_subscribers):
-        subscriber(session, project_id, action, objects)
+    interested = [s for s in list(_subscriptions) if s.actions is None or action in s.actions]
+    checked = [s for s in interested if s.listeners is not None]
+    present = set()
+    if checked:
+        found = session.execute(_presence(tuple(s.listeners for s in checked)), {"project_id": project_id}).one()
+        present = {id(s) for s, yes in zip(checked, found, strict=True) if yes}
+    for subscription in interested:
+        if subscription.listeners is None or id(subscription) in present:
+            subscription.handler(session, project_id, action, objects)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import Annotation, MLBackend, Prediction, Project, Task
@@ -27,6 +27,10 @@ def list_for_projects(session: Session, project_ids: Sequence[int] | None) -> li
 def find_by_title(session: Session, project_id: int, title: str) -> MLBackend | None:
     stmt = select(MLBackend).where(MLBackend.project_id == project_id, MLBackend.title == title)
     return session.scalars(stmt.order_by(MLBackend.id).limit(1)).first()
+
+
+# The ML backends of a project (bind `project_id`).
+BACKENDS_OF_PROJECT = select(MLBackend.id).where(MLBackend.project_id == bindparam("project_id"))
 
 
 def project_has_backends(session: Session, project_id: int) -> bool:

@@ -52,10 +52,9 @@ def training_due(project: Project, action: str, total: int, added: int) -> bool:
     return total // every > (total - added) // every  # the count crossed a multiple of N
 
 
-@events.subscribe
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
     if action not in WATCHED or not repository.project_has_backends(session, project_id):
-        return
+        return  # (publish() asked already; kept so the handler stands on its own)
     if action == "PROJECT_UPDATED":
         # Backends learn the label config from /setup: tell them again.
         for backend in repository.list_for_projects(session, [project_id]):
@@ -92,3 +91,6 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
                 "train": train,
             },
         )
+
+
+events.subscribe(on_event, actions=WATCHED, listeners=repository.BACKENDS_OF_PROJECT)

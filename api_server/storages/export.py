@@ -196,4 +196,4 @@ def _on_event(session: Session, project_id: int, action: str, objects: dict[str,
         enqueue_export(session, project_id, sorted(task_ids))
 
 
-events.subscribe(_on_event)
+events.subscribe(_on_event, actions=SAVE_ACTIONS | DELETE_ACTIONS, listeners=repository.EXPORT_STORAGES_OF_PROJECT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api_server.db.base import utcnow
@@ -45,6 +45,10 @@ def list_for_project(session: Session, direction: str, type_: str, project_id: i
 
 def import_storages_of(session: Session, project_id: int) -> list[ImportStorage]:
     return list(session.scalars(select(ImportStorage).where(ImportStorage.project_id == project_id)))
+
+
+# The export storages of a project (bind `project_id`).
+EXPORT_STORAGES_OF_PROJECT = select(ExportStorage.id).where(ExportStorage.project_id == bindparam("project_id"))
 
 
 def export_storages_of(session: Session, project_id: int) -> list[ExportStorage]:

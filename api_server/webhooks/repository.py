@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import ProjectMember, Webhook, WebhookDelivery
@@ -25,6 +25,12 @@ def listed(session: Session, *, project_id: int | None, managed_by: int | None) 
         )
         stmt = stmt.where(Webhook.project_id.in_(managed))
     return list(session.scalars(stmt.order_by(Webhook.id)))
+
+
+# Active webhooks that hear a project's events (bind `project_id`): its own and organisation-wide ones.
+ACTIVE_FOR_PROJECT = select(Webhook.id).where(
+    Webhook.is_active.is_(True), or_(Webhook.project_id == bindparam("project_id"), Webhook.project_id.is_(None))
+)
 
 
 def active_for_project(session: Session, project_id: int) -> list[Webhook]:

@@ -256,7 +256,7 @@ def test_events_published(api, text_project):
         files = [("file", ("a.csv", b"text\nf1\n", "text/csv")), ("file", ("b.txt", b"f2\nf3\n", "text/plain"))]
         assert api.post(f"/api/projects/{text_project['id']}/import", files=files).status_code == 201
     finally:
-        events._subscribers.remove(subscriber)
+        events.unsubscribe(subscriber)
     created = [o for _, a, o in seen if a == "TASKS_CREATED"]
     assert [t["data"]["text"] for t in created[1]["tasks"]] == ["f1", "f2", "f3"]
     assert created[1]["task_count"] == 3 and len(created[1]["task_id_ranges"]) == 1
