@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -69,6 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(TrailingSlash)
     default_openapi = app.openapi
     app.openapi = lambda: canonical_openapi(default_openapi())  # type: ignore[method-assign]
+
+    @app.on_event("startup")
+    async def _request_threads() -> None:
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
 
     @app.on_event("shutdown")
     def _dispose() -> None:

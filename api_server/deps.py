@@ -21,16 +21,30 @@ from api_server.users.tokens import hash_token
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    # Creating a session touches no database. Services commit explicitly; whatever they leave
-    # uncommitted is rolled back here, off the event loop (it is a round trip).
+    """The request's session: committed when the request succeeds, rolled back when it fails.
+
+    Services commit their writes themselves; what is left open at the end is reads, and ending
+    those with COMMIT rather than ROLLBACK keeps the connection's prepared statements (psycopg
+    drops them all on every ROLLBACK). Creating a session touches no database; ending an open
+    transaction is a round trip, so it runs off the event loop.
+    """
     session = request.app.state.session_factory()
     try:
         yield session
+    except BaseException:
+        await run_in_threadpool(session.close)
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(_commit_and_close, session)
+    else:
+        session.close()
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+        session.close()
 
 
 def get_settings(request: Request) -> Settings:

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Seconds an authenticated token is trusted without asking the database again (0: always ask).
     auth_cache_seconds: float = Field(default=5.0, ge=0, alias="KUBELABEL_AUTH_CACHE_SECONDS")
     log_level: str = Field(default="info", alias="KUBELABEL_LOG_LEVEL")
+    # Threads per server process running request handlers (FastAPI's sync endpoints). More than a
+    # few only make them queue for Python's GIL; scale with `serve --workers` (processes) instead.
+    request_threads: int = Field(default=8, ge=1, le=200, alias="KUBELABEL_REQUEST_THREADS")
     public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
     # Job queue (api_server/jobs): Redis only carries wake-ups; the jobs table is the truth.
     redis_prefix: str = Field(default="kubelabel", min_length=1, alias="KUBELABEL_REDIS_PREFIX")

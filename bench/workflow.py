@@ -18,6 +18,7 @@ Targets (this machine, PostgreSQL): next-task p99 < 20 ms, >= 500 annotations/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -222,6 +223,16 @@ def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tal
             tally.submitted += done
 
 
+def database_cpu() -> float:
+    """CPU seconds used so far by the local database's processes (PostgreSQL backends; 0 for SQLite)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.Error):  # a backend that just exited
+                total += sum(proc.cpu_times()[:2])
+    return total
+
+
 def next_histogram(url: str) -> dict[float, float]:
     """Cumulative bucket counts of the server's kubelabel_next_task_duration_seconds histogram."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
@@ -277,6 +288,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         for proc in procs:
             proc.cpu_percent(None)
         cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
+        db_before, client_before = database_cpu(), sum(os.times()[:2])
         hist_before = next_histogram(server.url)
         started = time.perf_counter()
         for t in threads:
@@ -287,7 +299,9 @@ def run(backend: str, args: argparse.Namespace) -> None:
             t.join()
         elapsed = time.perf_counter() - started
         cpu = sum(p.cpu_percent(None) for p in procs)
-        cpu_ms = (sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before) * 1000 / max(tally.submitted, 1)
+        per = 1000 / max(tally.submitted, 1)
+        cpu_ms = (sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before) * per
+        db_ms, client_ms = (database_cpu() - db_before) * per, (sum(os.times()[:2]) - client_before) * per
         p50, p90, p99 = (percentile(tally.next_ms, q) for q in (0.5, 0.9, 0.99))
         print(
             f"  next-task latency ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}"
@@ -306,6 +320,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
             f"  server: {cpu:.0f}% of one core, {cpu_ms:.1f} ms CPU per annotation (next + submit);"
             f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
+        print(f"  CPU per annotation elsewhere: database {db_ms:.1f} ms, this client {client_ms:.1f} ms")
         if tally.next_ms:
             print(f"  mean next {statistics.mean(tally.next_ms):.1f} ms")
         print(f"  {check(backend, server.dsn, args.overlap)}")

@@ -153,6 +153,7 @@ def seconds_until_next(session_factory: sessionmaker[Session]) -> float | None:
     """Seconds until the earliest queued job is due (0 when one is due now); None when none is queued."""
     with session_factory() as session:
         earliest = session.scalar(select(func.min(Job.run_after)).where(Job.status == QUEUED))
+        session.commit()  # polled every few seconds: a ROLLBACK would drop the connection's prepared statements
     if earliest is None:
         return None
     return max(0.0, (as_utc(earliest) - utcnow()).total_seconds())

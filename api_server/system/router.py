@@ -23,7 +23,7 @@ async def health() -> dict[str, str]:
 def ready(request: Request) -> JSONResponse:
     """Readiness: the database answers."""
     try:
-        with request.app.state.engine.connect() as conn:
+        with request.app.state.engine.begin() as conn:  # COMMIT, not ROLLBACK: keeps prepared statements
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not ready"
         return JSONResponse({"status": "DOWN", "detail": f"database unreachable: {type(exc).__name__}"}, 503)

@@ -34,7 +34,13 @@ def writing(session: Session) -> Iterator[None]:
     The block commits (services call session.commit()); whatever it leaves open is rolled back.
     """
     if not is_sqlite(session):
-        yield
+        # Roll back here, in the thread that ran the block, not later in the request's cleanup:
+        # the row locks it took must never wait for a free thread to be released.
+        try:
+            yield
+        except BaseException:
+            session.rollback()
+            raise
         return
     with _sqlite_writer:
         # Reads done before (authentication, permission checks) opened no SQLite transaction:
