@@ -34,7 +34,7 @@ BACKENDS_OF_PROJECT = select(MLBackend.id).where(MLBackend.project_id == bindpar
 
 
 def project_has_backends(session: Session, project_id: int) -> bool:
-    return session.scalar(select(MLBackend.id).where(MLBackend.project_id == project_id).limit(1)) is not None
+    return session.scalar(BACKENDS_OF_PROJECT.limit(1), {"project_id": project_id}) is not None
 
 
 def counted_annotations(session: Session, project_id: int) -> int:

@@ -84,9 +84,8 @@ def ensure_admin(session: Session, *, username: str, token: str) -> User:
 
 def project_role(session: Session, user: User, project_id: int) -> str | None:
     """The role the user acts with in a project: admin everywhere, else the membership role."""
-    if user.role == Role.admin:
-        return Role.admin.value  # no query
-    return repository.membership_role(session, project_id, user.id)
+    membership = None if user.role == Role.admin else repository.membership_role(session, project_id, user.id)
+    return acting_role(user, membership)
 
 
 def require_project_role(session: Session, user: User, project_id: int, minimum: Role) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import ProjectMember, Webhook, WebhookDelivery
@@ -28,17 +28,16 @@ def listed(session: Session, *, project_id: int | None, managed_by: int | None) 
 
 
 # Active webhooks that hear a project's events (bind `project_id`): its own and organisation-wide ones.
-ACTIVE_FOR_PROJECT = select(Webhook.id).where(
+_HEAR_PROJECT = and_(
     Webhook.is_active.is_(True), or_(Webhook.project_id == bindparam("project_id"), Webhook.project_id.is_(None))
 )
+ACTIVE_FOR_PROJECT = select(Webhook.id).where(_HEAR_PROJECT)
 
 
 def active_for_project(session: Session, project_id: int) -> list[Webhook]:
     """Active webhooks that hear this project's events: its own and organisation-wide ones."""
-    stmt = select(Webhook).where(
-        Webhook.is_active.is_(True), or_(Webhook.project_id == project_id, Webhook.project_id.is_(None))
-    )
-    return list(session.scalars(stmt.order_by(Webhook.id)))
+    stmt = select(Webhook).where(_HEAR_PROJECT).order_by(Webhook.id)
+    return list(session.scalars(stmt, {"project_id": project_id}))
 
 
 def deliveries(session: Session, webhook_id: int, *, offset: int, limit: int) -> tuple[int, list[WebhookDelivery]]:
