@@ -146,7 +146,8 @@ async def test_managed_gpu_backend_unreachable_is_degraded(kube, client, operato
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["image"] == "kubelabel:test"
-    assert await client.get(SERVICES, NS, "sentiment-model-model") is not None
+    # The Service is applied right after the Deployment, by the same reconcile: wait for it too.
+    assert await eventually(lambda: client.get(SERVICES, NS, "sentiment-model-model")) is not None
 
     mlb = await eventually(
         lambda: where(client, MLBACKENDS, "sentiment-model", lambda m: condition(m, "Degraded").get("status") == "True")

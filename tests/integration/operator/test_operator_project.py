@@ -53,7 +53,8 @@ async def test_project_children_status_rollout_and_deletion(kube, client, operat
     children = {
         "cm": await client.get(CONFIGMAPS, NS, "sentiment-config"),
         "secret": await client.get(SECRETS, NS, "sentiment-admin-token"),
-        "svc": await client.get(SERVICES, NS, "sentiment-api"),
+        # Applied right after the Deployment by the same reconcile: it may still be on its way.
+        "svc": await eventually(lambda: client.get(SERVICES, NS, "sentiment-api")),
         "pvc": await client.get(PVCS, NS, "sentiment-data"),
         "dep": dep,
     }
