@@ -58,7 +58,7 @@ def publish(session: Session, project_id: int, action: str, **objects: Any) -> N
     """Tell every subscriber that `action` happened in `project_id` (objects: ORM rows or ids)."""
     interested = [s for s in list(_subscriptions) if s.actions is None or action in s.actions]
     checked = [s for s in interested if s.listeners is not None]
-    present = set()
+    present: set[int] = set()
     if checked:
         found = session.execute(_presence(tuple(s.listeners for s in checked)), {"project_id": project_id}).one()
         present = {id(s) for s, yes in zip(checked, found, strict=True) if yes}
