@@ -33,10 +33,6 @@ def find_by_title(session: Session, project_id: int, title: str) -> MLBackend | 
 BACKENDS_OF_PROJECT = select(MLBackend.id).where(MLBackend.project_id == bindparam("project_id"))
 
 
-def project_has_backends(session: Session, project_id: int) -> bool:
-    return session.scalar(BACKENDS_OF_PROJECT.limit(1), {"project_id": project_id}) is not None
-
-
 def counted_annotations(session: Session, project_id: int) -> int:
     """Submitted (not skipped) annotations of a project: the clock of training triggers."""
     stmt = select(func.count()).where(Annotation.project_id == project_id, Annotation.was_cancelled.is_(False))

@@ -53,8 +53,7 @@ def training_due(project: Project, action: str, total: int, added: int) -> bool:
 
 
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
-    if action not in WATCHED or not repository.project_has_backends(session, project_id):
-        return  # (publish() asked already; kept so the handler stands on its own)
+    """events subscriber: publish() calls it only for WATCHED actions of projects with backends."""
     if action == "PROJECT_UPDATED":
         # Backends learn the label config from /setup: tell them again.
         for backend in repository.list_for_projects(session, [project_id]):
