@@ -14,27 +14,16 @@ Targets (2 cores): 1M tasks imported in <= 30 s, export >= 100k tasks/s, RSS gro
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import orjson
 import psutil
+from apiserver import TOKEN, CpuMeter, Server
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-admin-token-0123456789"
-PG_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices>
@@ -44,12 +33,6 @@ PER_REQUEST = 100_000
 
 def text_of(i: int) -> str:
     return f"Task {i}: the quick brown fox jumps over the lazy dog, review number {i * 7919 % 100003}."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RssSampler:
@@ -81,59 +64,6 @@ class RssSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-@dataclass
-class Server:
-    backend: str
-    url: str = ""
-    process: subprocess.Popen[bytes] | None = None
-    data_dir: Path | None = None
-    database: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    def start(self) -> Server:
-        self.data_dir = Path(tempfile.mkdtemp(prefix=f"kl-bench-{self.backend}-"))
-        env = {**os.environ, "KUBELABEL_DATA_DIR": str(self.data_dir), "KUBELABEL_ADMIN_TOKEN": TOKEN}
-        env["KUBELABEL_LOG_LEVEL"] = "warning"
-        env.pop("REDIS_URL", None)
-        if self.backend == "postgres":
-            import psycopg
-
-            self.database = f"kl_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
-            env["DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.database
-        else:
-            env.pop("DATABASE_URL", None)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        cli = [str(Path(sys.executable).parent / "kubelabel"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        self.process = subprocess.Popen(cli, env=env, cwd=self.data_dir)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.database:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        if self.data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def new_project(client: httpx.Client, title: str) -> int:
@@ -199,34 +129,6 @@ def export(client: httpx.Client, pid: int, export_type: str) -> tuple[float, int
     return time.perf_counter() - started, size, count
 
 
-class CpuMeter:
-    """CPU seconds used by the server process and by the PostgreSQL backends (load-independent cost)."""
-
-    def __init__(self, server_pid: int, database: str | None) -> None:
-        self.server = psutil.Process(server_pid)
-        self.database = database
-        self.seen: dict[int, float] = {}
-        self.db_total = 0.0
-
-    def _postgres(self) -> float:
-        # Backends come and go: add each live backend's CPU since it was last seen.
-        if not self.database:
-            return 0.0
-        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
-            times = proc.info["cpu_times"]
-            title = " ".join(proc.info["cmdline"] or [])
-            # Only the backends serving the bench's own database (their title names it).
-            if title.startswith("postgres:") and f" {self.database} " in title and times:
-                used = times.user + times.system
-                self.db_total += max(0.0, used - self.seen.get(proc.pid, 0.0))
-                self.seen[proc.pid] = used
-        return self.db_total
-
-    def sample(self) -> tuple[float, float]:
-        t = self.server.cpu_times()
-        return t.user + t.system, self._postgres()
-
-
 def mib(n: float) -> str:
     return f"{n / (1 << 20):7.1f} MiB"
 
@@ -235,7 +137,7 @@ def run(backend: str, sizes: list[int]) -> list[str]:
     server = Server(backend).start()
     assert server.process is not None
     rss = RssSampler(server.process.pid).start()
-    cpu = CpuMeter(server.process.pid, server.database)
+    cpu = CpuMeter(server)
     lines: list[str] = []
     mark = [cpu.sample()]
 

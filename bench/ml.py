@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,10 @@ from pathlib import Path
 from api_server.ml.client import MLBackendClient
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.net import free_port, wait_for_port  # noqa: E402
+
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="topic" toName="text"><Choice value="a"/><Choice value="b"/><Choice value="c"/></Choices></View>"""
 WORDS = {label: [f"{label}{i}" for i in range(300)] for label in "abc"}
@@ -34,23 +37,6 @@ def sentence(rng: random.Random, label: str) -> str:
     words = rng.sample(WORDS[label], 3) + rng.sample(FILLER, 6)
     rng.shuffle(words)
     return " ".join(words)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("model server did not start")
 
 
 def main() -> None:
@@ -69,7 +55,7 @@ def main() -> None:
             [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            wait_for(port)
+            wait_for_port(port, timeout=60)
             url = f"http://127.0.0.1:{port}"
             print("training (legacy /train, all examples at once):")
             for n in args.train:

@@ -18,30 +18,21 @@ Targets (this machine, PostgreSQL): next-task p99 < 20 ms, >= 500 annotations/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import os
 import random
-import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import orjson
-import psutil
 import psycopg
+from apiserver import TOKEN, CpuMeter, Server
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-admin-token-0123456789"
-PG_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 CONFIG = """<View>
   <Text name="text" value="$text"/>
   <Choices name="sentiment" toName="text"><Choice value="Positive"/><Choice value="Negative"/></Choices>
@@ -49,86 +40,11 @@ CONFIG = """<View>
 RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@dataclass
-class Server:
-    url: str
-    dsn: str
-    process: subprocess.Popen[bytes]
-    port: int
-    cleanup: list[object] = field(default_factory=list)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def start_server(backend: str, workdir: Path, extra_env: dict[str, str], switch_interval: float = 0) -> Server:
-    if backend == "postgres":
-        name = f"kl_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-        url = dsn.replace("postgresql://", "postgresql+psycopg://")
-    else:
-        dsn = str(workdir / "kubelabel.db")
-        url = f"sqlite:///{dsn}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "KUBELABEL_ADMIN_TOKEN": TOKEN,
-        "KUBELABEL_DATA_DIR": str(workdir),
-        "KUBELABEL_LOG_LEVEL": "warning",
-        **extra_env,
-    }
-    env.pop("REDIS_URL", None)
-    command = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    if switch_interval:
-        # `kubelabel serve` with another GIL switch interval (an experiment; the CLI has no such option).
-        code = (
-            f"import sys; sys.setswitchinterval({switch_interval}); from api_server.cli import main;"
-            f" sys.argv = ['kubelabel', *{command!r}]; sys.exit(main())"
-        )
-        process = subprocess.Popen([sys.executable, "-c", code], env=env)
-    else:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "kubelabel"), *command], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError("the server did not start")
-    return Server(url=base, dsn=dsn, process=process, port=port)
-
-
-def drop(server: Server, backend: str) -> None:
-    if backend == "postgres":
-        name = server.dsn.rsplit("/", 1)[1]
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def insert_tasks(backend: str, dsn: str, project_id: int, n: int, overlap: int, scored: bool) -> None:
@@ -223,16 +139,6 @@ def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tal
             tally.submitted += done
 
 
-def database_cpu() -> float:
-    """CPU seconds used so far by the local database's processes (PostgreSQL backends; 0 for SQLite)."""
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("postgres", "postmaster"):
-            with contextlib.suppress(psutil.Error):  # a backend that just exited
-                total += sum(proc.cpu_times()[:2])
-    return total
-
-
 def next_histogram(url: str) -> dict[float, float]:
     """Cumulative bucket counts of the server's kubelabel_next_task_duration_seconds histogram."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
@@ -273,8 +179,8 @@ def check(backend: str, dsn: str, overlap: int) -> str:
 
 
 def run(backend: str, args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="kl-bench-workflow-"))
-    server = start_server(backend, workdir, {"KUBELABEL_WORKERS": str(args.workers)}, args.switch_interval)
+    env = {"KUBELABEL_WORKERS": str(args.workers)}
+    server = Server(backend, env=env, switch_interval=args.switch_interval).start()
     try:
         print(
             f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling},"
@@ -283,12 +189,10 @@ def run(backend: str, args: argparse.Namespace) -> None:
         pid, tokens = setup(server, backend, args)
         stop, lock, tally = threading.Event(), threading.Lock(), Tally()
         threads = [threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock)) for t in tokens]
-        parent = psutil.Process(server.process.pid)
-        procs = [parent, *parent.children(recursive=True)]
-        for proc in procs:
+        meter = CpuMeter(server)
+        for proc in meter.processes:
             proc.cpu_percent(None)
-        cpu_before = sum(sum(p.cpu_times()[:2]) for p in procs)
-        db_before, client_before = database_cpu(), sum(os.times()[:2])
+        (server_before, db_before), client_before = meter.sample(), sum(os.times()[:2])
         hist_before = next_histogram(server.url)
         started = time.perf_counter()
         for t in threads:
@@ -298,10 +202,11 @@ def run(backend: str, args: argparse.Namespace) -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
-        cpu = sum(p.cpu_percent(None) for p in procs)
+        cpu = sum(p.cpu_percent(None) for p in meter.processes)
+        (server_after, db_after), client_after = meter.sample(), sum(os.times()[:2])
         per = 1000 / max(tally.submitted, 1)
-        cpu_ms = (sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before) * per
-        db_ms, client_ms = (database_cpu() - db_before) * per, (sum(os.times()[:2]) - client_before) * per
+        cpu_ms, db_ms = (server_after - server_before) * per, (db_after - db_before) * per
+        client_ms = (client_after - client_before) * per
         p50, p90, p99 = (percentile(tally.next_ms, q) for q in (0.5, 0.9, 0.99))
         print(
             f"  next-task latency ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}"
@@ -328,8 +233,6 @@ def run(backend: str, args: argparse.Namespace) -> None:
             print(f"  ERROR {err}")
     finally:
         server.stop()
-        drop(server, backend)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

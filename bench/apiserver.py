@@ -1,0 +1,133 @@
+"""The benchmarks' API server: `kubelabel serve` on a fresh database, and the CPU it costs.
+
+Used by bench/import_export.py and bench/workflow.py (run as scripts: this folder is on
+sys.path). Each server gets its own SQLite file or PostgreSQL database, dropped on stop.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.net import free_port  # noqa: E402
+
+TOKEN = "bench-admin-token-0123456789"
+PG_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Server:
+    backend: str  # postgres | sqlite
+    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. KUBELABEL_WORKERS
+    switch_interval: float = 0  # run with another sys.setswitchinterval (an experiment; no CLI option)
+    port: int = 0
+    url: str = ""
+    dsn: str = ""  # for direct SQL: the PostgreSQL DSN, or the SQLite file's path
+    database: str | None = None  # PostgreSQL only
+    data_dir: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"kl-bench-{self.backend}-"))
+        if self.backend == "postgres":
+            self.database = f"kl_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+            self.dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.database
+            database_url = self.dsn.replace("postgresql://", "postgresql+psycopg://")
+        else:
+            self.dsn = str(self.data_dir / "kubelabel.db")
+            database_url = f"sqlite:///{self.dsn}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KUBELABEL_ADMIN_TOKEN": TOKEN,
+            "KUBELABEL_DATA_DIR": str(self.data_dir),
+            "KUBELABEL_LOG_LEVEL": "warning",
+            **self.env,
+        }
+        env.pop("REDIS_URL", None)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.switch_interval:
+            code = (
+                f"import sys; sys.setswitchinterval({self.switch_interval}); from api_server.cli import main;"
+                f" sys.argv = ['kubelabel', *{command!r}]; sys.exit(main())"
+            )
+            argv = [sys.executable, "-c", code]
+        else:
+            argv = [str(Path(sys.executable).parent / "kubelabel"), *command]
+        self.process = subprocess.Popen(argv, env=env, cwd=self.data_dir)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the server did not start")
+
+    def processes(self) -> list[psutil.Process]:
+        """The server's process and its children (`--workers`)."""
+        assert self.process is not None
+        parent = psutil.Process(self.process.pid)
+        return [parent, *parent.children(recursive=True)]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.database:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class CpuMeter:
+    """CPU seconds used by the server's processes and by the PostgreSQL backends serving its database."""
+
+    def __init__(self, server: Server) -> None:
+        self.processes = server.processes()
+        self.database = server.database
+        self.seen: dict[int, float] = {}
+        self.db_total = 0.0
+
+    def _postgres(self) -> float:
+        # Backends come and go: add each live backend's CPU since it was last seen.
+        if not self.database:
+            return 0.0
+        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            title = " ".join(proc.info["cmdline"] or [])
+            # Only the backends serving the bench's own database (their title names it).
+            if title.startswith("postgres:") and f" {self.database} " in title and times:
+                used = times.user + times.system
+                self.db_total += max(0.0, used - self.seen.get(proc.pid, 0.0))
+                self.seen[proc.pid] = used
+        return self.db_total
+
+    def sample(self) -> tuple[float, float]:
+        """(server CPU seconds, database CPU seconds) used so far."""
+        server = sum(sum(p.cpu_times()[:2]) for p in self.processes)
+        return server, self._postgres()
