@@ -17,6 +17,9 @@ async def report(
     k8s: K8s, res: Resource, body: dict[str, Any], outcome: Outcome, logger: logging.Logger | None = None
 ) -> None:
     meta = body["metadata"]
+    # The metrics first: whoever sees the new status (a test, a dashboard next to `kubectl get`)
+    # finds the matching gauges on the next scrape.
+    _index(res, meta, outcome)
     if outcome.changed:
         await k8s.patch_status(res, meta["namespace"], meta["name"], outcome.status)
     ref = {"apiVersion": res.api_version, "kind": res.kind, "metadata": meta}
@@ -28,6 +31,9 @@ async def report(
     changed = {k: v for k, v in outcome.children.items() if v != "unchanged"}
     if changed and logger is not None:
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in sorted(changed.items())))
+
+
+def _index(res: Resource, meta: dict[str, Any], outcome: Outcome) -> None:
     status = outcome.status
     ns, name = meta["namespace"], meta["name"]
     if res.kind == "LabelingProject":
