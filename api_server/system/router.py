@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,8 +33,9 @@ def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/api/version")
-def version() -> dict[str, str]:
-    return {"release": __version__, "label-studio-os-package": {"version": __version__}}  # type: ignore[dict-item]
+async def version() -> dict[str, Any]:
+    """The release, in Label Studio's shape (its SDK and tools read `release`)."""
+    return {"release": __version__, "label-studio-os-package": {"version": __version__}}
 
 
 @router.get("/metrics", include_in_schema=False)

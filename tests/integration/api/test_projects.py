@@ -70,6 +70,10 @@ def test_validate_endpoint_lists_variables(api):
 def test_health_ready_metrics_schema(api):
     assert api.get("/health").json() == {"status": "UP"}
     assert api.get("/ready").json() == {"status": "UP"}
+    # Label Studio's shape: its SDK reads `release`, its UI the package version.
+    version = api.get("/api/version")
+    assert version.status_code == 200
+    assert version.json()["release"] == version.json()["label-studio-os-package"]["version"] != ""
     api.post("/api/projects/", json={"title": "m", "label_config": TEXT_CONFIG})
     metrics = api.get("/metrics").text
     assert 'kubelabel_http_request_duration_seconds_count{method="POST",route="/api/projects/",status="201"}' in metrics
