@@ -47,7 +47,7 @@ def _commit_and_close(session: Session) -> None:
         session.close()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

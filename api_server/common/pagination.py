@@ -21,7 +21,7 @@ class PageParams(BaseModel):
         return (self.page - 1) * self.page_size
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 100,
 ) -> PageParams:

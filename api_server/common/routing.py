@@ -7,13 +7,20 @@ served: `TrailingSlash` strips the slash from `/api/...` requests before routing
 would double the table FastAPI scans on every request.
 
 The declared (Label Studio) form is kept in `CANONICAL` for the OpenAPI schema and metrics.
+
+Sync endpoints are registered through `one_thread_trip` (see there).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from inspect import iscoroutinefunction
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 API_PREFIX = "/api/"
 # Slash-less route path -> the path as declared (what the schema and metrics show).
@@ -31,7 +38,41 @@ class DualSlashRouter(APIRouter):
         if declared.startswith(API_PREFIX) and stripped != declared:
             CANONICAL[stripped] = declared
             path = path.rstrip("/")
-        super().add_api_route(path, endpoint, **kwargs)
+        super().add_api_route(path, one_thread_trip(endpoint), **kwargs)
+
+
+def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync endpoint as an async one that goes to the thread pool once.
+
+    FastAPI runs a sync endpoint in the pool, validates its response in the pool again, and the
+    session dependency ends the request's reads (COMMIT, see `deps.get_session`) in a third trip.
+    Each trip is a GIL hand-off between threads, and under load those cost more than the
+    endpoint's own Python. Here the endpoint and the end of its transaction share one trip; the
+    response (plain data by then) is validated on the event loop. FastAPI reads the signature
+    and type hints of the wrapped function (`__wrapped__`), so nothing else changes.
+    """
+    if iscoroutinefunction(endpoint):
+        return endpoint
+
+    @functools.wraps(endpoint)
+    async def in_thread(**kwargs: Any) -> Any:
+        return await run_in_threadpool(_call_and_end_transaction, endpoint, kwargs)
+
+    return in_thread
+
+
+def _call_and_end_transaction(endpoint: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    sessions = [value for value in kwargs.values() if isinstance(value, Session)]
+    try:
+        result = endpoint(**kwargs)
+    except BaseException:
+        for session in sessions:
+            session.rollback()
+        raise
+    for session in sessions:
+        if session.in_transaction():
+            session.commit()
+    return result
 
 
 class TrailingSlash:
