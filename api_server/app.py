@@ -19,6 +19,7 @@ from api_server.limits import BodySizeLimit
 from api_server.metrics import ProjectGauges, RequestTimer
 from api_server.routers import ROUTERS
 from api_server.settings import Settings
+from api_server.workflow import pg_loop
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics_registry.register(ProjectGauges(app.state.session_factory))
     # Background jobs (webhooks, ...): run here unless Redis hands them to `kubelabel worker`.
     attach_job_runner(app)
+    pg_loop.attach(app, settings, settings.resolved_database_url())
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import BindParameter, ColumnElement, Select, exists, false, or_, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import replacement_traverse
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,23 @@ def unsubscribe(subscriber: Subscriber) -> None:
 @cache
 def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
     return select(*(exists(q) for q in queries))
+
+
+def any_listener(action: str, project_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber.
+
+    For a statement that decides by itself whether an event would have anyone to tell (the
+    labeling loop's PostgreSQL path hands those cases to the services, which publish).
+    """
+    interested = [s for s in _subscriptions if s.actions is None or action in s.actions]
+    if any(s.listeners is None for s in interested):
+        return true()
+
+    def to_column(element: Any) -> Any:
+        return project_id if isinstance(element, BindParameter) and element.key == "project_id" else None
+
+    queries = [replacement_traverse(s.listeners, {}, to_column) for s in interested]
+    return or_(false(), *(exists(q) for q in queries))
 
 
 def publish(session: Session, project_id: int, action: str, **objects: Any) -> None:

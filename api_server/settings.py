@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # Threads per server process running request handlers (FastAPI's sync endpoints). More than a
     # few only make them queue for Python's GIL; scale with `serve --workers` (processes) instead.
     request_threads: int = Field(default=8, ge=1, le=200, alias="KUBELABEL_REQUEST_THREADS")
+    # PostgreSQL: /next and submissions as one database function call each (workflow/pg_loop.py).
+    pg_fast_loop: bool = Field(default=True, alias="KUBELABEL_PG_FAST_LOOP")
     public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
     # Job queue (api_server/jobs): Redis only carries wake-ups; the jobs table is the truth.
     redis_prefix: str = Field(default="kubelabel", min_length=1, alias="KUBELABEL_REDIS_PREFIX")

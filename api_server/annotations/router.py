@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from api_server.annotations import service
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, AnnotationUpdate
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
+from api_server.workflow import router as workflow
 
 router = DualSlashRouter(prefix="/api", tags=["annotations"])
 
@@ -19,9 +20,11 @@ def list_annotations(task_id: int, session: SessionDep, user: CurrentUser) -> li
 
 
 @router.post("/tasks/{task_id}/annotations/", response_model=AnnotationPublic, status_code=201)
-def create_annotation(task_id: int, body: AnnotationCreate, session: SessionDep, user: CurrentUser) -> AnnotationPublic:
+async def create_annotation(
+    task_id: int, body: AnnotationCreate, request: Request, session: SessionDep, user: CurrentUser
+) -> AnnotationPublic:
     """Submit an annotation; `was_cancelled: true` skips the task. The result is checked against the config."""
-    return service.create(session, user, task_id, body)
+    return await workflow.create_annotation(request, session, user, task_id, body)
 
 
 @router.get("/annotations/{annotation_id}/", response_model=AnnotationPublic)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,32 @@ def _check_author(session: Session, role: str, user: User, completed_by: int | N
     return completed_by
 
 
+class SubmissionRules(Protocol):
+    """What `admit` reads of a project (the ORM row, or the labeling loop's own query row)."""
+
+    show_skip_button: bool
+    enable_empty_annotation: bool
+    label_config: str
+
+
+def admit(project: SubmissionRules, role: str, body: AnnotationCreate) -> None:
+    """The checks a new annotation passes before it is written (the author is checked apart)."""
+    if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
+        raise Forbidden("skipping is disabled in this project (show_skip_button is false)")
+    if not body.was_cancelled and not body.result and not project.enable_empty_annotation:
+        raise BadRequest(
+            "result: empty annotations are disabled in this project", validation_errors={"result": ["empty"]}
+        )
+    if body.result:
+        validate_result(project.label_config, body.result)
+    if body.ground_truth and not is_at_least(role, Role.reviewer):
+        raise Forbidden("marking ground truth needs the reviewer role (or higher)")
+
+
+def last_action(body: AnnotationCreate) -> str:
+    return "skipped" if body.was_cancelled else (body.last_action or "submitted")
+
+
 def list_for_task(session: Session, user: User, task_id: int) -> list[AnnotationPublic]:
     task, _, role = task_access(session, user, task_id, Role.viewer)
     rows = repository.for_task(session, task.id, None if sees_everyones_work(role) else user.id)
@@ -64,16 +90,7 @@ def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         project, role = project_access(session, user, task.project_id, Role.annotator)
-        if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
-            raise Forbidden("skipping is disabled in this project (show_skip_button is false)")
-        if not body.was_cancelled and not body.result and not project.enable_empty_annotation:
-            raise BadRequest(
-                "result: empty annotations are disabled in this project", validation_errors={"result": ["empty"]}
-            )
-        if body.result:
-            validate_result(project.label_config, body.result)
-        if body.ground_truth and not is_at_least(role, Role.reviewer):
-            raise Forbidden("marking ground truth needs the reviewer role (or higher)")
+        admit(project, role, body)
         author = _check_author(session, role, user, body.completed_by)
         row = Annotation(
             task_id=task.id,
@@ -86,7 +103,7 @@ def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -
             parent_prediction_id=body.parent_prediction,
             parent_annotation_id=body.parent_annotation,
             import_id=body.import_id,
-            last_action="skipped" if body.was_cancelled else (body.last_action or "submitted"),
+            last_action=last_action(body),
             updated_by_id=user.id,
         )
         row.draft_created_at = repository.take_drafts(session, task.id, author, None) or body.draft_created_at

@@ -56,9 +56,14 @@ def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def in_thread(**kwargs: Any) -> Any:
-        return await run_in_threadpool(_call_and_end_transaction, endpoint, kwargs)
+        return await in_one_trip(endpoint, **kwargs)
 
     return in_thread
+
+
+async def in_one_trip(function: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """Call a sync function in the thread pool and end the transactions of the sessions it was given there."""
+    return await run_in_threadpool(_call_and_end_transaction, function, kwargs)
 
 
 def _call_and_end_transaction(endpoint: Callable[..., Any], kwargs: dict[str, Any]) -> Any:

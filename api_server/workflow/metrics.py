@@ -19,3 +19,9 @@ NEXT_TASK_DURATION = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+PG_LOOP_CALLS = Counter(
+    "kubelabel_pg_loop_calls_total",
+    "/next and submissions on PostgreSQL by who answered them: the database functions or the services",
+    ["call", "by"],
+    registry=REGISTRY,
+)

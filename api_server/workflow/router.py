@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
+from fastapi import Request
+from sqlalchemy.orm import Session
+
 from api_server.annotations import service as annotations
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic
-from api_server.common.routing import DualSlashRouter
+from api_server.common.routing import DualSlashRouter, in_one_trip
+from api_server.db.models import User
 from api_server.deps import CurrentUser, SessionDep, SettingsDep
-from api_server.workflow import service
+from api_server.workflow import pg_loop, service
 from api_server.workflow.schemas import ReviewPublic, ReviewRequest, SkipRequest, TaskPayload, TransitionPublic
 
 router = DualSlashRouter(prefix="/api", tags=["workflow"])
 
 
 @router.get("/projects/{project_id}/next/", response_model=TaskPayload)
-def next_task(project_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> TaskPayload:
+async def next_task(
+    project_id: int, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> TaskPayload:
     """The caller's next task (locked for them until they submit, skip, or the lock expires).
 
     Follows the project's sampling and overlap; never a task the caller already annotated or
     skipped. 404 {"detail": "no more tasks"} when there is nothing left for the caller.
     """
-    return service.next_task(session, user, project_id, settings)
+    loop = pg_loop.of(request)
+    if loop is not None and (payload := await loop.next_task(user, project_id)) is not None:
+        return payload
+    return await in_one_trip(service.next_task, session=session, user=user, project_id=project_id, settings=settings)
 
 
 @router.post("/tasks/{task_id}/skip/", response_model=AnnotationPublic, status_code=201)
-def skip_task(
-    task_id: int, session: SessionDep, user: CurrentUser, body: SkipRequest | None = None
+async def skip_task(
+    task_id: int, request: Request, session: SessionDep, user: CurrentUser, body: SkipRequest | None = None
 ) -> AnnotationPublic:
     """Skip a task (kubelabel shortcut for posting an annotation with `was_cancelled: true`)."""
-    lead_time = body.lead_time if body else None
-    return annotations.create(session, user, task_id, AnnotationCreate(was_cancelled=True, lead_time=lead_time))
+    skip = AnnotationCreate(was_cancelled=True, lead_time=body.lead_time if body else None)
+    return await create_annotation(request, session, user, task_id, skip)
+
+
+async def create_annotation(
+    request: Request, session: Session, user: User, task_id: int, body: AnnotationCreate
+) -> AnnotationPublic:
+    """A submission or a skip: through the PostgreSQL loop when it takes it, else the service."""
+    loop = pg_loop.of(request)
+    if loop is not None and (created := await loop.submit(user, task_id, body)) is not None:
+        return created
+    return await in_one_trip(annotations.create, session=session, user=user, task_id=task_id, body=body)
 
 
 @router.get("/tasks/{task_id}/history/", response_model=list[TransitionPublic])

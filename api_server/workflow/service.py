@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -105,6 +106,13 @@ def _payload(session: Session, task: Task, user: User, *, with_own: bool, fresh:
         if with_own
         else []
     )
+    return build_payload(task, user, own=own, predictions=predictions, drafts=drafts)
+
+
+def build_payload(
+    task: Task, user: User, *, own: Iterable[Annotation], predictions: Iterable[Prediction], drafts: Iterable[Draft]
+) -> TaskPayload:
+    """What /next answers: the task with the caller's own annotations and drafts, and its predictions."""
     payload = task_payload(
         task,
         annotations=[annotation_public(a, user.username) for a in own],

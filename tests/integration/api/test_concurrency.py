@@ -1,4 +1,8 @@
-"""Many annotators pulling and submitting at once: every task gets exactly its overlap."""
+"""Many annotators pulling and submitting at once: every task gets exactly its overlap.
+
+On PostgreSQL both implementations of the loop run it: the database functions (the default,
+workflow/pg_loop.py) and the services (KUBELABEL_PG_FAST_LOOP=false).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,16 @@ OVERLAP = 2
 
 
 def test_sixteen_annotators_with_overlap_two(api, live_server):
+    sixteen_annotators(api, live_server)
+
+
+def test_sixteen_annotators_through_the_services_on_postgres(server_pool):
+    server = server_pool.new("postgres", KUBELABEL_PG_FAST_LOOP=False)
+    with server.client() as api:
+        sixteen_annotators(api, server)
+
+
+def sixteen_annotators(api, live_server) -> None:
     project, tasks = project_with_tasks(api, TEXT_CONFIG, TASKS, overlap=OVERLAP)
     pid = project["id"]
     clients = [member(api, live_server, pid, "annotator", f"annotator{i}") for i in range(ANNOTATORS)]

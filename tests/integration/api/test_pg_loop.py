@@ -1,0 +1,85 @@
+"""The labeling loop's PostgreSQL path (workflow/pg_loop.py): who answers, and that it leaves what the services leave.
+
+The whole API suite runs on PostgreSQL through this path, so its rules are tested there; these
+tests pin down which calls the database functions answer and which they hand to the services.
+"""
+
+from __future__ import annotations
+
+from api_server.metrics import REGISTRY
+from tests.conftest import TEXT_CONFIG
+from tests.support.labeling import choice, member, project_with_tasks
+
+
+def _calls() -> dict[tuple[str, str], float]:
+    return {
+        (call, by): REGISTRY.get_sample_value("kubelabel_pg_loop_calls_total", {"call": call, "by": by}) or 0.0
+        for call in ("next", "submit")
+        for by in ("database", "services")
+    }
+
+
+def _delta(before: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    return {key: value - before[key] for key, value in _calls().items() if value != before[key]}
+
+
+def test_next_and_submit_are_one_database_call_each_on_postgres(api, live_server):
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 2, overlap=1)
+    annotator = member(api, live_server, project["id"], "annotator", "ann")
+    before = _calls()
+    with annotator:
+        task = annotator.get(f"/api/projects/{project['id']}/next").json()
+        assert task["id"] == tasks[0] and task["state"] == "in_progress" and task["drafts"] == []
+        # Fetched again (a reload): the same task, its lock extended.
+        assert annotator.get(f"/api/projects/{project['id']}/next").json()["id"] == tasks[0]
+        created = annotator.post(f"/api/tasks/{tasks[0]}/annotations/", json={"result": choice(), "lead_time": 2.5})
+        assert created.status_code == 201, created.text
+        skipped = annotator.post(f"/api/tasks/{tasks[1]}/skip/", json={"lead_time": 1.0})
+        assert skipped.status_code == 201, skipped.text
+        assert annotator.get(f"/api/projects/{project['id']}/next").status_code == 404
+    annotation = created.json()
+    assert annotation["completed_by"] == annotator.user_id and annotation["created_username"] == "ann"
+    assert annotation["lead_time"] == 2.5 and annotation["state"] == "submitted"
+    assert skipped.json()["was_cancelled"] is True and skipped.json()["last_action"] == "skipped"
+    # What the services would have left: counters, state, history, no lock.
+    done = api.get(f"/api/tasks/{tasks[0]}").json()
+    assert (done["total_annotations"], done["is_labeled"], done["state"]) == (1, True, "completed")
+    history = [(t["from_state"], t["to_state"], t["comment"]) for t in api.get(f"/api/tasks/{tasks[0]}/history").json()]
+    assert history == [
+        ("new", "in_progress", "handed out by /next"),
+        ("in_progress", "completed", f"annotation {annotation['id']} submitted"),
+    ]
+    assert api.get(f"/api/tasks/{tasks[1]}").json()["state"] == "skipped"
+    expected = {("next", "database"): 3, ("submit", "database"): 2} if live_server.backend == "postgres" else {}
+    assert _delta(before) == expected
+
+
+def test_cases_the_services_decide_are_handed_to_them(api, live_server):
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 3, overlap=1)
+    pid = project["id"]
+    annotator = member(api, live_server, pid, "annotator", "ann")
+    viewer = member(api, live_server, pid, "viewer", "view")
+    before = _calls()
+    with annotator, viewer:
+        # Answered by the database, errors included: 403 naming the role, 404 for no project.
+        r = viewer.get(f"/api/projects/{pid}/next")
+        assert r.status_code == 403 and "annotator role" in r.json()["detail"]
+        assert annotator.get("/api/projects/999999/next").status_code == 404
+        r = annotator.post(f"/api/tasks/{tasks[0]}/annotations/", json={"result": [{"from_name": "nope"}]})
+        assert r.status_code == 400 and "from_name" in r.text  # checked before anything is written
+        # Someone listens for ANNOTATION_CREATED: the services submit and publish.
+        hook = api.post("/api/webhooks/", json={"project": pid, "url": "http://127.0.0.1:9/hook"})
+        assert hook.status_code == 201, hook.text
+        assert annotator.post(f"/api/tasks/{tasks[0]}/annotations/", json={"result": choice()}).status_code == 201
+        # The project hands a caller's own skips back to them: the services pick the task.
+        api.patch(f"/api/projects/{pid}/", json={"skip_queue": "REQUEUE_FOR_ME"}).raise_for_status()
+        assert annotator.get(f"/api/projects/{pid}/next").status_code == 200
+    if live_server.backend == "postgres":
+        assert _delta(before) == {
+            ("next", "database"): 2,
+            ("submit", "database"): 1,
+            ("submit", "services"): 1,
+            ("next", "services"): 1,
+        }
+    else:
+        assert _delta(before) == {}
