@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -126,13 +127,29 @@ class FileUpload(Base):
     created_at: Mapped[datetime] = _created()
 
 
+# Open tasks, as each database's queries spell it (SQLAlchemy writes `NOT x` as `x = 0` on SQLite).
+_OPEN = text("NOT is_labeled")
+_OPEN_SQLITE = text("is_labeled = 0")
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_project_id_id", "project_id", "id"),
-        # The next-task queue walks these in order: open tasks by id, or by prediction score (uncertainty).
-        Index("ix_tasks_project_labeled", "project_id", "is_labeled", "id"),
-        Index("ix_tasks_project_queue_score", "project_id", "is_labeled", "prediction_score", "id"),
+        # The next-task queue walks open tasks in order: by id, or by prediction score (uncertainty).
+        # Only open tasks are in these indexes, so the walk never steps over the finished part of a
+        # project (with every task indexed, a LIMIT 1 query read all labeled tasks before the first
+        # open one whenever the planner's statistics called labeled tasks rare). Queries name the
+        # same condition (`~Task.is_labeled`), so both databases use them.
+        Index("ix_tasks_queue", "project_id", "id", postgresql_where=_OPEN, sqlite_where=_OPEN_SQLITE),
+        Index(
+            "ix_tasks_queue_score",
+            "project_id",
+            "prediction_score",
+            "id",
+            postgresql_where=_OPEN,
+            sqlite_where=_OPEN_SQLITE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -98,7 +98,7 @@ def tasks_needing_prediction(
     while True:
         stmt = select(Task).where(Task.project_id == project_id, Task.id > last)
         if only_unlabeled:
-            stmt = stmt.where(Task.is_labeled.is_(False))
+            stmt = stmt.where(~Task.is_labeled)
         rows = list(session.scalars(stmt.order_by(Task.id).limit(chunk)))
         if not rows:
             return

@@ -165,7 +165,7 @@ def _available(skips_count: bool, allow_own_skips: bool) -> list[ColumnElement[b
     own = select(func.count()).where(*mine).correlate(Task).scalar_subquery()
     return [
         Task.project_id == _P("project_id"),
-        Task.is_labeled.is_(False),
+        ~Task.is_labeled,
         counted + locked < Task.overlap,
         own == 0,
     ]

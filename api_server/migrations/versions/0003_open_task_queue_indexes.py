@@ -1,0 +1,40 @@
+"""the next-task queue's indexes hold open tasks only
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28 01:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+OPEN = sa.text("NOT is_labeled")
+OPEN_SQLITE = sa.text("is_labeled = 0")  # how SQLAlchemy writes `~Task.is_labeled` there
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_project_labeled")
+        batch_op.drop_index("ix_tasks_project_queue_score")
+        batch_op.create_index("ix_tasks_queue", ["project_id", "id"], postgresql_where=OPEN, sqlite_where=OPEN_SQLITE)
+        batch_op.create_index(
+            "ix_tasks_queue_score",
+            ["project_id", "prediction_score", "id"],
+            postgresql_where=OPEN,
+            sqlite_where=OPEN_SQLITE,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_queue_score")
+        batch_op.drop_index("ix_tasks_queue")
+        batch_op.create_index("ix_tasks_project_queue_score", ["project_id", "is_labeled", "prediction_score", "id"])
+        batch_op.create_index("ix_tasks_project_labeled", ["project_id", "is_labeled", "id"])
