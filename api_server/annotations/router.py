@@ -21,10 +21,10 @@ def list_annotations(task_id: int, session: SessionDep, user: CurrentUser) -> li
 
 @router.post("/tasks/{task_id}/annotations/", response_model=AnnotationPublic, status_code=201)
 async def create_annotation(
-    task_id: int, body: AnnotationCreate, request: Request, session: SessionDep, user: CurrentUser
+    task_id: int, body: AnnotationCreate, request: Request, user: CurrentUser
 ) -> AnnotationPublic:
     """Submit an annotation; `was_cancelled: true` skips the task. The result is checked against the config."""
-    return await workflow.create_annotation(request, session, user, task_id, body)
+    return await workflow.create_annotation(request, user, task_id, body)
 
 
 @router.get("/annotations/{annotation_id}/", response_model=AnnotationPublic)

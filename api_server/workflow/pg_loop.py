@@ -64,9 +64,14 @@ class PgLoop:
         self.pool = pool
         self.settings = settings
 
-    async def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    async def _rows(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> list[dict[str, Any]] | None:
         """The statement's rows, or None when a function handed the case back to the services."""
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        if conn is None:
+            async with self.pool.connection() as pooled:
+                return await self._rows(sql, params, pooled)
+        async with conn.cursor(row_factory=dict_row) as cur:
             try:
                 await cur.execute(sql, params)
             except psycopg.Error as exc:
@@ -117,7 +122,13 @@ class PgLoop:
     async def _submit(self, user: User, task_id: int, body: AnnotationCreate) -> AnnotationPublic | None:
         if body.completed_by not in (None, user.id):
             return None  # on behalf of another user: the service checks them
-        rows = await self._rows(_gate(), {"task_id": task_id, "user_id": user.id})
+        async with self.pool.connection() as conn:  # one connection for the checks and the write
+            return await self._submit_on(conn, user, task_id, body)
+
+    async def _submit_on(
+        self, conn: psycopg.AsyncConnection[Any], user: User, task_id: int, body: AnnotationCreate
+    ) -> AnnotationPublic | None:
+        rows = await self._rows(_gate(), {"task_id": task_id, "user_id": user.id}, conn)
         if not rows:
             return None  # no such task: the service answers 404
         gate = _Row(rows[0])
@@ -142,7 +153,7 @@ class PgLoop:
             utcnow(),
             MOVES,
         )
-        created = await self._rows(_SUBMIT, params)
+        created = await self._rows(_SUBMIT, params, conn)
         if not created:
             return None
         row = Annotation(**created[0])

@@ -186,7 +186,8 @@ def _candidate(skips_count: bool, allow_own_skips: bool, order: str) -> Select[t
     elif order == "before":
         stmt = stmt.where(Task.id < _P("start")).order_by(Task.id)
     else:
-        stmt = stmt.order_by(Task.id)
+        # Import order; inner_id grows with id in a project, and only the queue index gives this order.
+        stmt = stmt.order_by(Task.inner_id, Task.id)
     return stmt.limit(1).with_for_update(skip_locked=True, of=Task)
 
 

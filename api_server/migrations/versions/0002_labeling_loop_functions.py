@@ -123,7 +123,7 @@ BEGIN
             END IF;
         ELSE
             SELECT t.id, t.state INTO v_task, v_state FROM tasks t WHERE {_AVAILABLE}
-             ORDER BY t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
+             ORDER BY t.inner_id, t.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
         END IF;
         IF v_task IS NULL THEN
             RETURN;

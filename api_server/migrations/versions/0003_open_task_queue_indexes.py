@@ -1,4 +1,4 @@
-"""the next-task queue's indexes hold open tasks only
+"""the next-task queue's indexes hold open tasks only; task locks by user
 
 Revision ID: 0003
 Revises: 0002
@@ -23,16 +23,22 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_project_labeled")
         batch_op.drop_index("ix_tasks_project_queue_score")
-        batch_op.create_index("ix_tasks_queue", ["project_id", "id"], postgresql_where=OPEN, sqlite_where=OPEN_SQLITE)
+        batch_op.create_index(
+            "ix_tasks_queue", ["project_id", "inner_id", "id"], postgresql_where=OPEN, sqlite_where=OPEN_SQLITE
+        )
         batch_op.create_index(
             "ix_tasks_queue_score",
             ["project_id", "prediction_score", "id"],
             postgresql_where=OPEN,
             sqlite_where=OPEN_SQLITE,
         )
+    with op.batch_alter_table("task_locks", schema=None) as batch_op:
+        batch_op.create_index("ix_task_locks_user_id", ["user_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("task_locks", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_locks_user_id")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_queue_score")
         batch_op.drop_index("ix_tasks_queue")
