@@ -8,7 +8,7 @@ from api_server.annotations import service
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, AnnotationUpdate
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
-from api_server.workflow import router as workflow
+from api_server.workflow import loop
 
 router = DualSlashRouter(prefix="/api", tags=["annotations"])
 
@@ -24,7 +24,7 @@ async def create_annotation(
     task_id: int, body: AnnotationCreate, request: Request, user: CurrentUser
 ) -> AnnotationPublic:
     """Submit an annotation; `was_cancelled: true` skips the task. The result is checked against the config."""
-    return await workflow.create_annotation(request, user, task_id, body)
+    return await loop.submit(request, user, task_id, body)
 
 
 @router.get("/annotations/{annotation_id}/", response_model=AnnotationPublic)

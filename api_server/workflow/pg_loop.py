@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from functools import cache
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -131,7 +132,7 @@ class PgLoop:
         rows = await self._rows(_gate(), {"task_id": task_id, "user_id": user.id}, conn)
         if not rows:
             return None  # no such task: the service answers 404
-        gate = _Row(rows[0])
+        gate = SimpleNamespace(**rows[0])  # attribute access, as `annotations.admit` reads a project
         if gate.listening:
             return None  # someone listens for ANNOTATION_CREATED: the service publishes it
         role = check_project_role(acting_role(user, gate.role), gate.project_id, Role.annotator)
@@ -170,16 +171,6 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
         raise
     metrics.PG_LOOP_CALLS.labels(call, "services" if answer is None else "database").inc()
     return answer
-
-
-class _Row:
-    """Attribute access to a dict row (what `annotations.admit` reads)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)
 
 
 @cache

@@ -6,6 +6,8 @@ follow, statement for statement, the rules of workflow/service.py, workflow/repo
 annotations/service.py and tasks/counters.py; what they may not decide alone (the state
 machine's table, the roles that may label) comes in as parameters from that Python code.
 Whatever they do not handle they refuse before writing, and the Python path takes over.
+A change to those rules or to the tables they read is a new migration (CREATE OR REPLACE);
+the API test suite runs on PostgreSQL through these functions and catches a drift.
 
 Revision ID: 0002
 Revises: 0001
