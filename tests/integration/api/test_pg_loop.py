@@ -6,9 +6,16 @@ tests pin down which calls the database functions answer and which they hand to 
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
 from api_server.metrics import REGISTRY
+from api_server.workflow.pg_loop import _Freshness
 from tests.conftest import TEXT_CONFIG
 from tests.support.labeling import choice, member, project_with_tasks
+from tests.support.services import POSTGRES_URL, require_port
 
 
 def _calls() -> dict[tuple[str, str], float]:
@@ -83,3 +90,35 @@ def test_cases_the_services_decide_are_handed_to_them(api, live_server):
         }
     else:
         assert _delta(before) == {}
+
+
+@pytest.mark.postgres
+def test_pooled_connections_are_pinged_only_after_sitting_idle(monkeypatch):
+    require_port("PostgreSQL", "127.0.0.1", 5432)
+    pings: list[object] = []
+    ping = AsyncConnectionPool.check_connection
+
+    async def counted_ping(conn) -> None:
+        pings.append(conn)
+        await ping(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", staticmethod(counted_ping))
+    freshness = _Freshness()
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+
+    async def scenario() -> tuple[int, int]:
+        pool = AsyncConnectionPool(
+            dsn, min_size=1, max_size=1, open=False, check=freshness.check, reset=freshness.returned
+        )
+        async with pool:
+            for _ in range(5):  # back-to-back requests: the first checkout pings, the rest do not
+                async with pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            busy = len(pings)
+            freshness.FRESH_SECONDS = 0.05
+            await asyncio.sleep(0.1)
+            async with pool.connection() as conn:  # idle for longer: pinged before use
+                await conn.execute("SELECT 1")
+            return busy, len(pings)
+
+    assert asyncio.run(scenario()) == (1, 2)
