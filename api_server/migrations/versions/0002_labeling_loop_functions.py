@@ -164,8 +164,12 @@ DECLARE
     t tasks%ROWTYPE;
     a annotations%ROWTYPE;
     v_skips_count boolean;
+    v_review_required boolean;
     v_drafted timestamptz;
     v_event text := CASE WHEN p_was_cancelled THEN 'skipped' ELSE 'submitted' END;
+    v_total integer;
+    v_cancelled integer;
+    v_labeling integer;
     v_counted integer;
     v_accepted integer;
     v_locks integer;
@@ -177,7 +181,8 @@ BEGIN
     IF NOT FOUND OR t.project_id <> p_project THEN
         RAISE EXCEPTION 'task % is not in project %', p_task, p_project USING ERRCODE = 'KL404';
     END IF;
-    SELECT p.skip_queue = 'IGNORE_SKIPPED' INTO v_skips_count FROM projects p WHERE p.id = p_project;
+    SELECT p.skip_queue = 'IGNORE_SKIPPED', p.review_required INTO v_skips_count, v_review_required
+      FROM projects p WHERE p.id = p_project;
 
     WITH taken AS (
         DELETE FROM drafts d
@@ -196,26 +201,17 @@ BEGIN
     -- The author's lock on the task, and any of their locks that expired.
     DELETE FROM task_locks l WHERE l.user_id = p_author AND (l.task_id = p_task OR l.expire_at <= p_now);
 
-    -- Counters (tasks/counters.py).
-    UPDATE tasks SET
-        total_annotations = (SELECT count(*) FROM annotations x WHERE x.task_id = p_task AND x.was_cancelled = false),
-        cancelled_annotations = (SELECT count(*) FROM annotations x WHERE x.task_id = p_task AND x.was_cancelled),
-        total_predictions = (SELECT count(*) FROM predictions x WHERE x.task_id = p_task),
-        prediction_score = (SELECT x.score FROM predictions x WHERE x.task_id = p_task
-                             ORDER BY x.created_at DESC, x.id DESC LIMIT 1),
-        is_labeled = (SELECT count(*) >= t.overlap AND count(*) > 0 FROM annotations x
-                        JOIN projects p ON p.id = x.project_id
-                       WHERE x.task_id = p_task AND x.was_cancelled = false
-                         AND (x.review_status IS NULL OR x.review_status <> 'rejected')
-                         AND (p.review_required = false OR x.review_status = 'accepted')),
-        updated_at = p_now
-     WHERE tasks.id = p_task;
-
-    -- Where the task goes after the submission or skip (workflow/service.settle).
-    SELECT count(*), count(*) FILTER (WHERE x.review_status = 'accepted') INTO v_counted, v_accepted
-      FROM annotations x
-     WHERE x.task_id = p_task AND (x.review_status IS NULL OR x.review_status <> 'rejected')
-       AND (v_skips_count OR x.was_cancelled = false);
+    -- One pass over the task's annotations: its counters (tasks/counters.py) and the slots that
+    -- decide where it goes (workflow/service.settle); then one UPDATE writes both.
+    SELECT count(*) FILTER (WHERE NOT x.was_cancelled),
+           count(*) FILTER (WHERE x.was_cancelled),
+           count(*) FILTER (WHERE NOT x.was_cancelled AND x.review_status IS DISTINCT FROM 'rejected'
+                              AND (NOT v_review_required OR x.review_status = 'accepted')),
+           count(*) FILTER (WHERE x.review_status IS DISTINCT FROM 'rejected'
+                              AND (v_skips_count OR NOT x.was_cancelled)),
+           count(*) FILTER (WHERE x.review_status = 'accepted' AND (v_skips_count OR NOT x.was_cancelled))
+      INTO v_total, v_cancelled, v_labeling, v_counted, v_accepted
+      FROM annotations x WHERE x.task_id = p_task;
     SELECT count(*) INTO v_locks FROM task_locks l WHERE l.task_id = p_task AND l.expire_at > p_now;
     v_busy := v_counted > 0 OR v_locks > 0;
     IF v_counted >= t.overlap THEN
@@ -231,11 +227,20 @@ BEGIN
     ELSE
         v_target := 'in_progress';
     END IF;
+    IF v_target <> t.state AND NOT (t.state || '>' || v_target) = ANY(p_legal) THEN
+        RAISE EXCEPTION 'task %: % -> %', p_task, t.state, v_target USING ERRCODE = 'KL409';
+    END IF;
+    UPDATE tasks SET
+        total_annotations = v_total,
+        cancelled_annotations = v_cancelled,
+        total_predictions = (SELECT count(*) FROM predictions x WHERE x.task_id = p_task),
+        prediction_score = (SELECT x.score FROM predictions x WHERE x.task_id = p_task
+                             ORDER BY x.created_at DESC, x.id DESC LIMIT 1),
+        is_labeled = v_labeling >= t.overlap AND v_labeling > 0,
+        state = v_target,
+        updated_at = p_now
+     WHERE tasks.id = p_task;
     IF v_target <> t.state THEN
-        IF NOT (t.state || '>' || v_target) = ANY(p_legal) THEN
-            RAISE EXCEPTION 'task %: % -> %', p_task, t.state, v_target USING ERRCODE = 'KL409';
-        END IF;
-        UPDATE tasks SET state = v_target, updated_at = p_now WHERE tasks.id = p_task;
         INSERT INTO task_transitions (task_id, from_state, to_state, user_id, comment, created_at)
         VALUES (p_task, t.state, v_target, p_actor, 'annotation ' || a.id || ' ' || v_event, p_now);
     END IF;
