@@ -118,10 +118,16 @@ async def test_external_backend_registers_and_project_stats_flow(
         ]
         assert "kubelabel.io/finalizer" in mlb["metadata"]["finalizers"]
 
-        text = await scrape()
+        # A reconcile is counted when it returns, just after the status it patched: wait for it.
+        success = 'kubelabel_operator_reconcile_total{kind="MLBackend",result="success"}'
+
+        async def counted() -> str:
+            text = await scrape()
+            return text if success in text else ""
+
+        text = await eventually(counted)
         assert 'kubelabel_project_tasks{namespace="default",project="sentiment"} 3.0' in text
         assert 'kubelabel_mlbackend_up{backend="sentiment-model",namespace="default"} 1.0' in text
-        assert 'kubelabel_operator_reconcile_total{kind="MLBackend",result="success"}' in text
 
         # Deletion runs the one finalizer: the registration in the project's database goes away.
         await client.delete(MLBACKENDS, NS, "sentiment-model")
