@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 from anyio import to_thread
@@ -77,13 +76,6 @@ def create_app(settings: Settings) -> FastAPI:
     @app.on_event("startup")
     async def _request_threads() -> None:
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-
-    @app.on_event("startup")
-    async def _freeze_startup_objects() -> None:
-        # The ~150,000 objects of the loaded app live as long as the process: out of the cyclic
-        # garbage collector's way, its full collections (~60 ms each) stop pausing requests.
-        gc.collect()
-        gc.freeze()
 
     @app.on_event("shutdown")
     def _dispose() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -25,7 +26,19 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
 
 def app_factory() -> FastAPI:
     """One worker process's app (uvicorn --workers); the parent already migrated and bootstrapped."""
-    return create_app(get_settings())
+    return _settled(create_app(get_settings()))
+
+
+def _settled(app: FastAPI) -> FastAPI:
+    """The app, with what the process loaded so far frozen out of the cyclic garbage collector.
+
+    Those ~150,000 objects live as long as the serving process; each full collection walked them
+    (about 60 ms, a pause for every request in flight). Only for serving processes: a process
+    that builds apps and drops them (the tests) would never get their memory back.
+    """
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, workers: int = 1) -> int:
@@ -33,7 +46,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, worke
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
     if workers <= 1:
-        uvicorn.run(build(settings, migrate=migrate), **options)
+        uvicorn.run(_settled(build(settings, migrate=migrate)), **options)
         return 0
     # Several processes: migrate and bootstrap once here, so workers never race on them.
     url = settings.resolved_database_url()
