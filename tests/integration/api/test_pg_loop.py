@@ -10,8 +10,11 @@ import asyncio
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import select
 
+from api_server.db.models import TaskLock
 from api_server.metrics import REGISTRY
+from api_server.workflow import pg_loop
 from api_server.workflow.pg_loop import _Freshness
 from tests.conftest import TEXT_CONFIG
 from tests.support.labeling import choice, member, project_with_tasks
@@ -122,3 +125,21 @@ def test_pooled_connections_are_pinged_only_after_sitting_idle(monkeypatch):
             return busy, len(pings)
 
     assert asyncio.run(scenario()) == (1, 2)
+
+
+def test_a_move_the_function_may_not_make_is_rolled_back_and_handed_to_the_services(api, live_server, monkeypatch):
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 1, overlap=1)
+    annotator = member(api, live_server, project["id"], "annotator", "ann")
+    # As if the state machine had no new -> in_progress: kubelabel_next_task raises KL409 after
+    # claiming the task, which rolls its claim back; the services (with the real table) answer.
+    monkeypatch.setattr(pg_loop, "MOVES", [m for m in pg_loop.MOVES if m != "new>in_progress"])
+    before = _calls()
+    with annotator:
+        r = annotator.get(f"/api/projects/{project['id']}/next")
+    assert r.status_code == 200 and r.json()["id"] == tasks[0]
+    with live_server.session_factory() as session:
+        locks = session.scalars(select(TaskLock)).all()
+    assert [(lock.task_id, lock.user_id) for lock in locks] == [(tasks[0], annotator.user_id)]
+    history = api.get(f"/api/tasks/{tasks[0]}/history").json()
+    assert [(t["from_state"], t["to_state"]) for t in history] == [("new", "in_progress")]
+    assert _delta(before) == ({("next", "services"): 1} if live_server.backend == "postgres" else {})
