@@ -77,6 +77,11 @@ class PgLoop:
         async with conn.cursor(row_factory=dict_row) as cur:
             try:
                 await cur.execute(sql, params)
+            except psycopg.OperationalError:
+                # The connection broke (the database restarted, or dropped it while it sat in the
+                # pool, unpinged: see _Freshness). The pool discards it; the services, on the
+                # engine's pre-pinged connections, answer this request.
+                return None
             except psycopg.Error as exc:
                 # Rolled back, nothing written: the services decide (and name the error).
                 if isinstance(exc, psycopg.errors.IntegrityError) or exc.sqlstate in HANDED_BACK:
@@ -235,7 +240,9 @@ class _Freshness:
 
     A ping is a round trip: on every checkout it cost more than a tenth of the loop's work. A
     connection handed back less than `FRESH_SECONDS` ago was just working; one idle longer is
-    pinged first, so a connection the database or the network dropped meanwhile is replaced.
+    pinged first, so a connection the database or the network dropped meanwhile is replaced. One
+    that broke within the second anyway (a restart under load) fails its statement before
+    anything is written, and `PgLoop._rows` hands that request to the services.
     """
 
     FRESH_SECONDS = 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
@@ -143,3 +144,33 @@ def test_a_move_the_function_may_not_make_is_rolled_back_and_handed_to_the_servi
     history = api.get(f"/api/tasks/{tasks[0]}/history").json()
     assert [(t["from_state"], t["to_state"]) for t in history] == [("new", "in_progress")]
     assert _delta(before) == ({("next", "services"): 1} if live_server.backend == "postgres" else {})
+
+
+@pytest.mark.postgres
+def test_connections_the_database_dropped_cost_no_request(server_pool):
+    server = server_pool.new("postgres")
+    with server.client() as api:
+        project, tasks = project_with_tasks(api, TEXT_CONFIG, 3, overlap=1)
+        annotator = member(api, server, project["id"], "annotator", "ann")
+        with annotator:
+            first = annotator.get(f"/api/projects/{project['id']}/next").json()["id"]
+            assert annotator.post(f"/api/tasks/{first}/annotations/", json={"result": choice()}).status_code == 201
+            # The database drops every connection of the server (a restart, a failover) while the
+            # loop's pool still holds them as freshly used.
+            database = server.database_url.rpartition("/")[2]
+            with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+                dropped = c.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (database,)
+                ).fetchone()[0]
+            assert dropped > 0
+            before = _calls()
+            second = annotator.get(f"/api/projects/{project['id']}/next")
+            assert second.status_code == 200, second.text
+            created = annotator.post(f"/api/tasks/{second.json()['id']}/annotations/", json={"result": choice()})
+            assert created.status_code == 201, created.text
+            assert annotator.get(f"/api/projects/{project['id']}/next").status_code == 200
+    assert sorted({second.json()["id"], first}) == tasks[:2]
+    # The broken connections were handed back to the services, then the pool reconnected.
+    calls = _delta(before)
+    assert calls.get(("next", "services"), 0) + calls.get(("submit", "services"), 0) >= 1
+    assert calls.get(("next", "database"), 0) >= 1
