@@ -189,16 +189,18 @@ class TaskTransition(Base):
 
 class TaskLock(Base):
     __tablename__ = "task_locks"
+    # Every /next and submission inserts and deletes a lock, so only the indexes lookups use:
+    # by task (the unique pair leads with it: a task's live locks) and by user (the caller's held
+    # lock, the author's locks a submission drops). Expiry is always read with one of those.
     __table_args__ = (
         UniqueConstraint("task_id", "user_id", name="uq_task_locks_task_user"),
-        # /next looks up the caller's held lock, a submission drops the author's locks.
         Index("ix_task_locks_user_id", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    expire_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    expire_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class Annotation(Base):

@@ -1,4 +1,4 @@
-"""the next-task queue's indexes hold open tasks only; task locks by user
+"""the next-task queue's indexes hold open tasks only; task locks indexed by user, not by expiry
 
 Revision ID: 0003
 Revises: 0002
@@ -34,10 +34,16 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("task_locks", schema=None) as batch_op:
         batch_op.create_index("ix_task_locks_user_id", ["user_id"])
+        # Unused (expiry is read with a task or a user) or doubled (uq_task_locks_task_user leads
+        # with task_id), and maintained on every lock insert and delete.
+        batch_op.drop_index("ix_task_locks_expire_at")
+        batch_op.drop_index("ix_task_locks_task_id")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("task_locks", schema=None) as batch_op:
+        batch_op.create_index("ix_task_locks_task_id", ["task_id"])
+        batch_op.create_index("ix_task_locks_expire_at", ["expire_at"])
         batch_op.drop_index("ix_task_locks_user_id")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_queue_score")
