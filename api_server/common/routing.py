@@ -19,8 +19,10 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+
+from api_server.db.session import session_scope
 
 API_PREFIX = "/api/"
 # Slash-less route path -> the path as declared (what the schema and metrics show).
@@ -66,16 +68,16 @@ async def in_one_trip(function: Callable[..., Any], /, **kwargs: Any) -> Any:
     return await run_in_threadpool(_call_and_end_transaction, function, kwargs)
 
 
-async def in_new_session(factory: Callable[[], Session], function: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """`in_one_trip` with a session of its own: for async endpoints that need one only sometimes.
-
-    A session dependency costs every request its setup and cleanup, needed or not.
+async def in_new_session(factory: sessionmaker[Session], function: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """One trip to the thread pool with a session of its own (`session_scope`): for async endpoints
+    that need one only sometimes. A session dependency costs every request its setup and cleanup.
     """
-    session = factory()
-    try:
-        return await in_one_trip(function, session=session, **kwargs)
-    finally:
-        session.close()  # its transaction has ended: no database work left
+    return await run_in_threadpool(_in_session_scope, factory, function, kwargs)
+
+
+def _in_session_scope(factory: sessionmaker[Session], function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    with session_scope(factory) as session:
+        return function(session=session, **kwargs)
 
 
 def _call_and_end_transaction(endpoint: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
