@@ -50,6 +50,10 @@ def unsubscribe(subscriber: Subscriber) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not subscriber]
 
 
+def _interested(action: str) -> list[_Subscription]:
+    return [s for s in list(_subscriptions) if s.actions is None or action in s.actions]
+
+
 @cache
 def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
     return select(*(exists(q) for q in queries))
@@ -61,7 +65,7 @@ def any_listener(action: str, project_id: ColumnElement[Any]) -> ColumnElement[b
     For a statement that decides by itself whether an event would have anyone to tell (the
     labeling loop's PostgreSQL path hands those cases to the services, which publish).
     """
-    interested = [s for s in _subscriptions if s.actions is None or action in s.actions]
+    interested = _interested(action)
     if any(s.listeners is None for s in interested):
         return true()
 
@@ -74,7 +78,7 @@ def any_listener(action: str, project_id: ColumnElement[Any]) -> ColumnElement[b
 
 def publish(session: Session, project_id: int, action: str, **objects: Any) -> None:
     """Tell every subscriber that `action` happened in `project_id` (objects: ORM rows or ids)."""
-    interested = [s for s in list(_subscriptions) if s.actions is None or action in s.actions]
+    interested = _interested(action)
     checked = [s for s in interested if s.listeners is not None]
     present: set[int] = set()
     if checked:
