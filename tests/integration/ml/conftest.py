@@ -20,6 +20,7 @@ import uvicorn
 from api_server.model_server.app import create_app
 from api_server.model_server.settings import ModelServerSettings
 from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,13 +51,8 @@ class ModelServerProcess:
             raise
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
 

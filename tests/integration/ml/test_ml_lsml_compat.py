@@ -26,6 +26,7 @@ from test_ml_api import wait_until
 
 from api_server.ml.client import MLBackendClient
 from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop_process
 
 HERE = Path(__file__).resolve().parent
 CONFIG = """<View><Text name="text" value="$text"/>
@@ -64,12 +65,7 @@ def lsml_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for_port(port, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_lsml_backend_health_setup_predict(lsml_backend: str) -> None:

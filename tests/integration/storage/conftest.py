@@ -25,6 +25,7 @@ import pytest
 
 from api_server.storages.providers import Credentials, StorageProvider, make_provider
 from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop_process
 from tests.support.services import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -73,15 +74,6 @@ def _start(argv: list[str], port: int, name: str, env: dict[str, str] | None = N
     return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _node_tool(name: str) -> str:
     path = NODE_BIN / name
     if not path.exists():
@@ -112,7 +104,7 @@ def moto_s3() -> Iterator[StorageEnv]:
     try:
         yield StorageEnv("s3", endpoint, creds, create)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +132,7 @@ def s3rver() -> Iterator[StorageEnv]:
     try:
         yield StorageEnv("s3", endpoint, creds, create)
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -176,7 +168,7 @@ def azurite() -> Iterator[StorageEnv]:
     try:
         yield StorageEnv("azure", endpoint, creds, create, extra={"account_name": AZURITE_ACCOUNT})
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -207,7 +199,7 @@ def gcs_emulator() -> Iterator[StorageEnv]:
     try:
         yield StorageEnv("gcs", endpoint, Credentials(), create, extra={"project_id": "kubelabel-test"})
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(params=["s3", "gcs", "azure"])
