@@ -5,12 +5,19 @@ database), creates a project and N annotators (users, tokens, memberships) over 
 bulk-inserts the tasks with SQL (setup speed; the import API has its own bench), then runs
 one thread per annotator, each with its own keep-alive connection, doing
 GET /api/projects/{id}/next -> POST /api/tasks/{id}/annotations/ as fast as it can for a
-fixed time. Prints next-task and submit latency percentiles (client side, so they include
-queueing in the server), submitted annotations/s, the server's CPU use, and checks the
+fixed time, or paced so that all together offer `--rate` annotations/s; the first `--warmup`
+seconds are not measured. Prints next-task and submit latency percentiles (client side, so
+they include queueing in the server), submitted annotations/s, the server's CPU use, and checks the
 result in the database (no task over its overlap, no annotator twice on a task).
 
     .venv/bin/python bench/workflow.py                          # 100k tasks, 16 annotators, both databases
     .venv/bin/python bench/workflow.py --backends postgres --seconds 30 --sampling "Uniform sampling"
+    .venv/bin/python bench/workflow.py --backends postgres --workers 2 --rate 500   # latency at a set load
+
+As fast as it can, every annotator is a request in flight at all times: the machine is
+saturated, and next-task latency is mostly the wait for a core (by Little's law, about
+annotators / throughput per next + submit). Paced, the latencies are those of the server at
+that load.
 
 Targets (this machine, PostgreSQL): next-task p99 < 20 ms, >= 500 annotations/s.
 """
@@ -98,24 +105,52 @@ def setup(server: Server, backend: str, args: argparse.Namespace) -> tuple[int, 
 
 @dataclass
 class Tally:
+    measure_from: float = float("inf")  # cycles due before this (the warm-up) are not counted
     next_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
     submitted: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tally, lock: threading.Lock) -> None:
+@dataclass
+class Pace:
+    """When an annotator starts each cycle: every `period` seconds from `start`, or at once (period 0).
+
+    A paced annotator that falls behind starts at once, and its next-task latency is counted
+    from when the cycle was due, not when it could start: the wait it was made to do is the
+    server's latency too (no coordinated omission).
+    """
+
+    start: float
+    period: float = 0.0
+    cycle: int = 0
+
+    def due(self) -> float:
+        if not self.period:
+            return time.perf_counter()
+        due = self.start + self.cycle * self.period
+        self.cycle += 1
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        return due
+
+
+def annotator(
+    port: int, token: str, pid: int, stop: threading.Event, tally: Tally, lock: threading.Lock, pace: Pace
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     body = orjson.dumps({"result": RESULT, "lead_time": 1.0})
     next_ms, submit_ms, done = [], [], 0
     try:
         while not stop.is_set():
-            t0 = time.perf_counter()
+            t0 = pace.due()
+            counted = t0 >= tally.measure_from
             conn.request("GET", f"/api/projects/{pid}/next", headers=headers)
             r = conn.getresponse()
             payload = r.read()
-            next_ms.append((time.perf_counter() - t0) * 1000)
+            if counted:
+                next_ms.append((time.perf_counter() - t0) * 1000)
             if r.status == 404:
                 break
             if r.status != 200:
@@ -127,8 +162,9 @@ def annotator(port: int, token: str, pid: int, stop: threading.Event, tally: Tal
             payload = r.read()
             if r.status != 201:
                 raise RuntimeError(f"submit: {r.status} {payload[:200]!r}")
-            submit_ms.append((time.perf_counter() - t0) * 1000)
-            done += 1
+            if counted:
+                submit_ms.append((time.perf_counter() - t0) * 1000)
+                done += 1
     except Exception as exc:
         with lock:
             tally.errors.append(repr(exc))
@@ -183,24 +219,35 @@ def run(backend: str, args: argparse.Namespace) -> None:
     env = {"KUBELABEL_WORKERS": str(args.workers)}
     server = Server(backend, env=env, switch_interval=args.switch_interval).start()
     try:
+        pace = f"paced to {args.rate:g} annotations/s in all" if args.rate else "each as fast as it can"
         print(
-            f"{backend}: {args.tasks} tasks, {args.annotators} annotators, overlap {args.overlap}, {args.sampling},"
-            f" {args.workers} server process(es)"
+            f"{backend}: {args.tasks} tasks, {args.annotators} annotators ({pace}), overlap {args.overlap},"
+            f" {args.sampling}, {args.workers} server process(es)"
         )
         pid, tokens = setup(server, backend, args)
         stop, lock, tally = threading.Event(), threading.Lock(), Tally()
-        threads = [threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock)) for t in tokens]
+        # Paced (--rate): annotator i starts i/N of a period after the first, so requests spread out.
+        period = args.annotators / args.rate if args.rate else 0.0
+        paces = [Pace(0.0, period) for _ in tokens]
+        threads = [
+            threading.Thread(target=annotator, args=(server.port, t, pid, stop, tally, lock, pace))
+            for t, pace in zip(tokens, paces, strict=True)
+        ]
         meter = CpuMeter(server)
+        # This client is the instrument: its own garbage collector's pauses are not the server's latency.
+        gc.collect()
+        gc.freeze()
+        first = time.perf_counter() + 0.05
+        for i, (t, pace) in enumerate(zip(threads, paces, strict=True)):
+            pace.start = first + i * period / len(threads)
+            t.start()
+        # The warm-up (connections opened, functions compiled, caches filled) is not measured.
+        time.sleep(args.warmup)
         for proc in meter.processes:
             proc.cpu_percent(None)
         (server_before, db_before), client_before = meter.sample(), sum(os.times()[:2])
         hist_before = next_histogram(server.url)
-        started = time.perf_counter()
-        # This client is the instrument: its own garbage collector's pauses are not the server's latency.
-        gc.collect()
-        gc.freeze()
-        for t in threads:
-            t.start()
+        started = tally.measure_from = time.perf_counter()
         time.sleep(args.seconds)
         stop.set()
         for t in threads:
@@ -245,13 +292,20 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--annotators", type=int, default=16)
     parser.add_argument("--overlap", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=20, help="measured time, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
     parser.add_argument(
         "--sampling",
         default="Sequential sampling",
         choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (KUBELABEL_WORKERS)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="pace the annotators to this many annotations/s in all (default: each as fast as it can)",
+    )
     parser.add_argument(
         "--switch-interval",
         type=float,

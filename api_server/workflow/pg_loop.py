@@ -213,15 +213,8 @@ def attach(app: FastAPI, settings: Settings, database_url: str) -> None:
     if url.get_backend_name() != "postgresql" or not settings.pg_fast_loop:
         return
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    freshness = _Freshness()
     pool = AsyncConnectionPool(
-        conninfo,
-        min_size=1,
-        max_size=10,
-        open=False,
-        kwargs={"autocommit": True},
-        check=freshness.check,
-        reset=freshness.returned,
+        conninfo, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}, check=_Freshness().check
     )
 
     @app.on_event("startup")
@@ -236,26 +229,27 @@ def attach(app: FastAPI, settings: Settings, database_url: str) -> None:
 
 
 class _Freshness:
-    """Ping a pooled connection before use only when it sat idle (the engine pings every time).
+    """Ping a pooled connection before use only when it has not been used for a while.
 
     A ping is a round trip: on every checkout it cost more than a tenth of the loop's work. A
-    connection handed back less than `FRESH_SECONDS` ago was just working; one idle longer is
+    connection checked out less than `FRESH_SECONDS` ago was just working; one idle longer is
     pinged first, so a connection the database or the network dropped meanwhile is replaced. One
     that broke within the second anyway (a restart under load) fails its statement before
-    anything is written, and `PgLoop._rows` hands that request to the services.
+    anything is written, and `PgLoop._rows` hands that request to the services. The time is
+    taken at checkout, not on return: a pool `reset` callback would send every return through
+    the pool's worker task, an event-loop hop per request.
     """
 
     FRESH_SECONDS = 1.0
 
     def __init__(self) -> None:
-        self.last_returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
-
-    async def returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self.last_returned[conn] = time.monotonic()
+        self.last_used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
     async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        if time.monotonic() - self.last_returned.get(conn, -math.inf) > self.FRESH_SECONDS:
+        now = time.monotonic()
+        if now - self.last_used.get(conn, -math.inf) > self.FRESH_SECONDS:
             await AsyncConnectionPool.check_connection(conn)
+        self.last_used[conn] = now
 
 
 def of(request: Request) -> PgLoop | None:

@@ -111,9 +111,7 @@ def test_pooled_connections_are_pinged_only_after_sitting_idle(monkeypatch):
     dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 
     async def scenario() -> tuple[int, int]:
-        pool = AsyncConnectionPool(
-            dsn, min_size=1, max_size=1, open=False, check=freshness.check, reset=freshness.returned
-        )
+        pool = AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False, check=freshness.check)
         async with pool:
             for _ in range(5):  # back-to-back requests: the first checkout pings, the rest do not
                 async with pool.connection() as conn:
