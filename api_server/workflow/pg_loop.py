@@ -113,8 +113,8 @@ class PgLoop:
         if status != "ok":
             return None
         task = Task(**row)
-        # The same rules as the service's payload: predictions only when the task has some,
-        # the caller's drafts only on a task they held before (a new task has none).
+        # The same rules as the service's payload: predictions only when the task has some, the
+        # caller's drafts only when the function found some (`fresh`: none of theirs on it).
         predictions = await self._rows(_PREDICTIONS, (task.id,)) if task.total_predictions else []
         drafts = [] if fresh else await self._rows(_DRAFTS, (task.id, user.id))
         payload = build_payload(
