@@ -60,16 +60,33 @@ class SubmissionRules(Protocol):
 
 def admit(project: SubmissionRules, role: str, body: AnnotationCreate) -> None:
     """The checks a new annotation passes before it is written (the author is checked apart)."""
-    if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
-        raise Forbidden("skipping is disabled in this project (show_skip_button is false)")
+    if (refusal := _role_refusal(project, role, body)) is not None:
+        raise refusal
+    check_content(project, body)
+
+
+def check_content(project: SubmissionRules, body: AnnotationCreate) -> None:
+    """The checks of `admit` that do not depend on who submits."""
     if not body.was_cancelled and not body.result and not project.enable_empty_annotation:
         raise BadRequest(
             "result: empty annotations are disabled in this project", validation_errors={"result": ["empty"]}
         )
     if body.result:
         validate_result(project.label_config, body.result)
+
+
+def roles_admitted(project: SubmissionRules, body: AnnotationCreate) -> list[str]:
+    """The project roles whose members `admit` lets submit `body` (its content aside)."""
+    labelers = (role for role in Role if is_at_least(role, Role.annotator))
+    return [role.value for role in labelers if _role_refusal(project, role, body) is None]
+
+
+def _role_refusal(project: SubmissionRules, role: str, body: AnnotationCreate) -> Forbidden | None:
+    if body.was_cancelled and not project.show_skip_button and not is_at_least(role, Role.manager):
+        return Forbidden("skipping is disabled in this project (show_skip_button is false)")
     if body.ground_truth and not is_at_least(role, Role.reviewer):
-        raise Forbidden("marking ground truth needs the reviewer role (or higher)")
+        return Forbidden("marking ground truth needs the reviewer role (or higher)")
+    return None
 
 
 def last_action(body: AnnotationCreate) -> str:

@@ -3,9 +3,13 @@
 Annotators spend their day in two requests, GET /next and POST an annotation. Through the
 services each is ten-odd statements, and on PostgreSQL most of a request's time went to
 SQLAlchemy, the thread pool and one network round trip per statement. Here each runs as a
-database function (migration 0002: `kubelabel_next_task`, `kubelabel_submit`) on an async
-connection pool, from the event loop, so it costs one round trip (two for a submission: its
-checks need the project's label config first).
+database function (migrations 0002, 0004, 0005: `kubelabel_next_task`,
+`kubelabel_submit_checked`) on an async connection pool, from the event loop, so it costs one
+round trip. A submission is validated in Python against the rules this process last saw for
+its project (label config, skip and empty-annotation settings), and the function writes only
+if those are still the project's; otherwise it answers with the current ones and the
+submission is checked again (one more round trip, after a config change or for a task this
+process did not hand out).
 
 The services stay the reference and handle everything else: SQLite, projects that hand out
 the caller's own skips again (REQUEUE_FOR_ME), submissions on behalf of another user,
@@ -21,8 +25,8 @@ import math
 import time
 import weakref
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -30,7 +34,7 @@ from fastapi import FastAPI, Request
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import make_url
 
@@ -39,7 +43,7 @@ from api_server.annotations import service as annotations
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, to_public
 from api_server.common.errors import ApiError, NotFound
 from api_server.db.base import utcnow
-from api_server.db.models import Annotation, Draft, Prediction, Project, ProjectMember, Task, User
+from api_server.db.models import Annotation, Draft, Prediction, Task, User
 from api_server.settings import Settings
 from api_server.users.roles import Role, at_least
 from api_server.users.service import acting_role, check_project_role
@@ -55,9 +59,9 @@ LABELERS = [role.value for role in Role if at_least(role.value, Role.annotator)]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
+TASKS_REMEMBERED = 100_000  # task -> project entries kept for guessing a submission's rules
 
 _NEXT = "SELECT * FROM kubelabel_next_task(%s, %s, %s, %s, %s, %s, %s)"
-_SUBMIT = "SELECT * FROM kubelabel_submit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _PREDICTIONS = "SELECT * FROM predictions WHERE task_id = %s ORDER BY id"
 _DRAFTS = "SELECT * FROM drafts WHERE task_id = %s AND user_id = %s ORDER BY id"
 
@@ -66,6 +70,11 @@ class PgLoop:
     def __init__(self, pool: AsyncConnectionPool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
+        # What a submission is checked against before its one call: the rules last seen per
+        # project, and the project of each task this process handed out. A guess the function
+        # finds wrong costs one more round trip (it answers `stale` with the right rules).
+        self.rules: dict[int, Rules] = {}
+        self.task_projects: dict[int, int] = {}
 
     async def _rows(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], conn: psycopg.AsyncConnection[Any] | None = None
@@ -113,6 +122,9 @@ class PgLoop:
         if status != "ok":
             return None
         task = Task(**row)
+        if len(self.task_projects) >= TASKS_REMEMBERED:
+            self.task_projects.clear()
+        self.task_projects[task.id] = task.project_id
         # The same rules as the service's payload: predictions only when the task has some, the
         # caller's drafts only when the function found some (`fresh`: none of theirs on it).
         predictions = await self._rows(_PREDICTIONS, (task.id,)) if task.total_predictions else []
@@ -130,44 +142,92 @@ class PgLoop:
     async def _submit(self, user: User, task_id: int, body: AnnotationCreate) -> AnnotationPublic | None:
         if body.completed_by not in (None, user.id):
             return None  # on behalf of another user: the service checks them
-        async with self.pool.connection() as conn:  # one connection for the checks and the write
-            return await self._submit_on(conn, user, task_id, body)
+        rules, current = self._guess_rules(task_id), False
+        for _ in range(3):  # a guess, then the rules the function answered with (changed meanwhile: once more)
+            if rules is not None:
+                try:
+                    annotations.check_content(rules, body)
+                except ApiError:
+                    if current:
+                        raise
+                    rules = None  # checked against rules maybe outdated: the function answers with today's
+            row = await self._submit_checked(user, task_id, body, rules)
+            status = row.pop("status") if row else "missing"
+            if status == "ok":
+                return self._submitted(row, user, body)
+            if status != "stale":
+                return self._refused(status, row, user, body)
+            rules, current = Rules.of(row), True
+            self.rules[rules.project_id] = rules
+        return None
 
-    async def _submit_on(
-        self, conn: psycopg.AsyncConnection[Any], user: User, task_id: int, body: AnnotationCreate
-    ) -> AnnotationPublic | None:
-        rows = await self._rows(_gate(), {"task_id": task_id, "user_id": user.id}, conn)
-        if not rows:
-            return None  # no such task: the service answers 404
-        gate = SimpleNamespace(**rows[0])  # attribute access, as `annotations.admit` reads a project
-        if gate.listening:
-            return None  # someone listens for ANNOTATION_CREATED: the service publishes it
-        role = check_project_role(acting_role(user, gate.role), gate.project_id, Role.annotator)
-        annotations.admit(gate, role, body)
-        params = (
-            task_id,
-            gate.project_id,
-            user.id,
-            user.id,
-            Jsonb(body.result),
-            body.was_cancelled,
-            body.ground_truth,
-            body.lead_time,
-            body.parent_prediction,
-            body.parent_annotation,
-            body.import_id,
-            annotations.last_action(body),
-            body.draft_created_at,
-            utcnow(),
-            MOVES,
-        )
-        created = await self._rows(_SUBMIT, params, conn)
-        if not created:
-            return None
-        row = Annotation(**created[0])
+    async def _submit_checked(
+        self, user: User, task_id: int, body: AnnotationCreate, rules: Rules | None
+    ) -> dict[str, Any] | None:
+        params = {
+            "task_id": task_id,
+            "user_id": user.id,
+            "admin": user.role == Role.admin,
+            "allowed": annotations.roles_admitted(rules, body) if rules else LABELERS,
+            "project_id": rules.project_id if rules else None,
+            "rules": rules.fingerprint if rules else None,
+            "result": Jsonb(body.result),
+            "was_cancelled": body.was_cancelled,
+            "ground_truth": body.ground_truth,
+            "lead_time": body.lead_time,
+            "parent_prediction": body.parent_prediction,
+            "parent_annotation": body.parent_annotation,
+            "import_id": body.import_id,
+            "last_action": annotations.last_action(body),
+            "draft_created_at": body.draft_created_at,
+            "now": utcnow(),
+            "moves": MOVES,
+        }
+        rows = await self._rows(_submit_checked(), params)
+        return rows[0] if rows else None
+
+    def _submitted(self, row: dict[str, Any], user: User, body: AnnotationCreate) -> AnnotationPublic:
+        for column in ("member_role", "rules", "label_config", "show_skip_button", "enable_empty_annotation"):
+            del row[column]
+        annotation = Annotation(**row)
         counter = metrics.ANNOTATIONS_SKIPPED if body.was_cancelled else metrics.ANNOTATIONS_SUBMITTED
-        counter.labels(str(gate.project_id)).inc()
-        return to_public(row, user.username)
+        counter.labels(str(annotation.project_id)).inc()
+        return to_public(annotation, user.username)
+
+    def _refused(self, status: str, row: dict[str, Any] | None, user: User, body: AnnotationCreate) -> None:
+        """A refusal names its error here when it is the caller's (a 403); otherwise the services answer."""
+        if status == "forbidden" and row is not None:
+            project_id = row["project_id"]
+            role = check_project_role(acting_role(user, row["member_role"]), project_id, Role.annotator)
+            annotations.admit(Rules.of(row), role, body)
+        return None  # missing (the services answer 404), listening (they publish), or no error found
+
+    def _guess_rules(self, task_id: int) -> Rules | None:
+        project_id = self.task_projects.get(task_id)
+        if project_id is None and len(self.rules) == 1:
+            project_id = next(iter(self.rules))  # one project served here, as a provisioned API is
+        return self.rules.get(project_id) if project_id is not None else None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A project's submission rules as the function read them (attributes as `annotations.admit` reads a project)."""
+
+    project_id: int
+    label_config: str
+    show_skip_button: bool
+    enable_empty_annotation: bool
+    fingerprint: str
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Rules:
+        return cls(
+            row["project_id"],
+            row["label_config"],
+            row["show_skip_button"],
+            row["enable_empty_annotation"],
+            row["rules"],
+        )
 
 
 async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
@@ -181,26 +241,22 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
 
 
 @cache
-def _gate() -> str:
-    """A submission's checks, in one query: the task's project, its rules, the caller's membership, listeners.
+def _submit_checked() -> str:
+    """The submission call, with whether anyone listens for ANNOTATION_CREATED computed in the same statement.
 
-    Built with SQLAlchemy once (after the subscribers registered) and run as plain SQL.
+    The listeners' query is built with SQLAlchemy from the event subscribers, once (after they
+    registered), and run as plain SQL.
     """
-    member = and_(ProjectMember.project_id == Task.project_id, ProjectMember.user_id == bindparam("user_id"))
-    stmt = (
-        select(
-            Task.project_id,
-            Project.label_config,
-            Project.show_skip_button,
-            Project.enable_empty_annotation,
-            ProjectMember.role,
-            events.any_listener("ANNOTATION_CREATED", Task.project_id).label("listening"),
-        )
-        .join(Project, Project.id == Task.project_id)
-        .outerjoin(ProjectMember, member)
-        .where(Task.id == bindparam("task_id"))
+    listening = select(events.any_listener("ANNOTATION_CREATED", Task.project_id)).where(
+        Task.id == bindparam("task_id")
     )
-    return str(stmt.compile(dialect=pg_psycopg.dialect()))
+    listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))
+    return (
+        "SELECT * FROM kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"
+        f" ({listening_sql}), %(project_id)s, %(rules)s, %(result)s, %(was_cancelled)s, %(ground_truth)s,"
+        " %(lead_time)s, %(parent_prediction)s, %(parent_annotation)s, %(import_id)s, %(last_action)s,"
+        " %(draft_created_at)s, %(now)s, %(moves)s)"
+    )
 
 
 # --- wiring -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -94,6 +95,36 @@ def test_cases_the_services_decide_are_handed_to_them(api, live_server):
         }
     else:
         assert _delta(before) == {}
+
+
+def test_a_submission_is_checked_against_the_projects_current_rules(api, live_server):
+    """The PostgreSQL path checks a submission against the rules it last saw; a changed project is re-read."""
+    project, tasks = project_with_tasks(api, TEXT_CONFIG, 3, overlap=1)
+    pid = project["id"]
+    annotator = member(api, live_server, pid, "annotator", "ann")
+
+    def relabel(*choices: str) -> None:
+        options = "".join(f'<Choice value="{c}"/>' for c in choices)
+        config = TEXT_CONFIG.split("<Choice ")[0] + options + "</Choices>\n</View>"
+        api.patch(f"/api/projects/{pid}/", json={"label_config": config}).raise_for_status()
+
+    def submit(task: int, label: str) -> httpx.Response:
+        assert annotator.get(f"/api/projects/{pid}/next").json()["id"] == task
+        return annotator.post(f"/api/tasks/{task}/annotations/", json={"result": choice(label)})
+
+    before = _calls()
+    with annotator:
+        assert submit(tasks[0], "Positive").status_code == 201  # the rules as they were, now seen
+        r = annotator.post(f"/api/tasks/{tasks[1]}/annotations/", json={"result": choice("Nope")})
+        assert r.status_code == 400 and api.get(f"/api/tasks/{tasks[1]}").json()["total_annotations"] == 0
+        relabel("Positive", "Negative", "Neutral", "Mixed")
+        assert submit(tasks[1], "Mixed").status_code == 201  # a label only the new config has
+        relabel("Positive", "Mixed")
+        refused = submit(tasks[2], "Negative")  # a label only the old config had
+    assert refused.status_code == 400 and "Negative" in refused.text
+    assert api.get(f"/api/tasks/{tasks[2]}").json()["total_annotations"] == 0
+    if live_server.backend == "postgres":
+        assert _delta(before) == {("next", "database"): 3, ("submit", "database"): 4}
 
 
 @pytest.mark.postgres
