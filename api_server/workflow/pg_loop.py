@@ -150,7 +150,7 @@ class PgLoop:
                 except ApiError:
                     if current:
                         raise
-                    rules = None  # checked against rules maybe outdated: the function answers with today's
+                    rules = None  # checked against rules maybe outdated: the function sends the current ones
             row = await self._submit_checked(user, task_id, body, rules)
             status = row.pop("status") if row else "missing"
             if status == "ok":
