@@ -10,18 +10,10 @@ from fastapi import FastAPI
 
 from api_server.app import create_app
 from api_server.bootstrap import bootstrap
+from api_server.db.capacity import warn_if_over_budget
 from api_server.db.migrate import upgrade
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings, get_settings
-
-
-def build(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
-    settings = settings or get_settings()
-    if migrate:
-        upgrade(settings.resolved_database_url())
-    app = create_app(settings)
-    bootstrap(app.state.session_factory, settings)
-    return app
 
 
 def app_factory() -> FastAPI:
@@ -41,21 +33,36 @@ def _settled(app: FastAPI) -> FastAPI:
     return app
 
 
+def prepare(settings: Settings, *, migrate: bool = True, workers: int = 1) -> None:
+    """What runs once before any serving process starts (so they never race on it).
+
+    Migrations, the admin and the provisioned project, and a look at whether the processes
+    could open more database connections than the server takes.
+    """
+    url = settings.resolved_database_url()
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url, 2)
+    try:
+        bootstrap(make_session_factory(engine), settings)
+        warn_if_over_budget(engine, workers, settings.db_connections)
+    finally:
+        engine.dispose()
+
+
+def build(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    """An app on a prepared database, in this process (the tests' servers)."""
+    prepare(settings, migrate=migrate)
+    return create_app(settings)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, workers: int = 1) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
+    prepare(settings, migrate=migrate, workers=max(workers, 1))
     if workers <= 1:
-        uvicorn.run(_settled(build(settings, migrate=migrate)), **options)
-        return 0
-    # Several processes: migrate and bootstrap once here, so workers never race on them.
-    url = settings.resolved_database_url()
-    if migrate:
-        upgrade(url)
-    engine = make_engine(url)
-    try:
-        bootstrap(make_session_factory(engine), settings)
-    finally:
-        engine.dispose()
-    uvicorn.run("api_server.server:app_factory", factory=True, workers=workers, **options)
+        uvicorn.run(_settled(create_app(settings)), **options)
+    else:
+        uvicorn.run("api_server.server:app_factory", factory=True, workers=workers, **options)
     return 0

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     request_threads: int = Field(default=8, ge=1, le=200, alias="KUBELABEL_REQUEST_THREADS")
     # PostgreSQL: /next and submissions as one database function call each (workflow/pg_loop.py).
     pg_fast_loop: bool = Field(default=True, alias="KUBELABEL_PG_FAST_LOOP")
+    # PostgreSQL connections one server process may open, all pools together (see db_pools).
+    db_connections: int = Field(default=40, ge=4, le=1000, alias="KUBELABEL_DB_CONNECTIONS")
     public_url: str | None = Field(default=None, alias="KUBELABEL_PUBLIC_URL")
     # Job queue (api_server/jobs): Redis only carries wake-ups; the jobs table is the truth.
     redis_prefix: str = Field(default="kubelabel", min_length=1, alias="KUBELABEL_REDIS_PREFIX")
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    def db_pools(self) -> tuple[int, int]:
+        """KUBELABEL_DB_CONNECTIONS split between the services' engine and the labeling loop's pool."""
+        loop = max(2, self.db_connections // 4) if self.pg_fast_loop else 0
+        return self.db_connections - loop, loop
 
     def resolved_database_url(self) -> str:
         """The configured DSN, or an SQLite file in the data directory."""

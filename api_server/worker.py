@@ -24,7 +24,7 @@ log = logging.getLogger("api_server.worker")
 def main(burst: bool = False) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), settings.db_connections)
     wakeups = RedisWakeups(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     runner = JobRunner(make_session_factory(engine), settings, wakeups=wakeups, worker=True)
 

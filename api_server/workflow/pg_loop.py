@@ -270,7 +270,12 @@ def attach(app: FastAPI, settings: Settings, database_url: str) -> None:
         return
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     pool = AsyncConnectionPool(
-        conninfo, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}, check=_Freshness().check
+        conninfo,
+        min_size=1,
+        max_size=settings.db_pools()[1],
+        open=False,
+        kwargs={"autocommit": True},
+        check=_Freshness().check,
     )
 
     @app.on_event("startup")

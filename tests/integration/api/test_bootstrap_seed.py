@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_server.server import build
+from api_server.server import prepare
 
 SAMPLES = Path(__file__).resolve().parents[3] / "api_server" / "samples"
 
@@ -20,6 +20,6 @@ def test_sample_tasks_load_once(server_pool):
         first = api.get("/api/tasks/", params={"project": 1, "page_size": 1}).json()["tasks"][0]
         assert first["inner_id"] == 1 and first["overlap"] == 1
     # A restart (a second bootstrap on the same database) adds nothing.
-    build(server.settings).state.engine.dispose()
+    prepare(server.settings)
     with server.client() as api:
         assert api.get("/api/projects/1/").json()["task_number"] == 10
