@@ -8,7 +8,7 @@ function is 0002's, unchanged.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-28 04:30:00
+Create Date: 2026-11-28 04:03:00
 """
 
 from __future__ import annotations

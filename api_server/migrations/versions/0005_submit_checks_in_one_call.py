@@ -14,7 +14,7 @@ statement, from the Python event subscribers), a role not among those the caller
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-28 04:40:00
+Create Date: 2026-11-28 04:19:00
 """
 
 from __future__ import annotations
