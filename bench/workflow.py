@@ -12,7 +12,7 @@ result in the database (no task over its overlap, no annotator twice on a task).
 
     .venv/bin/python bench/workflow.py                          # 100k tasks, 16 annotators, both databases
     .venv/bin/python bench/workflow.py --backends postgres --seconds 30 --sampling "Uniform sampling"
-    .venv/bin/python bench/workflow.py --backends postgres --workers 2 --rate 500   # latency at a set load
+    .venv/bin/python bench/workflow.py --backends postgres --workers 2 --rate 400   # latency at a set load
 
 As fast as it can, every annotator is a request in flight at all times: the machine is
 saturated, and next-task latency is mostly the wait for a core (by Little's law, about
