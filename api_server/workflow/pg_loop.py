@@ -59,7 +59,7 @@ LABELERS = [role.value for role in Role if at_least(role.value, Role.annotator)]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
-TASKS_REMEMBERED = 100_000  # task -> project entries kept for guessing a submission's rules
+TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
 _NEXT = "SELECT * FROM kubelabel_next_task(%s, %s, %s, %s, %s, %s, %s)"
 _PREDICTIONS = "SELECT * FROM predictions WHERE task_id = %s ORDER BY id"
