@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api_server.db.base import utcnow
@@ -145,18 +146,15 @@ def tasks_with_annotations(session: Session, task_ids: list[int]) -> Iterator[tu
 
 
 def upsert_export_link(session: Session, storage_id: int, task_id: int, key: str) -> None:
-    link = session.scalars(
-        select(ExportLink).where(ExportLink.storage_id == storage_id, ExportLink.task_id == task_id)
-    ).first()
-    if link is None:
-        session.add(ExportLink(storage_id=storage_id, task_id=task_id, key=key))
-    elif link.key != key:
-        link.key = key
+    # One statement, not read-then-write: two export jobs may write the same task's object at once.
+    make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = make(ExportLink).values(storage_id=storage_id, task_id=task_id, key=key)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["storage_id", "task_id"], set_={"key": stmt.excluded.key, "updated_at": utcnow()}
+        )
+    )
 
 
 def delete_export_link(session: Session, storage_id: int, task_id: int) -> None:
-    link = session.scalars(
-        select(ExportLink).where(ExportLink.storage_id == storage_id, ExportLink.task_id == task_id)
-    ).first()
-    if link is not None:
-        session.delete(link)
+    session.execute(delete(ExportLink).where(ExportLink.storage_id == storage_id, ExportLink.task_id == task_id))

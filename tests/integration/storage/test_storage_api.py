@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from api_server.db.models import StorageLink, Task
+from api_server.db.models import ExportLink, ExportStorage, StorageLink, Task
+from api_server.storages import repository as storage_repository
 from api_server.storages.presign import encode_fileuri
+from tests.support.labeling import import_tasks
 
 IMAGE_CONFIG = """<View>
   <Image name="img" value="$image"/>
@@ -286,3 +292,51 @@ def test_presign_redirects_or_proxies(api, live_server, moto_s3):
 
     assert api.get(f"/tasks/{task.id}/presign/", params={"fileuri": "s3://other-bucket/x.png"}).status_code == 404
     assert httpx.get(f"{live_server.url}/tasks/{task.id}/presign/", params={"fileuri": uri}).status_code == 401
+
+
+def test_export_links_survive_two_jobs_writing_the_same_task(api, live_server):
+    """Two export jobs may write or delete one task's object at once; neither fails nor warns."""
+    project = api.post("/api/projects/", json={"title": "links"}).json()
+    [task] = import_tasks(api, project["id"], [{"text": "a"}])
+    with live_server.session_factory() as session:
+        storage = ExportStorage(project_id=project["id"], type="s3", title="out", settings={})
+        session.add(storage)
+        session.commit()
+        storage_id = storage.id
+
+    def race(first: Callable[[Session], None], second: Callable[[Session], None]) -> None:
+        """`second` runs in another thread while `first`'s transaction is open, and ends after it commits."""
+        errors: list[BaseException] = []
+
+        def run_second(session: Session) -> None:
+            try:
+                second(session)
+                session.commit()
+            except BaseException as exc:  # noqa: BLE001 (reported by the test thread)
+                errors.append(exc)
+
+        with live_server.session_factory() as a, live_server.session_factory() as b:
+            first(a)
+            other = threading.Thread(target=run_second, args=(b,))
+            other.start()
+            time.sleep(0.3)  # the second job reaches its write
+            a.commit()
+            other.join(30)
+        assert errors == []
+
+    def links() -> list[str]:
+        with live_server.session_factory() as session:
+            return list(session.scalars(select(ExportLink.key).where(ExportLink.storage_id == storage_id)))
+
+    def write(key: str) -> Callable[[Session], None]:
+        return lambda session: storage_repository.upsert_export_link(session, storage_id, task, key)
+
+    def remove(session: Session) -> None:
+        storage_repository.delete_export_link(session, storage_id, task)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a delete that found its row gone warned
+        race(write("first.json"), write("second.json"))
+        assert links() == ["second.json"]
+        race(remove, remove)
+    assert links() == []
