@@ -13,7 +13,7 @@ from api_server.annotations.validation import validate_result
 from api_server.common.errors import BadRequest, Forbidden, NotFound
 from api_server.db.models import Annotation, Project, Task, User
 from api_server.tasks import counters
-from api_server.users.roles import Role
+from api_server.users.roles import LABELERS, Role
 from api_server.workflow import metrics, txn
 from api_server.workflow import repository as workflow_repository
 from api_server.workflow import service as workflow
@@ -77,8 +77,7 @@ def check_content(project: SubmissionRules, body: AnnotationCreate) -> None:
 
 def roles_admitted(project: SubmissionRules, body: AnnotationCreate) -> list[str]:
     """The project roles whose members `admit` lets submit `body` (its content aside)."""
-    labelers = (role for role in Role if is_at_least(role, Role.annotator))
-    return [role.value for role in labelers if _role_refusal(project, role, body) is None]
+    return [role.value for role in LABELERS if _role_refusal(project, role, body) is None]
 
 
 def _role_refusal(project: SubmissionRules, role: str, body: AnnotationCreate) -> Forbidden | None:

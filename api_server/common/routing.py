@@ -58,14 +58,9 @@ def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def in_thread(**kwargs: Any) -> Any:
-        return await in_one_trip(endpoint, **kwargs)
+        return await run_in_threadpool(_call_and_end_transaction, endpoint, kwargs)
 
     return in_thread
-
-
-async def in_one_trip(function: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """Call a sync function in the thread pool and end the transactions of the sessions it was given there."""
-    return await run_in_threadpool(_call_and_end_transaction, function, kwargs)
 
 
 async def in_new_session(factory: sessionmaker[Session], function: Callable[..., Any], /, **kwargs: Any) -> Any:

@@ -24,3 +24,7 @@ PROJECT_ROLES = (Role.manager, Role.reviewer, Role.annotator, Role.viewer)
 
 def at_least(role: str, minimum: Role) -> bool:
     return RANK.get(Role(role), -1) >= RANK[minimum]
+
+
+# The roles whose members may label (take tasks from /next, submit annotations).
+LABELERS = tuple(role for role in Role if at_least(role, Role.annotator))

@@ -45,7 +45,8 @@ from api_server.common.errors import ApiError, NotFound
 from api_server.db.base import utcnow
 from api_server.db.models import Annotation, Draft, Prediction, Task, User
 from api_server.settings import Settings
-from api_server.users.roles import Role, at_least
+from api_server.users import roles
+from api_server.users.roles import Role
 from api_server.users.service import acting_role, check_project_role
 from api_server.workflow import metrics
 from api_server.workflow.schemas import TaskPayload
@@ -55,7 +56,7 @@ from api_server.workflow.state_machine import TRANSITIONS
 T = TypeVar("T")
 
 # Parameters the functions take from the Python rules.
-LABELERS = [role.value for role in Role if at_least(role.value, Role.annotator)]
+LABELERS = [role.value for role in roles.LABELERS]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
@@ -76,14 +77,9 @@ class PgLoop:
         self.rules: dict[int, Rules] = {}
         self.task_projects: dict[int, int] = {}
 
-    async def _rows(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any], conn: psycopg.AsyncConnection[Any] | None = None
-    ) -> list[dict[str, Any]] | None:
+    async def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The statement's rows, or None when a function handed the case back to the services."""
-        if conn is None:
-            async with self.pool.connection() as pooled:
-                return await self._rows(sql, params, pooled)
-        async with conn.cursor(row_factory=dict_row) as cur:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             try:
                 await cur.execute(sql, params)
             except psycopg.OperationalError:
