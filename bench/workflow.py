@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
 import os
 import random
+import re
+import socket
 import sqlite3
 import statistics
 import sys
@@ -135,33 +136,70 @@ class Pace:
         return due
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection doing only what the annotators need, cheaply.
+
+    The client shares the machine's cores with the server and the database: http.client (which
+    parses every response's headers with the email package) cost 0.4-0.5 ms of CPU per
+    annotation, a tenth of the whole. Responses must carry Content-Length (ours do).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def request(self, message: bytes) -> tuple[int, bytes]:
+        self.sock.sendall(message)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._receive()
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        length = CONTENT_LENGTH.search(head)
+        if length is None:
+            raise RuntimeError(f"a response without Content-Length: {head[:200]!r}")
+        while len(self.buffer) < int(length[1]):
+            self._receive()
+        body, self.buffer = self.buffer[: int(length[1])], self.buffer[int(length[1]) :]
+        return int(head[9:12]), body
+
+    def _receive(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
 def annotator(
     port: int, token: str, pid: int, stop: threading.Event, tally: Tally, lock: threading.Lock, pace: Pace
 ) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    conn = Connection(port)
+    headers = f"Host: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\n"
     body = orjson.dumps({"result": RESULT, "lead_time": 1.0})
+    next_request = f"GET /api/projects/{pid}/next HTTP/1.1\r\n{headers}\r\n".encode()
+    submit_head = f"{headers}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     next_ms, submit_ms, done = [], [], 0
     try:
         while not stop.is_set():
             t0 = pace.due()
             counted = t0 >= tally.measure_from
-            conn.request("GET", f"/api/projects/{pid}/next", headers=headers)
-            r = conn.getresponse()
-            payload = r.read()
+            status, payload = conn.request(next_request)
             if counted:
                 next_ms.append((time.perf_counter() - t0) * 1000)
-            if r.status == 404:
+            if status == 404:
                 break
-            if r.status != 200:
-                raise RuntimeError(f"next: {r.status} {payload[:200]!r}")
+            if status != 200:
+                raise RuntimeError(f"next: {status} {payload[:200]!r}")
             task = orjson.loads(payload)["id"]
             t0 = time.perf_counter()
-            conn.request("POST", f"/api/tasks/{task}/annotations/", body=body, headers=headers)
-            r = conn.getresponse()
-            payload = r.read()
-            if r.status != 201:
-                raise RuntimeError(f"submit: {r.status} {payload[:200]!r}")
+            status, payload = conn.request(b"POST /api/tasks/%d/annotations/ HTTP/1.1\r\n" % task + submit_head + body)
+            if status != 201:
+                raise RuntimeError(f"submit: {status} {payload[:200]!r}")
             if counted:
                 submit_ms.append((time.perf_counter() - t0) * 1000)
                 done += 1
