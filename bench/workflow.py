@@ -157,9 +157,10 @@ class Connection:
         length = CONTENT_LENGTH.search(head)
         if length is None:
             raise RuntimeError(f"a response without Content-Length: {head[:200]!r}")
-        while len(self.buffer) < int(length[1]):
+        size = int(length[1])
+        while len(self.buffer) < size:
             self._receive()
-        body, self.buffer = self.buffer[: int(length[1])], self.buffer[int(length[1]) :]
+        body, self.buffer = self.buffer[:size], self.buffer[size:]
         return int(head[9:12]), body
 
     def _receive(self) -> None:
