@@ -254,6 +254,19 @@ def check(backend: str, dsn: str, overlap: int) -> str:
     return f"{total} annotations stored; tasks over overlap: {n_over}; annotator twice on a task: {n_twice} -> {status}"
 
 
+def yardstick() -> float:
+    """CPU seconds for a fixed piece of pure-Python work: how fast this machine is right now.
+
+    Machines of the same kind differ from day to day by more than most changes measured here
+    (30-40% seen); runs are comparable only next to this figure.
+    """
+    started = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i % 7
+    return time.process_time() - started
+
+
 def run(backend: str, args: argparse.Namespace) -> None:
     env = {"KUBELABEL_WORKERS": str(args.workers)}
     server = Server(backend, env=env, switch_interval=args.switch_interval).start()
@@ -263,6 +276,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
             f"{backend}: {args.tasks} tasks, {args.annotators} annotators ({pace}), overlap {args.overlap},"
             f" {args.sampling}, {args.workers} server process(es)"
         )
+        speed_before = yardstick()
         pid, tokens = setup(server, backend, args)
         stop, lock, tally = threading.Event(), threading.Lock(), Tally()
         # Paced (--rate): annotator i starts i/N of a period after the first, so requests spread out.
@@ -319,6 +333,10 @@ def run(backend: str, args: argparse.Namespace) -> None:
         if tally.next_ms:
             print(f"  mean next {statistics.mean(tally.next_ms):.1f} ms")
         print(f"  {check(backend, server.dsn, args.overlap)}")
+        print(
+            f"  machine yardstick (CPU seconds for a fixed Python loop, lower is faster): {speed_before:.2f} before,"
+            f" {yardstick():.2f} after"
+        )
         for err in tally.errors[:5]:
             print(f"  ERROR {err}")
     finally:
