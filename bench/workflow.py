@@ -343,9 +343,8 @@ def run(backend: str, args: argparse.Namespace) -> None:
         server.stop()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=["postgres", "sqlite"], choices=["postgres", "sqlite"])
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load's shape, shared with bench/workflow_database.py."""
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--annotators", type=int, default=16)
     parser.add_argument("--overlap", type=int, default=2)
@@ -356,13 +355,19 @@ def main() -> int:
         default="Sequential sampling",
         choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
     )
-    parser.add_argument("--workers", type=int, default=1, help="server processes (KUBELABEL_WORKERS)")
     parser.add_argument(
         "--rate",
         type=float,
         default=0,
         help="pace the annotators to this many annotations/s in all (default: each as fast as it can)",
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["postgres", "sqlite"], choices=["postgres", "sqlite"])
+    add_load_arguments(parser)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (KUBELABEL_WORKERS)")
     parser.add_argument(
         "--switch-interval",
         type=float,

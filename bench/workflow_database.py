@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import re
 import shutil
@@ -33,7 +34,7 @@ from pathlib import Path
 import orjson
 import psycopg
 from apiserver import CpuMeter, Server
-from workflow import RESULT, check, percentile, setup, yardstick
+from workflow import RESULT, add_load_arguments, check, percentile, setup, yardstick
 
 import api_server.app  # noqa: F401  (importing the app registers the event subscribers)
 from api_server.settings import Settings
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> None:
         (work / "cycle.sql").write_text(script(users[0]))
         threads = str(os.cpu_count() or 1)
         command = [binary, "-n", "-M", "prepared", "-r", "-c", str(args.annotators), "-j", threads]
-        command += ["-T", str(args.warmup + args.seconds), "-l", f"--log-prefix={work / 'cycles'}"]
+        command += ["-T", str(math.ceil(args.warmup + args.seconds)), "-l", f"--log-prefix={work / 'cycles'}"]
         command += [f"-D{name}={value}" for name, value in variables(project_id, rules).items()]
         command += ["--rate", str(args.rate)] if args.rate else []
         command += ["-f", str(work / "cycle.sql"), server.dsn]
@@ -161,21 +162,10 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=100_000)
-    parser.add_argument("--annotators", type=int, default=16)
-    parser.add_argument("--overlap", type=int, default=2)
-    parser.add_argument("--seconds", type=int, default=20, help="measured time, after the warm-up")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
-    parser.add_argument(
-        "--sampling",
-        default="Sequential sampling",
-        choices=["Sequential sampling", "Uniform sampling", "Uncertainty sampling"],
-    )
-    parser.add_argument("--rate", type=float, default=0, help="annotations/s offered in all (default: flat out)")
+    add_load_arguments(parser)  # --rate offers Poisson arrivals here (pgbench's pacing)
     run(parser.parse_args())
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("KUBELABEL_LOG_LEVEL", "warning")
     sys.exit(main())
