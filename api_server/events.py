@@ -50,8 +50,8 @@ def unsubscribe(subscriber: Subscriber) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not subscriber]
 
 
-def _interested(action: str) -> list[_Subscription]:
-    return [s for s in list(_subscriptions) if s.actions is None or action in s.actions]
+def _interested(*actions: str) -> list[_Subscription]:
+    return [s for s in list(_subscriptions) if s.actions is None or not s.actions.isdisjoint(actions)]
 
 
 @cache
@@ -59,13 +59,13 @@ def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
     return select(*(exists(q) for q in queries))
 
 
-def any_listener(action: str, project_id: ColumnElement[Any]) -> ColumnElement[bool]:
-    """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber.
+def any_listener(actions: Iterable[str], project_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL that is true when publishing any of `actions` in the project `project_id` (a column) runs a subscriber.
 
     For a statement that decides by itself whether an event would have anyone to tell (the
     labeling loop's PostgreSQL path hands those cases to the services, which publish).
     """
-    interested = _interested(action)
+    interested = _interested(*actions)
     if any(s.listeners is None for s in interested):
         return true()
 

@@ -27,6 +27,12 @@ ACTIONS: dict[str, Action] = {
     "LABEL_LINK_CREATED": Action("Label link created", "Not emitted by kubelabel", "label_link", False),
     "LABEL_LINK_UPDATED": Action("Label link updated", "Not emitted by kubelabel", "label_link", False),
     "LABEL_LINK_DELETED": Action("Label link deleted", "Not emitted by kubelabel", "label_link", False),
+    "TASK_COMPLETED": Action(
+        "Task completed",
+        "A task got the annotations it needs (its overlap) through labeling or review; again after a redo",
+        "task",
+        False,
+    ),
     "REVIEW_CREATED": Action("Review created", "An annotation was accepted or rejected", "review", False),
     "REVIEW_UPDATED": Action("Review updated", "A review was changed", "review", False),
     "REVIEWS_DELETED": Action("Review deleted", "Reviews were deleted (payload: ids)", "review", True),

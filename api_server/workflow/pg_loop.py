@@ -60,6 +60,8 @@ LABELERS = [role.value for role in roles.LABELERS]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
+# What a submission publishes through the services: when anyone listens, they answer it.
+SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
 _NEXT = "SELECT * FROM kubelabel_next_task(%s, %s, %s, %s, %s, %s, %s)"
@@ -238,14 +240,12 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
 
 @cache
 def _submit_checked() -> str:
-    """The submission call, with whether anyone listens for ANNOTATION_CREATED computed in the same statement.
+    """The submission call, with whether anyone listens for what it publishes computed in the same statement.
 
     The listeners' query is built with SQLAlchemy from the event subscribers, once (after they
     registered), and run as plain SQL.
     """
-    listening = select(events.any_listener("ANNOTATION_CREATED", Task.project_id)).where(
-        Task.id == bindparam("task_id")
-    )
+    listening = select(events.any_listener(SUBMISSION_EVENTS, Task.project_id)).where(Task.id == bindparam("task_id"))
     listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))
     return (
         "SELECT * FROM kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"

@@ -38,6 +38,8 @@ from api_server.workflow.state_machine import IllegalTransition, TaskState, chec
 S = TaskState
 # Candidates one /next may find taken meanwhile before it gives up (each try sees newer commits).
 _ATTEMPTS = 50
+# A task moving into one of these from any other state was completed (TASK_COMPLETED).
+_FINISHED = frozenset({S.completed, S.accepted})
 
 
 def move(session: Session, task: Task, target: str, user_id: int | None, comment: str = "") -> None:
@@ -55,6 +57,8 @@ def move(session: Session, task: Task, target: str, user_id: int | None, comment
     # The row object follows what was written, without a flush (or a query) to get it there.
     set_committed_value(task, "updated_at", repository.set_state(session, task.id, current, target, user_id, comment))
     set_committed_value(task, "state", target)
+    if target in _FINISHED and current not in _FINISHED:
+        events.publish(session, task.project_id, "TASK_COMPLETED", task=task)
 
 
 def settle(session: Session, task: Task, project: Project, user_id: int | None, event: str, comment: str = "") -> None:

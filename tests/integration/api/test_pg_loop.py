@@ -14,6 +14,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import select
 
+from api_server import events
 from api_server.db.models import TaskLock
 from api_server.metrics import REGISTRY
 from api_server.workflow import pg_loop
@@ -95,6 +96,27 @@ def test_cases_the_services_decide_are_handed_to_them(api, live_server):
         }
     else:
         assert _delta(before) == {}
+
+
+def test_a_subscriber_to_task_completed_alone_hears_every_completion(api, live_server):
+    """A submission may publish TASK_COMPLETED too: a listener for it alone sends submissions to the services."""
+    seen: list[tuple[str, int]] = []
+
+    def on_completed(session, project_id, action, objects):
+        seen.append((action, objects["task"].id))
+
+    events.subscribe(on_completed, actions=["TASK_COMPLETED"])
+    pg_loop._submit_checked.cache_clear()  # built once from the subscribers, normally all registered at import
+    try:
+        project, tasks = project_with_tasks(api, TEXT_CONFIG, 2, overlap=1)
+        with member(api, live_server, project["id"], "annotator", "ann") as annotator:
+            for task in tasks:
+                r = annotator.post(f"/api/tasks/{task}/annotations/", json={"result": choice()})
+                assert r.status_code == 201, r.text
+    finally:
+        events.unsubscribe(on_completed)
+        pg_loop._submit_checked.cache_clear()
+    assert seen == [("TASK_COMPLETED", task) for task in tasks]
 
 
 def test_a_submission_is_checked_against_the_projects_current_rules(api, live_server):

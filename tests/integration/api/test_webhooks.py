@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, reset
+from tests.conftest import BACKENDS, TEXT_CONFIG, reset
 from tests.support.apiserver import LiveServer
+from tests.support.labeling import choice, member, project_with_tasks
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret-signing-key-0123456789"
@@ -99,6 +100,7 @@ def test_info_lists_label_studio_events(api):
         assert set(info[action]) == {"name", "description", "key", "organization-only"}
     assert info["PROJECT_CREATED"]["organization-only"] is True
     assert info["TASKS_CREATED"]["key"] == "tasks"
+    assert info["TASK_COMPLETED"]["key"] == "task"  # kubelabel's own (Label Studio has no such event)
     only = api.get("/api/webhooks/info/", params={"organization-only": "true"}).json()
     assert set(only) == {"PROJECT_CREATED", "PROJECT_DELETED"}
 
@@ -250,12 +252,13 @@ def test_label_studio_payload_shapes(api, text_project):
         assert api.patch(f"/api/annotations/{annotation['id']}/", json={"result": []}).status_code == 200
         assert api.delete(f"/api/annotations/{annotation['id']}/").status_code == 204
         assert api.delete(f"/api/tasks/{task['id']}/").status_code == 204
-        received = receiver.wait_for(5)
+        received = receiver.wait_for(6)
     assert all(r.signature_ok for r in received)
     by_action = {r.json()["action"]: r.json() for r in received}
     assert set(by_action) == {
         "TASKS_CREATED",
         "ANNOTATION_CREATED",
+        "TASK_COMPLETED",  # the annotation gave the task its overlap of 1
         "ANNOTATION_UPDATED",
         "ANNOTATIONS_DELETED",
         "TASKS_DELETED",
@@ -266,9 +269,67 @@ def test_label_studio_payload_shapes(api, text_project):
     created = by_action["ANNOTATION_CREATED"]
     assert created["annotation"]["id"] == annotation["id"] and created["annotation"]["result"] == choice
     assert created["task"]["id"] == task["id"] and created["task"]["data"] == {"text": "hello"}
+    completed = by_action["TASK_COMPLETED"]
+    assert set(completed) == {"action", "task", "project", "delivery"}
+    assert completed["task"]["id"] == task["id"] and completed["task"]["is_labeled"] is True
     assert by_action["ANNOTATION_UPDATED"]["annotation"]["result"] == []
     assert by_action["ANNOTATIONS_DELETED"]["annotations"] == [{"id": annotation["id"]}]
     assert by_action["TASKS_DELETED"]["tasks"] == [{"id": task["id"]}]
+
+
+def test_task_completed_is_published_once_per_completion(api, live_server):
+    """A task is completed when it gets its overlap (again after rejected work is redone), not when accepted."""
+    project, (task, other) = project_with_tasks(api, TEXT_CONFIG, 2, overlap=2)
+    pid = project["id"]
+    with (
+        WebhookReceiver(secret=SECRET) as receiver,
+        member(api, live_server, pid, "annotator", "a") as a,
+        member(api, live_server, pid, "annotator", "b") as b,
+        member(api, live_server, pid, "annotator", "c") as c,
+        member(api, live_server, pid, "reviewer", "rev") as rev,
+    ):
+        hook = make_hook(api, pid, receiver.url, secret=SECRET, send_for_all_actions=False, actions=["TASK_COMPLETED"])
+
+        def submit(client: httpx.Client, task_id: int) -> int:
+            r = client.post(f"/api/tasks/{task_id}/annotations/", json={"result": choice()})
+            assert r.status_code == 201, r.text
+            return r.json()["id"]
+
+        def deliveries() -> list[dict[str, Any]]:
+            return api.get(f"/api/webhooks/{hook['id']}/deliveries/", params={"include_payload": True}).json()[
+                "results"
+            ]
+
+        first = submit(a, task)
+        submit(a, other)  # one of two: not completed
+        assert deliveries() == []
+        second = submit(b, task)
+        (got,) = receiver.wait_for(1)
+        assert got.signature_ok is True and got.headers["x-kubelabel-event"] == "TASK_COMPLETED"
+        body = got.json()
+        assert body["action"] == "TASK_COMPLETED" and body["project"]["id"] == pid
+        assert body["task"]["id"] == task and body["task"]["total_annotations"] == 2 and body["task"]["is_labeled"]
+
+        # Accepting work on a completed task completes nothing new; a rejection sends it back,
+        # and the redo completes it again.
+        r = rev.post(f"/api/annotations/{first}/review", json={"accepted": True})
+        assert r.status_code == 201 and r.json()["task_state"] == "completed"
+        r = rev.post(f"/api/annotations/{second}/review", json={"accepted": False, "comment": "redo"})
+        assert r.status_code == 201 and r.json()["task_state"] == "rejected"
+        assert len(deliveries()) == 1
+        assert c.get(f"/api/projects/{pid}/next").json()["id"] == task
+        submit(c, task)
+        received = receiver.wait_for(2)
+    assert [r.json()["task"]["id"] for r in received] == [task, task]
+    assert [d["action"] for d in deliveries()] == ["TASK_COMPLETED", "TASK_COMPLETED"]
+    history = [(h["from_state"], h["to_state"]) for h in api.get(f"/api/tasks/{task}/history").json()]
+    assert history == [
+        ("new", "in_progress"),
+        ("in_progress", "completed"),  # published
+        ("completed", "rejected"),
+        ("rejected", "in_progress"),  # handed to c by /next
+        ("in_progress", "completed"),  # published again
+    ]
 
 
 def test_redeliver_and_metadata_addresses_are_refused(api, text_project):
