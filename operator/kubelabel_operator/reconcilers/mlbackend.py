@@ -112,7 +112,7 @@ async def reconcile_mlbackend(
         if not health.ok:
             verdict = Verdict.degraded("BackendUnreachable", health.message)
         else:
-            verdict = await _register(k8s, http, owner, spec, url, api_url_template, base)
+            verdict = await _register(k8s, http, owner, spec, url, auth, api_url_template, base)
     except Blocked as exc:
         base["ready"] = False
         verdict = Verdict.degraded(exc.reason, exc.message)
@@ -125,6 +125,7 @@ async def _register(
     owner: Owner,
     spec: MLBackendSpec,
     url: str,
+    auth: tuple[str, str] | None,
     api_url_template: str,
     base: dict[str, Any],
 ) -> Verdict:
@@ -136,6 +137,7 @@ async def _register(
         "timeout": spec.timeout_seconds,
         "auto_update": spec.auto_predict,
         "extra_params": {"active_learning": spec.active_learning.strategy},
+        **_auth_fields(auth),
     }
     try:
         token = await project_api.admin_token(k8s, owner.namespace, spec.project_ref.name)
@@ -145,6 +147,14 @@ async def _register(
         return Verdict.progressing("RegistrationPending", base["message"])
     base["message"] = "backend healthy and registered"
     return Verdict.ready("BackendReady", f"model version {base.get('modelVersion') or 'unknown'}")
+
+
+def _auth_fields(auth: tuple[str, str] | None) -> dict[str, Any]:
+    """The project API calls the backend with the same credentials the operator checks it with."""
+    if auth is None:
+        return {"auth_method": "NONE", "basic_auth_user": None, "basic_auth_pass": None}
+    user, password = auth
+    return {"auth_method": "BASIC_AUTH", "basic_auth_user": user, "basic_auth_pass": password}
 
 
 async def unregister(k8s: K8s, http: httpx.AsyncClient, body: dict[str, Any], api_url_template: str) -> str:

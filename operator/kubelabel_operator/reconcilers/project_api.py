@@ -64,6 +64,8 @@ async def register_backend(http: httpx.AsyncClient, base: str, token: str, wante
         if not isinstance(created, dict) or "id" not in created:
             raise ProjectApiError(f"POST {base}/api/ml: no id in the answer")
         return int(created["id"])
+    # A password is never read back (write-only), so a backend with one is updated at every check:
+    # a rotated Secret takes effect within one health-check interval.
     if any(existing.get(k) != v for k, v in wanted.items() if k != "project"):
         await _call(http, "PATCH", f"{base}/api/ml/{existing['id']}", token, json=wanted)
     return int(existing["id"])

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,15 @@ from tests.support.apiserver import ADMIN_TOKEN
 from tests.support.net import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[3]
+BACKEND_USER, BACKEND_PASSWORD = "ml-client", "model-server-password-0123"
 
 
-@pytest.fixture
-def model_server(tmp_path: Path) -> Iterator[str]:
-    """`kubelabel model-server` as a real process on 127.0.0.1."""
+@contextmanager
+def model_server_process(tmp_path: Path, **env: str) -> Iterator[str]:
+    """`kubelabel model-server` as a real process on 127.0.0.1 (with `env`, e.g. its basic-auth settings)."""
     port = free_port()
     code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
-    env = {**os.environ, "MODEL_DIR": str(tmp_path / "models"), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "MODEL_DIR": str(tmp_path / "models"), "PYTHONPATH": str(REPO), **env}
     proc = subprocess.Popen(
         [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -38,6 +40,19 @@ def model_server(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def model_server(tmp_path: Path) -> Iterator[str]:
+    with model_server_process(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def guarded_model_server(tmp_path: Path) -> Iterator[str]:
+    """A model server that answers only with basic auth (its /health stays open)."""
+    with model_server_process(tmp_path, BASIC_AUTH_USER=BACKEND_USER, BASIC_AUTH_PASS=BACKEND_PASSWORD) as url:
+        yield url
 
 
 @pytest.fixture
@@ -134,6 +149,62 @@ async def test_external_backend_registers_and_project_stats_flow(
         await eventually(lambda: _absent(client, MLBACKENDS, "sentiment-model"))
         assert (await api.get("/api/ml", params={"project": 1})).json() == []
         assert 'backend="sentiment-model"' not in await scrape()
+
+
+async def test_basic_auth_credentials_reach_the_project_api(
+    project_server, guarded_model_server, kube, client, operator, example
+):
+    """The operator checks a guarded backend with the Secret's credentials and registers it with them too."""
+    encode = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    await client.create(SECRETS, NS, admin_token_secret())
+    await client.create(
+        SECRETS,
+        NS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "model-auth", "namespace": NS},
+            "data": {"username": encode(BACKEND_USER), "password": encode(BACKEND_PASSWORD)},
+        },
+    )
+    for doc in namespaced(example("01-minimal-project.yaml")):
+        await client.create(BY_KIND[doc["kind"]], NS, doc)
+    backend = namespaced(example("04-ml-backend.yaml"))[1]
+    backend["metadata"]["name"] = "guarded-model"
+    backend["spec"] = {
+        "projectRef": {"name": "sentiment"},
+        "external": {"url": guarded_model_server},
+        "authSecretRef": {"name": "model-auth"},
+        "timeoutSeconds": 5,
+    }
+    await client.create(MLBACKENDS, NS, backend)
+    mlb = await eventually(
+        lambda: where(client, MLBACKENDS, "guarded-model", lambda m: condition(m, "Ready").get("status") == "True")
+    )
+    assert mlb["status"]["modelVersion"]  # from /setup, which needs the credentials
+    assert BACKEND_PASSWORD not in str(mlb)
+
+    headers = {"Authorization": f"Token {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=project_server.url, headers=headers, timeout=30) as api:
+        (registered,) = (await api.get("/api/ml", params={"project": 1})).json()
+        assert registered["auth_method"] == "BASIC_AUTH" and registered["basic_auth_user"] == BACKEND_USER
+        assert registered["basic_auth_pass_is_set"] is True and "basic_auth_pass" not in registered
+        # The project's API reaches the guarded backend with them (its /predict needs basic auth).
+        r = await api.post("/api/projects/1/import", json=[{"text": "a fine day"}])
+        assert r.status_code == 201, r.text
+        r = await api.post(f"/api/ml/{registered['id']}/predict/test")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "ok"
+
+        # Without the Secret reference the registration loses its credentials too.
+        await client.patch(MLBACKENDS, NS, "guarded-model", {"spec": {"authSecretRef": None}})
+
+        async def cleared() -> dict[str, Any] | None:
+            (now,) = (await api.get("/api/ml", params={"project": 1})).json()
+            return now if now["auth_method"] == "NONE" else None
+
+        now = await eventually(cleared)
+        assert now["basic_auth_user"] is None and now["basic_auth_pass_is_set"] is False
 
 
 async def _absent(client: Any, res: Any, name: str) -> bool:
