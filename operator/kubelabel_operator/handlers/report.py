@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
-import kopf
-
 from kubelabel_operator import metrics
-from kubelabel_operator.k8s import K8s
-from kubelabel_operator.k8s.resources import Resource
+from kubelabel_operator.k8s import ApiError, K8s
+from kubelabel_operator.k8s.resources import EVENTS, Resource
+from kubelabel_operator.reconcilers.conditions import Event
 from kubelabel_operator.reconcilers.outcome import Outcome
+from kubelabel_operator.settings import get_settings
+
+log = logging.getLogger(__name__)
+COMPONENT = "kubelabel-operator"
 
 
 async def report(
@@ -22,15 +26,47 @@ async def report(
     _index(res, meta, outcome)
     if outcome.changed:
         await k8s.patch_status(res, meta["namespace"], meta["name"], outcome.status)
-    ref = {"apiVersion": res.api_version, "kind": res.kind, "metadata": meta}
     for event in outcome.events:
-        # Posting is a no-op when settings.posting.enabled is off (e.g. against a mock API).
-        kopf.event(ref, type=event.type, reason=event.reason, message=event.message)
+        if get_settings().post_events:
+            await _post(k8s, res, meta, event)
         if logger is not None:
             logger.info("%s: %s", event.reason, event.message)
     changed = {k: v for k, v in outcome.children.items() if v != "unchanged"}
     if changed and logger is not None:
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in sorted(changed.items())))
+
+
+async def _post(k8s: K8s, res: Resource, meta: dict[str, Any], event: Event) -> None:
+    """An Event on the object, best effort.
+
+    Posted here rather than with kopf.event(): Kopf can post only from its own handlers' tasks,
+    and the periodic loop (health checks, resyncs) reports too; there kopf.event() raised.
+    """
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": res.api_version,
+            "kind": res.kind,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        await k8s.create(EVENTS, meta["namespace"], body)
+    except ApiError as exc:
+        log.warning("event %s on %s/%s not posted: %s", event.reason, meta["namespace"], meta["name"], exc)
 
 
 def _index(res: Resource, meta: dict[str, Any], outcome: Outcome) -> None:

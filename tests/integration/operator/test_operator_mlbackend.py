@@ -207,6 +207,45 @@ async def test_basic_auth_credentials_reach_the_project_api(
         assert now["basic_auth_user"] is None and now["basic_auth_pass_is_set"] is False
 
 
+async def test_a_backend_going_down_is_reported_by_the_periodic_check(
+    project_server, kube, client, operator, example, tmp_path
+):
+    """The periodic health check (the operator's own loop, not a Kopf handler) reports with status and an Event."""
+    await client.create(SECRETS, NS, admin_token_secret())
+    for doc in namespaced(example("01-minimal-project.yaml")):
+        await client.create(BY_KIND[doc["kind"]], NS, doc)
+    backend = namespaced(example("04-ml-backend.yaml"))[1]
+    backend["metadata"]["name"] = "fading-model"
+    with model_server_process(tmp_path) as url:
+        backend["spec"] = {
+            "projectRef": {"name": "sentiment"},
+            "external": {"url": url},
+            "timeoutSeconds": 2,
+            "healthCheckIntervalSeconds": 5,
+        }
+        await client.create(MLBACKENDS, NS, backend)
+        await eventually(
+            lambda: where(client, MLBACKENDS, "fading-model", lambda m: condition(m, "Ready").get("status") == "True")
+        )
+    # The model server is gone; nothing changes the resource, so only the periodic check can notice.
+    mlb = await eventually(
+        lambda: where(
+            client, MLBACKENDS, "fading-model", lambda m: condition(m, "Degraded").get("reason") == "BackendUnreachable"
+        )
+    )
+    assert mlb["status"]["ready"] is False and condition(mlb, "Ready")["status"] == "False"
+
+    def warnings() -> list[dict[str, Any]]:
+        events = [e.raw for (res, _, _), e in kube.objects.items() if res == "v1/events" and not e.deleted]
+        return [
+            e for e in events if e["involvedObject"]["name"] == "fading-model" and e["reason"] == "BackendUnreachable"
+        ]
+
+    (event,) = await eventually(warnings)
+    assert event["type"] == "Warning" and event["involvedObject"]["kind"] == "MLBackend"
+    assert event["involvedObject"]["uid"] == mlb["metadata"]["uid"] and "unreachable" in event["message"]
+
+
 async def _absent(client: Any, res: Any, name: str) -> bool:
     return await client.get(res, NS, name) is None
 
