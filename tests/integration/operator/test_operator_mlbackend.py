@@ -69,6 +69,11 @@ def project_server(server_pool: Any, tmp_path: Path, example: Any, monkeypatch: 
     return server
 
 
+def b64(text: str) -> str:
+    """A Secret's data value."""
+    return base64.b64encode(text.encode()).decode()
+
+
 def admin_token_secret() -> dict[str, Any]:
     """The admin-token Secret as the operator generates it; here with the token the API server was started with."""
     return {
@@ -79,7 +84,7 @@ def admin_token_secret() -> dict[str, Any]:
             "namespace": NS,
             "labels": {"app.kubernetes.io/managed-by": "kubelabel-operator", "kubelabel.io/project": "sentiment"},
         },
-        "data": {"token": base64.b64encode(ADMIN_TOKEN.encode()).decode()},
+        "data": {"token": b64(ADMIN_TOKEN)},
     }
 
 
@@ -155,7 +160,6 @@ async def test_basic_auth_credentials_reach_the_project_api(
     project_server, guarded_model_server, kube, client, operator, example
 ):
     """The operator checks a guarded backend with the Secret's credentials and registers it with them too."""
-    encode = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
     await client.create(SECRETS, NS, admin_token_secret())
     await client.create(
         SECRETS,
@@ -164,7 +168,7 @@ async def test_basic_auth_credentials_reach_the_project_api(
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "model-auth", "namespace": NS},
-            "data": {"username": encode(BACKEND_USER), "password": encode(BACKEND_PASSWORD)},
+            "data": {"username": b64(BACKEND_USER), "password": b64(BACKEND_PASSWORD)},
         },
     )
     for doc in namespaced(example("01-minimal-project.yaml")):
