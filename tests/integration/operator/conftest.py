@@ -6,10 +6,11 @@ when the handlers are imported, so the environment is set here, before any impor
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,23 @@ async def client(kube: Emulator) -> AsyncIterator[K8s]:
 
 
 @pytest.fixture
-def operator(kube: Emulator) -> Iterator[KopfRunner]:
-    """The real operator (Kopf in a thread) watching the `default` namespace."""
+async def operator(kube: Emulator) -> AsyncIterator[KopfRunner]:
+    """The real operator (Kopf in a thread) watching the `default` namespace.
+
+    It is stopped from a worker thread: the emulated API runs on this test's event loop, which
+    must keep answering while the operator shuts down. Stopped from the loop's own thread, the
+    loop stood still, the operator's last requests got no answer, and once in a while the
+    shutdown outlasted KopfRunner's 30 s ("The operator didn't stop, still running").
+    """
     get_settings.cache_clear()
     args = kopf_args([NS], False, get_settings())
-    with KopfRunner(args, timeout=30) as runner:
+    runner = KopfRunner(args, timeout=30)
+    runner.__enter__()
+    try:
         yield runner
-    get_settings.cache_clear()
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)
+        get_settings.cache_clear()
 
 
 @pytest.fixture
