@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from typing import Any
 
 from kubelabel_operator import metrics
 from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.k8s.resources import EVENTS, Resource
-from kubelabel_operator.reconcilers.conditions import Event
+from kubelabel_operator.reconcilers.conditions import Event, now_iso
 from kubelabel_operator.reconcilers.outcome import Outcome
 from kubelabel_operator.settings import get_settings
 
@@ -42,7 +41,7 @@ async def _post(k8s: K8s, res: Resource, meta: dict[str, Any], event: Event) -> 
     Posted here rather than with kopf.event(): Kopf can post only from its own handlers' tasks,
     and the periodic loop (health checks, resyncs) reports too; there kopf.event() raised.
     """
-    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = now_iso()
     body = {
         "apiVersion": "v1",
         "kind": "Event",
