@@ -14,6 +14,20 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 # reading them, such as self.server.replicas) always see a value.
 OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
 
+
+def immutable(path: str, why: str) -> dict[str, str]:
+    """A CEL transition rule on a spec: `spec.<path>` keeps its value from creation on.
+
+    Placed on the spec (always present in an update) rather than on the field, so an optional or
+    defaulted field needs no optionalOldSelf; the API server runs it on updates only.
+    """
+    return {
+        "rule": f"self.{path} == oldSelf.{path}",
+        "message": f"spec.{path} is immutable: {why}",
+        "fieldPath": f".{path}",
+    }
+
+
 ConditionType = Literal["Ready", "Progressing", "Degraded"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 

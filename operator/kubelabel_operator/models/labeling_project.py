@@ -14,6 +14,7 @@ from kubelabel_operator.models.common import (
     Model,
     ResourceRequirements,
     SecretKeyRef,
+    immutable,
 )
 
 Sampling = Literal["sequential", "uniform", "uncertainty"]
@@ -151,7 +152,10 @@ class LabelingProjectSpec(Model):
                     "self.server.replicas <= 1 || self.database.type == 'postgres'",
                     "more than one API server replica needs PostgreSQL (set spec.database.type: postgres)",
                     ".server.replicas",
-                )
+                ),
+                # The data stays where it was written (the SQLite PVC, or the PostgreSQL database):
+                # a new type would start an empty project beside it.
+                immutable("database.type", "the project's data would stay behind; create a new project instead"),
             ]
         }
     )

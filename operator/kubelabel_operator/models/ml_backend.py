@@ -13,6 +13,7 @@ from kubelabel_operator.models.common import (
     Model,
     ObjectRef,
     ResourceRequirements,
+    immutable,
 )
 
 
@@ -72,7 +73,9 @@ class MLBackendSpec(Model):
                 {
                     "rule": "has(self.managed) != has(self.external)",
                     "message": "set exactly one of spec.managed or spec.external",
-                }
+                },
+                # The registration lives in the project's database and is removed on deletion only.
+                immutable("projectRef", "the old project would keep the registration; create a new MLBackend"),
             ]
         }
     )

@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kubelabel_operator.models.common import BaseStatus, Model, ObjectRef
+from kubelabel_operator.models.common import BaseStatus, Model, ObjectRef, immutable
 
 SyncState = Literal["initialized", "queued", "in_progress", "completed", "completed_with_errors", "failed"]
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed"})
@@ -56,6 +56,13 @@ class StorageConnectionSpec(Model):
                     "message": "export storages write task files: mode must be tasks",
                     "fieldPath": ".mode",
                 },
+                # The project's storage record is found by provider and direction, and its tasks keep
+                # the keys they were imported from: another project, provider, bucket or direction
+                # would leave those tasks pointing at objects this storage no longer syncs.
+                immutable("projectRef", "the synced tasks stay in the old project; create a new StorageConnection"),
+                immutable("provider", "tasks keep their keys in the old store; create a new StorageConnection"),
+                immutable("bucket", "tasks keep their keys in the old bucket; create a new StorageConnection"),
+                immutable("direction", "import and export are separate storages; create a new StorageConnection"),
             ]
         }
     )

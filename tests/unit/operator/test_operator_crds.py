@@ -13,6 +13,8 @@ from kubelabel_operator.models import LabelingProjectSpec, MLBackendSpec, Storag
 from operator_crd_validation import validate
 from pydantic import ValidationError
 
+from tests.support.crd_transitions import TRANSITIONS, Transition, cases
+
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "manifests" / "examples"
 MODELS = {
@@ -184,3 +186,25 @@ def test_models_enforce_the_same_rules(case: str, obj: dict[str, Any], reason: s
 def test_good_cron_and_macros_pass() -> None:
     for schedule in ["*/15 * * * *", "0 3 * * 1-5", "@hourly"]:
         assert validate(_storage(schedule=schedule)) == []
+
+
+@pytest.mark.parametrize("case", cases(), ids=[t.name for t in TRANSITIONS])
+def test_updates_of_immutable_fields_are_refused_naming_the_field(case: Transition) -> None:
+    assert validate(copy.deepcopy(case.new)) == [], "created from scratch, the new object is valid"
+    errors = validate(case.new, old=case.old)
+    if case.refused_with is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and case.refused_with in errors[0], errors
+        field = case.refused_with.split()[0]  # spec.x.y
+        assert errors[0].startswith(f"{field}: "), "the fieldPath points at the field"
+
+
+def test_every_transition_rule_is_covered_by_a_refused_case() -> None:
+    refused = {t.refused_with for t in TRANSITIONS if t.refused_with}
+    for kind in KINDS:
+        crd = yaml.safe_load((ROOT / "crds" / f"{kind.crd_name}.yaml").read_text())
+        spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        for rule in spec["x-kubernetes-validations"]:
+            if "oldSelf" in rule["rule"]:
+                assert any(r in rule["message"] for r in refused), f"{kind.kind}: no case for {rule['rule']}"

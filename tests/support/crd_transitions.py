@@ -1,0 +1,119 @@
+"""Updates of custom resources and what the API server must answer: the CRDs' transition rules as data.
+
+Each case is (name, old object, new object, expected message fragment or None when the update
+passes). The unit tests evaluate them with cel-python; a test against a real kube-apiserver
+creates `old`, updates it to `new` and expects the same fragment in the refusal. Every `new`
+object is valid on its own: created from scratch it passes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, NamedTuple
+
+API_VERSION = "kubelabel.io/v1alpha1"
+
+
+class Transition(NamedTuple):
+    name: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+    refused_with: str | None
+
+
+def project(name: str = "p", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "LabelingProject",
+        "metadata": {"name": name},
+        "spec": {"title": "T", "labelConfig": {"inline": "<View/>"}, **spec},
+    }
+
+
+def storage(name: str = "s", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "StorageConnection",
+        "metadata": {"name": name},
+        "spec": {"projectRef": {"name": "p"}, "provider": "s3", "bucket": "b", **spec},
+    }
+
+
+def backend(name: str = "m", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "MLBackend",
+        "metadata": {"name": name},
+        "spec": {"projectRef": {"name": "p"}, "external": {"url": "http://model:9090"}, **spec},
+    }
+
+
+POSTGRES = {"type": "postgres", "postgres": {"secretRef": {"name": "db", "key": "dsn"}}}
+OTHER_POSTGRES = {"type": "postgres", "postgres": {"secretRef": {"name": "db2", "key": "dsn"}}}
+
+TRANSITIONS: list[Transition] = [
+    # LabelingProject: the database type is chosen once.
+    Transition("project sqlite to postgres", project(), project(database=POSTGRES), "spec.database.type is immutable"),
+    Transition(
+        "project explicit sqlite to postgres",
+        project(database={"type": "sqlite"}),
+        project(database=POSTGRES),
+        "spec.database.type is immutable",
+    ),
+    Transition(
+        "project postgres to sqlite",
+        project(database=POSTGRES),
+        project(database={"type": "sqlite"}),
+        "spec.database.type is immutable",
+    ),
+    Transition("project default to explicit sqlite", project(), project(database={"type": "sqlite"}), None),
+    Transition("project another DSN Secret", project(database=POSTGRES), project(database=OTHER_POSTGRES), None),
+    Transition("project title and replicas", project(), project(title="New", server={"replicas": 0}), None),
+    # StorageConnection: the project, the store, the bucket and the direction are fixed.
+    Transition(
+        "storage another project",
+        storage(),
+        storage(projectRef={"name": "q"}),
+        "spec.projectRef is immutable",
+    ),
+    Transition("storage another provider", storage(), storage(provider="gcs"), "spec.provider is immutable"),
+    Transition("storage another bucket", storage(), storage(bucket="c"), "spec.bucket is immutable"),
+    Transition(
+        "storage import to export",
+        storage(),
+        storage(direction="export", mode="tasks"),
+        "spec.direction is immutable",
+    ),
+    Transition(
+        "storage default to explicit import",
+        storage(),
+        storage(direction="import"),
+        None,
+    ),
+    Transition(
+        "storage prefix, endpoint, schedule, filter",
+        storage(),
+        storage(prefix="new/", endpoint="http://minio:9000", schedule="@hourly", filter={"glob": "*.jpg"}),
+        None,
+    ),
+    Transition("storage sync request", storage(), storage(syncRequest="2"), None),
+    # MLBackend: registered with one project for life.
+    Transition(
+        "backend another project",
+        backend(),
+        backend(projectRef={"name": "q"}),
+        "spec.projectRef is immutable",
+    ),
+    Transition(
+        "backend external to managed",
+        backend(),
+        {**backend(), "spec": {"projectRef": {"name": "p"}, "managed": {}}},
+        None,
+    ),
+    Transition("backend timeout and title", backend(), backend(timeoutSeconds=30, title="Model"), None),
+]
+
+
+def cases() -> list[Transition]:
+    """Fresh copies: a test may change the objects it gets."""
+    return copy.deepcopy(TRANSITIONS)
