@@ -5,6 +5,12 @@ Task data may hold storage URIs (`s3://bucket/key`, `gs://bucket/key`,
 `/tasks/{id}/presign/?fileuri=<base64 URI>`; that endpoint answers with a redirect to a
 presigned URL (storage `presign` on, TTL `presign_ttl` minutes) or streams the object
 through the API server (presign off, or the credentials cannot sign).
+
+A URI is served only through an import storage of the same project whose bucket matches and
+whose prefix holds the key, and only a key that names one object plainly: no `.` or `..`
+segments, empty segments, backslashes or control characters, in the key as written or
+percent-decoded, and no percent-encoded `/`. Emulators and path-style endpoints resolve `..`
+in a presigned URL, so such a key could otherwise reach another prefix or another bucket.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import base64
 import binascii
 import mimetypes
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy.orm import Session
 
-from api_server.common.errors import BadRequest, NotFound
+from api_server.common.errors import BadRequest, Forbidden, NotFound
 from api_server.db.models import ImportStorage
 from api_server.storages import repository
 from api_server.storages.config import StorageConfig
@@ -55,21 +61,44 @@ def split_uri(uri: str) -> tuple[str, str, str]:
     return SCHEMES[scheme], bucket, key
 
 
+def _plain_key(key: str) -> str:
+    """The key itself when it names one object plainly, else Forbidden (see the module's docstring)."""
+    decoded = key
+    for _ in range(3):  # %252e%252e decodes twice
+        decoded = unquote(decoded)
+    for form in (key, decoded):
+        if "\\" in form or any(ord(c) < 32 or ord(c) == 127 for c in form):
+            raise Forbidden(f"fileuri: the key {key!r} holds a backslash or a control character")
+        if any(segment in ("", ".", "..") for segment in form.split("/")):
+            raise Forbidden(f"fileuri: the key {key!r} has an empty, '.' or '..' path segment")
+    if decoded.count("/") != key.count("/"):
+        raise Forbidden(f"fileuri: the key {key!r} holds a percent-encoded '/'")
+    return key
+
+
+def _holds(prefix: str, key: str) -> bool:
+    """Whether a storage prefix holds `key`; a prefix names a folder (`data` holds `data/x`, not `data2/x`)."""
+    folder = prefix.strip("/")
+    return not folder or key.startswith(folder + "/")
+
+
 def storage_for(session: Session, project_id: int, uri: str) -> tuple[ImportStorage, StorageConfig, str]:
-    """The project's import storage that covers `uri` (same provider and bucket, prefix preferred)."""
+    """The project's import storage that holds `uri`: same provider and bucket, its prefix holds the key."""
     kind, bucket, key = split_uri(uri)
-    best: tuple[ImportStorage, StorageConfig] | None = None
+    key = _plain_key(key)
+    same_bucket = False
     for storage in repository.import_storages_of(session, project_id):
         if storage.type != kind:
             continue
         config = StorageConfig.from_settings(storage.type, storage.settings)
         if config.bucket != bucket:
             continue
-        if best is None or (key.startswith(config.prefix) and not key.startswith(best[1].prefix)):
-            best = (storage, config)
-    if best is None:
-        raise NotFound(f"no storage of project {project_id} is connected to {kind} bucket {bucket!r}")
-    return best[0], best[1], key
+        same_bucket = True
+        if _holds(config.prefix, key):
+            return storage, config, key
+    if same_bucket:
+        raise Forbidden(f"fileuri: {key!r} is outside the prefix of project {project_id}'s storages on {bucket!r}")
+    raise NotFound(f"fileuri: no storage of project {project_id} is connected to {kind} bucket {bucket!r}")
 
 
 def provider_for(storage: ImportStorage, config: StorageConfig) -> StorageProvider:
