@@ -127,6 +127,30 @@ class FileUpload(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class IdempotencyKey(Base):
+    """An import done under a client's `Idempotency-Key`: a retry with the same key answers `response`.
+
+    Written in the import's own transaction, so a key exists exactly when its import does.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "project_id", "scope", "key", name="uq_idempotency_keys_user_project_scope_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True)
+    # The endpoint: import | predictions.
+    scope: Mapped[str] = mapped_column(String(20), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    # SHA-256 of the request (query and body): the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONDoc, nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
 # Open tasks, as each database's queries spell it (SQLAlchemy writes `NOT x` as `x = 0` on SQLite).
 _OPEN = text("NOT is_labeled")
 _OPEN_SQLITE = text("is_labeled = 0")
