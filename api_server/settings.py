@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="KUBELABEL_WEBHOOK_MAX_ATTEMPTS")
     # Objects serialised in full per payload (tasks, annotations); the rest are sent as {"id": ...}.
     webhook_max_objects: int = Field(default=100, ge=1, alias="KUBELABEL_WEBHOOK_MAX_OBJECTS")
-    # false: deliveries to loopback/private addresses are refused (link-local ones always are).
-    webhook_allow_private: bool = Field(default=True, alias="KUBELABEL_WEBHOOK_ALLOW_PRIVATE")
+    # Where deliveries may go: KUBELABEL_EGRESS_ALLOW (and KUBELABEL_WEBHOOK_ALLOW_PRIVATE), read by
+    # api_server.common.egress, the one outbound-address policy.
     # Settled deliveries older than this are purged from the history.
     webhook_history_days: int = Field(default=30, ge=1, alias="KUBELABEL_WEBHOOK_HISTORY_DAYS")
 

@@ -11,16 +11,16 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import httpx
 from starlette.datastructures import UploadFile
 
+from api_server.common import egress
 from api_server.common.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from api_server.imports import parsers
 from api_server.imports.parsers import CONTENT_TYPES, Format
 from api_server.imports.service import ImportJob
 
 FILE_TYPES = ".json, .jsonl, .ndjson, .csv, .tsv, .txt"
-URL_TIMEOUT = 60.0
+URL_TIMEOUT = 60.0  # seconds for a whole download
 
 
 def add_body(job: ImportJob, fmt: Format, body: bytes) -> None:
@@ -95,21 +95,13 @@ def add_url(job: ImportJob, url: str, max_bytes: int) -> None:
 
 
 def _download(url: str, out: Any, max_bytes: int) -> int:
-    size = 0
+    """The file at `url` (redirects followed, every hop checked by the outbound-address policy)."""
     try:
-        with httpx.stream("GET", url, timeout=URL_TIMEOUT, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise BadRequest(
-                    f"url {url}: the server answered {response.status_code}",
-                    validation_errors={"url": [f"download failed with HTTP {response.status_code}"]},
-                )
-            for chunk in response.iter_bytes(1 << 20):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(f"url {url}: the file is larger than the upload limit ({max_bytes} bytes)")
-                out.write(chunk)
-    except httpx.HTTPError as exc:
-        raise BadRequest(
-            f"url {url}: download failed: {exc}", validation_errors={"url": [f"download failed: {exc}"]}
-        ) from None
-    return size
+        return egress.download(url, out, "import", max_bytes=max_bytes, max_seconds=URL_TIMEOUT)
+    except egress.EgressRefused as exc:
+        raise BadRequest(f"url {url}: {exc.reason}", validation_errors={"url": [exc.reason]}) from None
+    except egress.ResponseTooLarge:
+        raise PayloadTooLarge(f"url {url}: the file is larger than the upload limit ({max_bytes} bytes)") from None
+    except egress.FetchFailed as exc:
+        reason = f"download failed with HTTP {exc.status_code}" if exc.status_code else f"download failed: {exc}"
+        raise BadRequest(f"url {url}: {reason}", validation_errors={"url": [reason]}) from None

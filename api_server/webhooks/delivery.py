@@ -3,7 +3,9 @@
 Success is any 2xx. Anything else (other status, timeout, connection error) counts a
 failure on the delivery and the webhook (`consecutive_failures`) and re-raises so the job
 queue retries with backoff, until KUBELABEL_WEBHOOK_MAX_ATTEMPTS attempts have been made.
-The HTTP call happens outside any database transaction.
+An address the outbound-address policy refuses fails the delivery at once. The HTTP call
+happens outside any database transaction. The receiver's answer body is never recorded (it
+would hand whoever reads the history a window onto internal services).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import __version__
+from api_server.common import egress
 from api_server.db.base import utcnow
 from api_server.db.models import Webhook, WebhookDelivery
 from api_server.jobs import JobContext, PermanentJobError, job_handler
@@ -26,7 +29,6 @@ from api_server.jobs.registry import maintenance
 from api_server.metrics import REGISTRY
 from api_server.settings import Settings
 from api_server.webhooks import signing
-from api_server.webhooks.addresses import refused_address
 
 DELIVERIES = Counter(
     "kubelabel_webhook_deliveries_total",
@@ -60,16 +62,21 @@ def render(delivery: WebhookDelivery, hook: Webhook, timestamp: int) -> tuple[by
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
-    """(status code, error) of one POST; error is None on a 2xx."""
+    """(status code, error) of one POST; error is None on a 2xx. Refusals raise EgressRefused."""
+    limits = egress.Limits(max_seconds=timeout)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(url, content=body, headers=headers)
+        with (
+            egress.client("webhook", timeout=timeout, limits=limits) as client,
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            pass  # only the status counts; the answer is never read
+    except egress.EgressRefused:
+        raise
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
     if 200 <= response.status_code < 300:
         return response.status_code, None
-    snippet = response.text[:200].strip()
-    return response.status_code, f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
+    return response.status_code, f"HTTP {response.status_code}"
 
 
 @job_handler("webhook.deliver")
@@ -88,12 +95,13 @@ def deliver(ctx: JobContext) -> None:
         body, headers = render(delivery, hook, int(time.time()))
         url = hook.url
         hook_id = hook.id
-    refused = refused_address(url, allow_private=ctx.settings.webhook_allow_private)
-    if refused is not None:
-        _settle(ctx, delivery_id, hook_id, None, refused, final=True, ok=False)
+    try:
+        egress.check_url(url, "webhook", unresolved_ok=True)  # a name that does not resolve is retried
+        code, error = _post(url, body, headers, ctx.settings.webhook_timeout)
+    except egress.EgressRefused as exc:
+        _settle(ctx, delivery_id, hook_id, None, exc.reason, final=True, ok=False)
         DELIVERIES.labels("failed").inc()
-        raise PermanentJobError(refused)
-    code, error = _post(url, body, headers, ctx.settings.webhook_timeout)
+        raise PermanentJobError(exc.reason) from None
     final = ctx.is_last_attempt or ctx.attempt >= ctx.settings.webhook_max_attempts
     _settle(ctx, delivery_id, hook_id, code, error, final=final, ok=error is None)
     if error is None:

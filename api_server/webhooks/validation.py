@@ -1,10 +1,11 @@
-"""Checks on what a webhook may be: a plain http(s) URL, sane custom headers."""
+"""Checks on what a webhook may be: a plain http(s) URL the outbound-address policy allows, sane custom headers."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
+from api_server.common import egress
 from api_server.common.errors import BadRequest
 
 MAX_HEADERS = 10
@@ -31,6 +32,10 @@ def check_url(url: str) -> str:
         problems.append("whitespace is not allowed")
     if problems:
         raise BadRequest(f"url: {'; '.join(problems)}", validation_errors={"url": problems})
+    try:
+        egress.check_url(url, "webhook", unresolved_ok=True)  # checked again at each delivery
+    except egress.EgressRefused as exc:
+        raise BadRequest(f"url: {exc.reason}", validation_errors={"url": [exc.reason]}) from None
     return url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,16 @@ from api_server.settings import Settings
 from tests.support.net import free_port, wait_for_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+
+# The suite's receivers, model servers and storage emulators listen on 127.0.0.1, which the
+# product's outbound-address policy refuses by default: allow loopback through its documented
+# setting (and private ranges where the product allows them anyway; URL import keeps them refused).
+# Set in the environment so the in-process servers and their subprocesses (workers, `kubelabel
+# sync`) read the same value.
+TEST_EGRESS_ALLOW = (
+    "import:loopback,webhook:private+loopback,ml:private+loopback,storage:private+loopback,operator:private+loopback"
+)
+os.environ["KUBELABEL_EGRESS_ALLOW"] = TEST_EGRESS_ALLOW
 
 
 @dataclass

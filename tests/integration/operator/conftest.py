@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from k8s_emulator import Emulator  # noqa: E402
 from operator_support import METRICS_PORT, NS  # noqa: E402
 
+from tests.support.apiserver import TEST_EGRESS_ALLOW  # noqa: E402
+
 _KUBECONFIG = Path(tempfile.mkdtemp(prefix="kubelabel-op-")) / "kubeconfig"
 os.environ.update(
     {
@@ -38,6 +40,9 @@ os.environ.update(
         "KUBELABEL_OPERATOR_STATS_INTERVAL_SECONDS": "1",
         "KUBELABEL_OPERATOR_ML_CHECK_INTERVAL_SECONDS": "1",
         "KUBELABEL_OPERATOR_HTTP_TIMEOUT_SECONDS": "2",
+        # The emulated project APIs and ML backends listen on 127.0.0.1: allowed through the
+        # documented setting (the whole suite's value, which includes the operator's loopback).
+        "KUBELABEL_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
     }
 )
 

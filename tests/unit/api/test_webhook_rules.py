@@ -100,12 +100,22 @@ def test_catalogue_covers_label_studio_actions():
 
 
 def test_link_local_is_always_refused_private_only_on_request():
-    from api_server.webhooks.addresses import refused_address
+    import pytest
 
+    from api_server.common.egress import EgressRefused, EgressSettings, Policy, check_url
+
+    default = Policy.from_settings(EgressSettings(allow="webhook:private+loopback"))
+    strict = Policy.from_settings(EgressSettings(allow="", KUBELABEL_WEBHOOK_ALLOW_PRIVATE=False))
     for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]:8080/", "http://0.0.0.0/"):
-        assert refused_address(url, allow_private=True) is not None, url
-    assert refused_address("http://127.0.0.1:9/hook", allow_private=True) is None
-    assert "non-public" in refused_address("http://127.0.0.1:9/hook", allow_private=False)
-    assert "non-public" in refused_address("https://10.1.2.3/hook", allow_private=False)
-    assert refused_address("https://8.8.8.8/hook", allow_private=False) is None
-    assert refused_address("https://name.invalid/hook", allow_private=False) is None  # retried, not refused
+        with pytest.raises(EgressRefused):
+            check_url(url, "webhook", policy=default)
+    check_url("http://127.0.0.1:9/hook", "webhook", policy=default)
+    with pytest.raises(EgressRefused, match="loopback"):
+        check_url("http://127.0.0.1:9/hook", "webhook", policy=strict)
+    with pytest.raises(EgressRefused, match="private"):
+        check_url("https://10.1.2.3/hook", "webhook", policy=strict)
+    check_url("https://8.8.8.8/hook", "webhook", policy=strict)
+    check_url("https://name.invalid/hook", "webhook", policy=strict, unresolved_ok=True)  # retried, not refused
+    # The older switch still works: true allows private and loopback for webhooks only.
+    legacy = Policy.from_settings(EgressSettings(allow="", KUBELABEL_WEBHOOK_ALLOW_PRIVATE=True))
+    assert legacy.allowed("webhook") == {"private", "loopback"} and legacy.allowed("ml") == set()
