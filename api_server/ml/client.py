@@ -4,7 +4,10 @@ Every call is bounded: connect and read timeouts, a cap on the response size, an
 number of retries (with exponential backoff) for failures that are worth retrying: nothing
 listening yet, and 5xx answers. A read timeout is not retried: a slow backend stays slow,
 and the caller (an import, an annotator's request) must not wait a multiple of the timeout.
-Failures raise typed errors (api_server.ml.errors) with messages fit for an error column.
+Failures raise typed errors (api_server.ml.errors) with messages fit for an error column:
+they name the status and the kind of failure, never the backend's answer (the backend's URL is
+user-given, so its answers could be an internal service's). Connections go through the
+outbound-address policy (api_server.common.egress, kind "ml"); a refused address is not retried.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from api_server.common import egress
 from api_server.ml.errors import (
     MLBackendError,
     MLBackendHTTPError,
     MLBackendInvalidResponse,
+    MLBackendRefused,
     MLBackendTimeout,
     MLBackendUnavailable,
 )
@@ -85,11 +90,6 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", errors="replace").strip()
-    return text + ("..." if len(body) > limit else "")
-
-
 @dataclass(frozen=True)
 class _Reply:
     status_code: int
@@ -133,8 +133,10 @@ class MLBackendClient:
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
             headers={"Accept": "application/json", **(auth.as_headers() if auth else {})},
             auth=basic,
-            transport=transport,
+            # Our transport caps the answer at the same size as _read_capped (a second guard).
+            transport=transport or egress.PinnedTransport("ml", limits=egress.Limits(max_bytes=max_response_bytes + 1)),
             follow_redirects=False,
+            trust_env=False,
         )
 
     def __enter__(self) -> MLBackendClient:
@@ -152,8 +154,7 @@ class MLBackendClient:
         response = self._call("GET", "/health", None, HealthResponse)
         if not response.is_up:
             raise MLBackendInvalidResponse(
-                f"ML backend {self.display_url} /health reports status {response.status!r}, not UP",
-                endpoint="/health",
+                f"ML backend {self.display_url} /health does not report status UP", endpoint="/health"
             )
         return response
 
@@ -270,6 +271,12 @@ class MLBackendClient:
         try:
             with self._http.stream(method, path, content=content, headers=headers) as response:
                 reply = _Reply(response.status_code, self._read_capped(response, where, path))
+        except egress.EgressRefused as exc:
+            raise MLBackendRefused(f"{where} refused: {exc.reason}", endpoint=path) from None
+        except egress.ResponseTooLarge:
+            raise MLBackendInvalidResponse(
+                f"{where} response exceeds {self.max_response_bytes} bytes", endpoint=path
+            ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
             # Refused, or dropped before any answer: worth another try.
             error = MLBackendUnavailable(f"{where} unreachable: {type(exc).__name__}", endpoint=path)
@@ -280,7 +287,7 @@ class MLBackendClient:
             raise MLBackendUnavailable(f"{where} failed: {type(exc).__name__}", endpoint=path) from None
         if reply.status_code >= 400:
             error = MLBackendHTTPError(
-                f"{where} answered HTTP {reply.status_code}: {_snippet(reply.content)}",
+                f"{where} answered HTTP {reply.status_code}",
                 endpoint=path,
                 status_code=reply.status_code,
             )
@@ -305,9 +312,7 @@ class MLBackendClient:
         try:
             data = json.loads(reply.content) if reply.content.strip() else {}
         except ValueError:
-            raise MLBackendInvalidResponse(
-                f"{where} returned invalid JSON: {_snippet(reply.content)}", endpoint=path
-            ) from None
+            raise MLBackendInvalidResponse(f"{where} returned invalid JSON", endpoint=path) from None
         if not isinstance(data, dict):
             if model is not WebhookResponse:
                 raise MLBackendInvalidResponse(

@@ -21,6 +21,12 @@ class MLBackendUnavailable(MLBackendError):
     outcome = "unavailable"
 
 
+class MLBackendRefused(MLBackendError):
+    """The outbound-address policy refuses the backend's address (never retried)."""
+
+    outcome = "refused"
+
+
 class MLBackendTimeout(MLBackendError):
     """The backend did not answer within the configured timeout."""
 

@@ -8,7 +8,7 @@ from api_server.metrics import REGISTRY
 
 ML_REQUESTS = Counter(
     "kubelabel_ml_requests_total",
-    "Calls to ML backends by endpoint and outcome (ok, timeout, unavailable, http_error, invalid_response)",
+    "Calls to ML backends by endpoint and outcome (ok, timeout, unavailable, http_error, invalid_response, refused)",
     ["endpoint", "outcome"],
     registry=REGISTRY,
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Response
-from fastapi.responses import JSONResponse
 
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
@@ -68,17 +67,13 @@ def delete_backend(backend_id: int, session: SessionDep, user: CurrentUser) -> R
 
 
 @router.post("/{backend_id}/train", response_model=TrainResponse)
-def train(
-    backend_id: int, session: SessionDep, user: CurrentUser, body: TrainRequest | None = None
-) -> TrainResponse | JSONResponse:
+def train(backend_id: int, session: SessionDep, user: CurrentUser, body: TrainRequest | None = None) -> TrainResponse:
     """Start training (START_TRAINING on the backend's /webhook); new predictions follow in the background.
 
-    Fails with 500 and the reason as a JSON string, as Label Studio does.
+    A backend that fails or cannot be reached answers 502 with the reason (Label Studio answers
+    500 with a JSON string; a 500 here would say the API itself broke).
     """
-    try:
-        outcome = service.train_now(session, user, backend_id)
-    except service.MLBackendFailed as exc:
-        return JSONResponse(exc.detail, status_code=500)
+    outcome = service.train_now(session, user, backend_id)
     return TrainResponse(model_version=outcome.model_version, result=outcome.result)
 
 

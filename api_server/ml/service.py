@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server.common import egress
 from api_server.common.errors import ApiError, BadRequest, NotFound
 from api_server.db.base import utcnow
 from api_server.db.models import MLBackend, Project, User
@@ -51,7 +52,7 @@ BUSY_FOR_AT_MOST = timedelta(minutes=30)
 
 
 class MLBackendFailed(ApiError):
-    """The backend could not serve a request made on behalf of an API caller."""
+    """The backend could not serve a request made on behalf of an API caller (502, never a 500)."""
 
     status_code = 502
 
@@ -226,6 +227,11 @@ def _apply(row: MLBackend, fields: MLBackendUpdate) -> None:
         if key in _SERVER_OWNED or (value is None and key not in {"basic_auth_user", "basic_auth_pass"}):
             continue
         setattr(row, key, value.value if hasattr(value, "value") else value)
+    if "url" in fields.model_fields_set and row.url:
+        try:
+            egress.check_url(row.url, "ml", unresolved_ok=True)  # and again at every call
+        except egress.EgressRefused as exc:
+            raise BadRequest(f"url: {exc.reason}", validation_errors={"url": [exc.reason]}) from None
     if row.auth_method == AuthMethod.basic and not row.basic_auth_user:
         raise BadRequest(
             "basic_auth_user: required when auth_method is BASIC_AUTH",

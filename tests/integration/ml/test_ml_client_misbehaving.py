@@ -49,7 +49,8 @@ def test_500_is_retried_then_reported(misbehaving_server: Any) -> None:
     with client_for(misbehaving_server, observed) as client, pytest.raises(MLBackendHTTPError) as err:
         predict(client)
     assert err.value.status_code == 500
-    assert "HTTP 500" in err.value.message and "model exploded" in err.value.message
+    # The status and the kind of failure, never the answer (the backend's URL is user-given).
+    assert "HTTP 500" in err.value.message and "model exploded" not in err.value.message
     assert misbehaving_server.hits["/predict"] == 3
     assert observed == [("/predict", "http_error")]
 
@@ -76,7 +77,7 @@ def test_invalid_json(misbehaving_server: Any) -> None:
     observed: list[tuple[str, str]] = []
     with client_for(misbehaving_server, observed) as client, pytest.raises(MLBackendInvalidResponse) as err:
         predict(client)
-    assert "invalid JSON" in err.value.message and "proxy error" in err.value.message
+    assert "invalid JSON" in err.value.message and "proxy error" not in err.value.message
     assert observed == [("/predict", "invalid_response")]
 
 
@@ -103,7 +104,7 @@ def test_health_that_is_not_up(misbehaving_server: Any) -> None:
     misbehaving_server.on("/health", body={"status": "DOWN"})
     with client_for(misbehaving_server) as client, pytest.raises(MLBackendInvalidResponse) as err:
         client.health()
-    assert "'DOWN'" in err.value.message
+    assert "does not report status UP" in err.value.message and "DOWN" not in err.value.message
 
 
 def test_oversized_response_is_refused(misbehaving_server: Any) -> None:
