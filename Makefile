@@ -8,7 +8,7 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 PYTEST_ARGS ?= -n 4 --dist loadfile
 
-.PHONY: help run test lint crds venv deps test-deps clean
+.PHONY: help run test lint crds venv deps test-deps clean services services-down cluster cluster-build cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,8 +38,26 @@ lint: test-deps ## ruff and the import-layer contracts
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint ## install test deps, lint, and run the whole suite (SQLite and PostgreSQL)
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs $(PYTEST_ARGS)
+test: lint services cluster-build ## install test deps, lint, and run the whole suite (SQLite, PostgreSQL, a real cluster)
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs $(PYTEST_ARGS) --ignore=tests/e2e
+	@# The real-cluster tier shares one control plane (cluster-wide CRDs, webhooks): one process.
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs -p no:xdist tests/e2e
+
+services: ## start PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) unless they already run
+	@bash scripts/services.sh up
+
+services-down: ## stop the PostgreSQL and Redis that `make services` started
+	@bash scripts/services.sh down
+
+cluster-build: deps ## build the real control plane's programs from Go modules (cached; skipped without Go)
+	@if command -v go >/dev/null 2>&1; then $(BIN)/python tests/cluster/cluster.py build >/dev/null; \
+	else echo "cluster-build: Go not found; the real-cluster tests (tests/e2e) will skip"; fi
+
+cluster: deps ## start a real control plane on 127.0.0.1 (builds it first); prints the admin kubeconfig's path
+	@$(BIN)/python tests/cluster/cluster.py up
+
+cluster-down: ## stop the control plane `make cluster` started and remove its state
+	@$(BIN)/python tests/cluster/cluster.py down
 
 crds: deps ## regenerate crds/ from the operator's models, and the chart's copies of them
 	$(BIN)/kubelabel crds --out crds/

@@ -1,9 +1,15 @@
-"""e2e on a real kind cluster: only with KUBELABEL_E2E=1 and a working Docker engine; skipped otherwise."""
+"""The real-cluster tier: kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok.
+
+The control plane comes from tests/cluster (built from Go modules by `make cluster-build`, which
+`make test` runs). This session uses, in order: the cluster named by KUBELABEL_TEST_KUBECONFIG, one
+already started by `make cluster` (left running at the end), or one it starts itself (stopped at
+the end). Without the built programs (no Go) these tests skip with the reason; in CI they fail.
+The CRDs of crds/ are applied server-side once per session; each test works in its own namespace.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,58 +19,83 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_support import CLUSTER, IMAGE, ROOT, run  # noqa: E402
+from realcluster import ROOT, Cluster, eventually  # noqa: E402
+
+from tests.support.services import unavailable  # noqa: E402
+
+CLUSTER_SCRIPT = ROOT / "tests" / "cluster" / "cluster.py"
 
 
-def _why_not() -> str | None:
-    if os.environ.get("KUBELABEL_E2E") != "1":
-        return "e2e tests need KUBELABEL_E2E=1 (and Docker, kind, kubectl): see docs/operator.md"
-    for tool in ("docker", "kind", "kubectl"):
-        if shutil.which(tool) is None:
-            return f"e2e tests need `{tool}` on PATH"
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        return "e2e tests need a working Docker engine (`docker info` failed)"
-    return None
+def _cluster_module():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(CLUSTER_SCRIPT.parent))
+    import cluster  # type: ignore[import-not-found]
+
+    return cluster
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = _why_not()
-    if reason is None:
-        return
-    for item in items:
-        if item.path.is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.skip(reason=reason))
+def _script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CLUSTER_SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A kind cluster with the image built from this tree and the operator installed from manifests/base."""
-    kubeconfig = str(tmp_path_factory.mktemp("kind") / "kubeconfig")
-    created = CLUSTER not in run("kind", "get", "clusters").stdout.split()
-    if created:
-        run("kind", "create", "cluster", "--name", CLUSTER, "--kubeconfig", kubeconfig, "--wait", "120s")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    module = _cluster_module()
+    bins = module.bin_dir()
+    if not (bins / "kubectl").exists():
+        unavailable(f"the control plane is not built ({bins}): run `make cluster-build` (needs Go 1.26)")
+    workdir = tmp_path_factory.mktemp("cluster")
+    given = os.environ.get("KUBELABEL_TEST_KUBECONFIG")
+    started = False
+    if given:
+        kubeconfig = Path(given)
     else:
-        run("kind", "export", "kubeconfig", "--name", CLUSTER, "--kubeconfig", kubeconfig)
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
-    run("docker", "build", "-t", IMAGE, str(ROOT))
-    run("kind", "load", "docker-image", IMAGE, "--name", CLUSTER)
-    overlay = tmp_path_factory.mktemp("overlay")
-    (overlay / "kustomization.yaml").write_text(
-        f"resources: [{ROOT / 'manifests' / 'base'}]\n"
-        f"images: [{{name: ghcr.io/kubelabel/kubelabel, newName: {IMAGE.rsplit(':', 1)[0]}, newTag: e2e}}]\n"
-        "patches:\n"
-        "  - target: {kind: Deployment, name: kubelabel-operator}\n"
-        "    patch: |-\n"
-        "      - op: replace\n"
-        "        path: /spec/template/spec/containers/0/env/0/value\n"
-        f"        value: {IMAGE}\n"
-    )
-    run("kubectl", "apply", "--server-side", "-k", str(overlay), env=env)
-    run(
-        "kubectl", "-n", "kubelabel-system", "rollout", "status", "deploy/kubelabel-operator", "--timeout=180s", env=env
-    )
+        status = _script("status")
+        if status.returncode == 0:
+            kubeconfig = Path(status.stdout.strip().splitlines()[-1])
+        else:
+            up = _script("up")
+            if up.returncode != 0:
+                pytest.fail(f"the control plane did not start:\n{up.stderr[-4000:]}", pytrace=False)
+            kubeconfig = Path(up.stdout.strip().splitlines()[-1])
+            started = True
+    admin = Cluster(bins / "kubectl", kubeconfig, workdir)
+    admin("apply", "--server-side", "--field-manager=kubelabel-e2e", "--force-conflicts", "-f", str(ROOT / "crds"))
+    for crd in ("labelingprojects", "storageconnections", "mlbackends"):
+        admin("wait", "--for=condition=Established", f"crd/{crd}.kubelabel.io", "--timeout=60s")
+    admin.apply(_volumes(40))
     try:
-        yield env
+        yield admin
     finally:
-        if created and os.environ.get("KUBELABEL_E2E_KEEP") != "1":
-            run("kind", "delete", "cluster", "--name", CLUSTER, check=False)
+        if started:
+            _script("down")
+
+
+def _volumes(count: int) -> list[dict[str, object]]:
+    """PersistentVolumes without a class, for claims to bind to: the cluster has no provisioner.
+
+    Nothing mounts them (kwok runs no containers); the scheduler only needs claims bound.
+    """
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"e2e-volume-{i}", "labels": {"kubelabel.io/e2e": "true"}},
+            "spec": {
+                "capacity": {"storage": "100Gi"},
+                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/nonexistent/e2e-volume-{i}"},
+            },
+        }
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = cluster.new_namespace()
+    eventually(lambda: cluster.get("serviceaccount", "default", name), what="default ServiceAccount")
+    yield name
+    cluster.delete_namespace(name)
