@@ -42,6 +42,28 @@ class OperatorSettings(BaseSettings):
     stats_interval_seconds: float = 60.0
     ml_check_interval_seconds: float = 10.0
     finalizer: str = "kubelabel.io/finalizer"
+    # The validating admission webhook for LabelingProject (docs/operator.md). Off unless asked: the
+    # shipped manifests and chart turn it on; a local `kubelabel operator` and the emulator tests run without.
+    webhook_enabled: bool = False
+    webhook_host: str = Field(default="127.0.0.1", description="Address the webhook server listens on.")
+    webhook_port: int = Field(default=9443, ge=1, le=65535)
+    # How the API server reaches the webhook: `url` (https://<url host>:<port>/..., an operator outside the
+    # cluster or next to a local kube-apiserver) or `service` (a Service in front of the operator's pods).
+    webhook_mode: Literal["url", "service"] = "url"
+    webhook_url_host: str | None = Field(default=None, description="Host in the url (default: the listen address).")
+    webhook_service_name: str = "kubelabel-webhook"
+    webhook_service_namespace: str = "kubelabel-system"
+    webhook_service_port: int = Field(default=443, ge=1, le=65535)
+    # The ValidatingWebhookConfiguration the operator keeps up to date (Kopf's managed mode; it keeps an
+    # empty MutatingWebhookConfiguration of the same name beside it). Webhook names get it as a suffix.
+    webhook_configuration_name: str = "kubelabel.kubelabel.io"
+    # Fail: writes are refused while the operator is unreachable. Ignore: they pass unchecked meanwhile.
+    webhook_failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    # A certificate of yours (e.g. from cert-manager); unset: a self-signed one is made at each start.
+    webhook_cert_file: str | None = None
+    webhook_key_file: str | None = None
+    webhook_ca_file: str | None = Field(default=None, description="CA bundle for clients (default: the cert).")
+    webhook_ca_dump: str | None = Field(default=None, description="Write the CA bundle here (for curl --cacert).")
 
 
 @lru_cache

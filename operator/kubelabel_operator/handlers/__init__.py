@@ -1,5 +1,5 @@
 """Kopf handlers (thin: parse, call a reconciler, report). Importing this registers them all."""
 
-from kubelabel_operator.handlers import children, lifecycle, mlbackend, periodic, project, storage
+from kubelabel_operator.handlers import admission, children, lifecycle, mlbackend, periodic, project, storage
 
-__all__ = ["children", "lifecycle", "mlbackend", "periodic", "project", "storage"]
+__all__ = ["admission", "children", "lifecycle", "mlbackend", "periodic", "project", "storage"]

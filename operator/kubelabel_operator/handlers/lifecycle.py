@@ -11,7 +11,7 @@ import httpx
 import kopf
 
 from kubelabel_operator import metrics
-from kubelabel_operator.handlers import mlbackend, periodic, project, storage
+from kubelabel_operator.handlers import admission, mlbackend, periodic, project, storage
 from kubelabel_operator.handlers.runtime import Runtime
 from kubelabel_operator.k8s import K8s, load_connection
 from kubelabel_operator.settings import get_settings
@@ -55,6 +55,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.execution.max_workers = 4
+    admission.configure(settings, config)
     memo.runtime = Runtime(
         k8s=K8s(load_connection(config.kubeconfig)),
         http=httpx.AsyncClient(timeout=config.http_timeout_seconds, follow_redirects=False),
@@ -67,6 +68,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
             [
                 ("LabelingProject", "resync", config.resync_interval_seconds, project.reconcile),
                 ("LabelingProject", "stats", config.stats_interval_seconds, periodic.poll_stats),
+                ("LabelingProject", "rollout", project.ROLLOUT_CHECK_SECONDS, project.rollout_check),
                 ("StorageConnection", "resync", config.resync_interval_seconds, storage.reconcile),
                 ("MLBackend", "health", config.ml_check_interval_seconds, _health_check),
             ],
