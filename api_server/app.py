@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import IntegrityError
 
 from api_server import __version__
-from api_server.common.errors import ApiError
+from api_server.common.errors import ApiError, BadRequest, Conflict, field_error
 from api_server.common.routing import TrailingSlash, canonical_openapi
 from api_server.db.session import make_engine, make_session_factory
 from api_server.jobs.lifecycle import attach_job_runner
@@ -44,6 +45,22 @@ def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code)
 
 
+def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+    """The last line behind the input checks: a constraint the database enforced is the client's 4xx."""
+    text = str(exc.orig)
+    column = getattr(getattr(exc.orig, "diag", None), "column_name", None)
+    if column is None and "NOT NULL constraint failed: " in text:  # SQLite: "... failed: table.column"
+        column = text.rsplit(".", 1)[-1].strip()
+    if column is not None:
+        error: ApiError = field_error(column, "must not be null")
+    elif "UNIQUE" in text or "unique" in text:
+        error = Conflict("the change conflicts with an existing row (a unique constraint)")
+    else:
+        error = BadRequest("the change refers to a row that does not exist or breaks a database constraint")
+    log.info("%s %s: %s", request.method, request.url.path, text.splitlines()[0] if text else exc)
+    return _api_error(request, error)
+
+
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="kubelabel",
@@ -65,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestTimer)

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 10_000
+# The offset of the last page must fit the database's 64-bit integers.
+MAX_PAGE = (2**63 - 1) // MAX_PAGE_SIZE
 
 
 class PageParams(BaseModel):
@@ -22,7 +24,7 @@ class PageParams(BaseModel):
 
 
 async def page_params(
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 100,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

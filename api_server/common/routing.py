@@ -8,7 +8,8 @@ would double the table FastAPI scans on every request.
 
 The declared (Label Studio) form is kept in `CANONICAL` for the OpenAPI schema and metrics.
 
-Sync endpoints are registered through `one_thread_trip` (see there).
+Sync endpoints are registered through `one_thread_trip` (see there), and every route checks its
+input against the limits of `common.inputs` (`GuardedRoute`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from api_server.common.inputs import GuardedRoute
 from api_server.db.session import session_scope
 
 API_PREFIX = "/api/"
@@ -34,6 +36,11 @@ def canonical(path: str) -> str:
 
 
 class DualSlashRouter(APIRouter):
+    def __init__(self, **kwargs: Any) -> None:
+        # Every API route checks its parameters and JSON body against the input limits first.
+        kwargs.setdefault("route_class", GuardedRoute)
+        super().__init__(**kwargs)
+
     def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:  # type: ignore[override]
         declared = self.prefix + path
         stripped = declared.rstrip("/")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import BadRequest
+from api_server.common.inputs import InputError, check_value
 from api_server.db.models import Task, User
 from api_server.imports.validation import RowError, predictions_of
 from api_server.imports.writer import TaskWriter
@@ -28,6 +29,10 @@ def import_predictions(session: Session, user: User, project_id: int, items: lis
         try:
             if type(item) is not dict:
                 raise RowError("a prediction must be a JSON object")
+            try:
+                check_value(item)
+            except InputError as exc:
+                raise RowError(str(exc)) from None
             task_id = item.get("task")
             if type(task_id) is not int:
                 raise RowError("task must be the id of a task of this project")

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from api_server.common.inputs import InputError, check_value, may_break_rules
+
 # Task fields of Label Studio's task/export JSON that an import ignores (they are recomputed).
 IGNORED_TASK_FIELDS = frozenset(
     {
@@ -97,7 +99,7 @@ class TaskValidator:
             if meta is not None:
                 if type(meta) is not dict:
                     raise RowError(f"meta must be a JSON object, got {_kind(meta)}")
-                meta_json = orjson.dumps(meta).decode()
+                meta_json = _dumps(meta)
             raw_annotations = item.get("annotations", item.get("completions"))
             if raw_annotations is not None:
                 annotations = _annotations(raw_annotations)
@@ -112,7 +114,32 @@ class TaskValidator:
                 raise RowError(
                     f"task data lacks {', '.join(missing)} used by the label config (data fields: {_keys(data)})"
                 )
-        return TaskIn(data, orjson.dumps(data).decode(), meta_json, annotations, predictions)
+        task = TaskIn(data, _dumps(data), meta_json, annotations, predictions)
+        check_limits(item, task)
+        return task
+
+
+def check_limits(item: Any, task: TaskIn) -> None:
+    """The input limits (common.inputs) on one item; it is walked only when its JSON texts look suspect."""
+    texts = [task.data_json, task.meta_json]
+    texts.extend(a.result for a in task.annotations or ())
+    texts.extend(p.result for p in task.predictions or ())
+    if all(text and not may_break_rules(text) for text in texts):
+        return
+    try:
+        check_value(item)
+    except InputError as exc:
+        raise RowError(str(exc)) from None
+    if not all(texts):
+        raise RowError("the task cannot be written as JSON")
+
+
+def _dumps(value: Any) -> str:
+    """JSON text, or "" when orjson refuses the value (nested past its limit): check_limits names the field."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return ""
 
 
 def _kind(value: Any) -> str:
@@ -133,7 +160,7 @@ def _result(obj: dict[str, Any], what: str) -> str:
     for region in result:
         if type(region) is not dict:
             raise RowError(f"{what}.result items must be objects, got {_kind(region)}")
-    return orjson.dumps(result).decode()
+    return _dumps(result)
 
 
 def _number(obj: dict[str, Any], key: str, what: str) -> float | None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response
 
+from api_server.common.inputs import INT32_MAX
 from api_server.common.pagination import Page, PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
@@ -29,7 +30,8 @@ def list_projects(
     title: Annotated[str | None, Query(description="substring of the title")] = None,
 ) -> Page[ProjectPublic]:
     """Projects the caller can see (admins: all; others: those they are a member of)."""
-    id_list = [int(i) for i in ids.split(",") if i.strip().isdigit()] if ids else None
+    # Ids past the INTEGER column cannot exist (and PostgreSQL refuses to compare them).
+    id_list = [int(i) for i in ids.split(",") if i.strip().isdigit() and int(i) <= INT32_MAX] if ids else None
     total, rows = repository.list_visible(
         session, user, offset=page.offset, limit=page.page_size, ids=id_list, title=title
     )

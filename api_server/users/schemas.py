@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api_server.common.inputs import UpdateBody
 from api_server.users.roles import Role
 
 
@@ -32,7 +33,7 @@ class UserCreate(BaseModel):
     role: Role = Role.annotator
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(UpdateBody):
     model_config = ConfigDict(extra="forbid")
 
     email: str | None = None

@@ -1,0 +1,207 @@
+"""Input limits: what a request may carry, checked once at the edge, the same way on both databases.
+
+Each rule lives here and is applied in two places: `GuardedRoute` (every API route's path and
+query parameters and its JSON body, parsed once) and the import path (`imports.validation`,
+row by row). A value outside them used to reach the database or a JSON encoder and fail there
+as a 500, or be stored and break every later export of its project:
+
+- a NUL character (U+0000) in any string or key: PostgreSQL's text and JSONB cannot hold it;
+- an unpaired UTF-16 surrogate (`"\\ud800"`): not encodable as UTF-8;
+- a float that is not finite (`NaN`, `Infinity`, `1e999`): JSON has no such number;
+- an integer outside 64 bits, or outside 32 bits where the column is INTEGER on PostgreSQL
+  (`INT32_FIELDS`);
+- JSON nested deeper than `MAX_DEPTH` (orjson, which stores and exports it, stops at 255).
+
+Each refusal is a 400 naming the field (`data.text`, `query.title`, `row 3`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationInfo, field_validator
+
+from api_server.common.errors import field_error
+
+MAX_DEPTH = 100
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+
+# Parameters and top-level body fields stored in INTEGER columns on PostgreSQL (ids of projects,
+# users, tokens, webhooks, storages and ML backends; a project's counts); tasks, annotations,
+# predictions, drafts and deliveries have BIGINT ids. tests/unit/api/test_inputs.py checks the
+# names against the models.
+INT32_FIELDS = frozenset(
+    {
+        "project",
+        "project_id",
+        "task__project",
+        "user",
+        "user_id",
+        "completed_by",
+        "updated_by",
+        "token_id",
+        "webhook_id",
+        "backend_id",
+        "storage_id",
+        "maximum_annotations",
+        "overlap_cohort_percentage",
+        "task_lock_ttl",
+        "min_annotations_to_start_training",
+    }
+)
+
+_INTEGER = re.compile(r"-?\d+")
+# Cheap signs in a JSON text that it may break a rule; only then is the value walked field by field.
+_SUSPECT = re.compile(r"\\u0000|\d{19}|\\ud[89a-f]", re.IGNORECASE)
+
+
+class InputError(ValueError):
+    """A value outside the limits: `field` names where it is, `message` what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        # The name itself may hold the offending character, or be as deep as the value.
+        field = field.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+        if len(field) > 120:
+            field = field[:120] + "..."
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_text(text: str, field: str) -> None:
+    if "\x00" in text:
+        raise InputError(field, "must not contain the NUL character (\\u0000)")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise InputError(field, "contains an unpaired UTF-16 surrogate (not valid Unicode)") from None
+
+
+def check_value(value: Any, field: str = "", depth: int = 0) -> None:
+    """Raise `InputError` for the first value in `value` (parsed JSON) that breaks a rule."""
+    kind = type(value)
+    if kind is str:
+        check_text(value, field or "body")
+    elif kind is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InputError(field or "body", f"integer out of range ({INT64_MIN} to {INT64_MAX})")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise InputError(field or "body", "must be a finite number (not NaN or Infinity)")
+    elif kind is dict or kind is list:
+        if depth >= MAX_DEPTH:
+            raise InputError(field or "body", f"JSON is nested deeper than {MAX_DEPTH} levels")
+        if kind is dict:
+            for key, item in value.items():
+                where = _join(field, key)
+                check_text(key, where)
+                check_value(item, where, depth + 1)
+        else:
+            for i, item in enumerate(value):
+                check_value(item, f"{field or 'body'}[{i}]", depth + 1)
+
+
+def may_break_rules(text: str) -> bool:
+    """Whether a JSON text (as orjson writes it) could hold a value `check_value` refuses; cheap."""
+    return text.count("{") + text.count("[") > MAX_DEPTH or _SUSPECT.search(text) is not None
+
+
+def check_int32_fields(body: Any) -> None:
+    if type(body) is dict:
+        for name in INT32_FIELDS.intersection(body):
+            value = body[name]
+            if type(value) is int and not INT32_MIN <= value <= INT32_MAX:
+                raise InputError(name, f"integer out of range ({INT32_MIN} to {INT32_MAX})")
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON request body, checked: malformed JSON or a value breaking a rule is a 400."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise field_error("body", f"JSON is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        where = f" at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise field_error("body", f"malformed JSON{where}: {exc}") from None
+    try:
+        check_value(value)
+        check_int32_fields(value)
+    except InputError as exc:
+        raise field_error(exc.field, exc.message) from None
+    return value
+
+
+def check_parameters(request: Request) -> None:
+    """NUL characters anywhere in the path or query; integers the database could not compare."""
+    for name, value in request.path_params.items():
+        _check_parameter(name, str(value), f"path.{name}")
+    for name, value in request.query_params.multi_items():
+        _check_parameter(name, value, f"query.{name}")
+
+
+def _check_parameter(name: str, value: str, field: str) -> None:
+    try:
+        check_text(name, field)
+        check_text(value, field)
+    except InputError as exc:
+        raise field_error(exc.field, exc.message) from None
+    if len(value) > 9 and _INTEGER.fullmatch(value):
+        low, high = (INT32_MIN, INT32_MAX) if name in INT32_FIELDS else (INT64_MIN, INT64_MAX)
+        if not low <= int(value) <= high:
+            raise field_error(field, f"integer out of range ({low} to {high})")
+
+
+class UpdateBody(BaseModel):
+    """A partial update: a field may be left out, but one given must not be null (its column is NOT NULL)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _given_not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave the field out to keep its value)")
+        return value
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    return not media or media == "application/json" or media.endswith("+json")
+
+
+class GuardedRoute(APIRoute):
+    """An API route whose parameters and JSON body are checked against the limits before FastAPI
+    validates them. The body is parsed once here; FastAPI reads the parsed value back."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+        json_body = self.body_field is not None and not _is_form(self)
+
+        async def guarded(request: Request) -> Any:
+            check_parameters(request)
+            if json_body and _is_json(request):
+                body = await request.body()
+                if body:
+                    request._json = parse_json(body)  # read back by Request.json() in FastAPI
+            return await handler(request)
+
+        return guarded
+
+
+def _is_form(route: APIRoute) -> bool:
+    from fastapi.params import Form
+
+    field = route.body_field
+    return field is not None and isinstance(field.field_info, Form)
