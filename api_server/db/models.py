@@ -147,7 +147,8 @@ class IdempotencyKey(Base):
     # SHA-256 of the request (query and body): the same key with another request is refused.
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
-    response: Mapped[dict[str, Any]] = mapped_column(JSONDoc, nullable=False)
+    # The response body as sent (text, so a replay is byte for byte the same; JSONB reorders keys).
+    response: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = _created()
 
 

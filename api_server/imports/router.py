@@ -4,6 +4,9 @@ The body's Content-Type picks the format (`?format=` overrides it). JSONL bodies
 as a stream and written batch by batch inside one transaction, so a million-task upload
 never sits in memory whole. Parsing and database work run in worker threads; the event
 loop only moves bytes.
+
+With an `Idempotency-Key` header (api_server/imports/idempotency.py) a retried request
+answers the first one's response and writes nothing; the same key with another request is a 409.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from api_server.common.errors import BadRequest, UnsupportedMediaType
 from api_server.common.routing import DualSlashRouter
+from api_server.db.models import User
 from api_server.deps import CurrentUser, SessionDep, SettingsDep
-from api_server.imports import parsers, sources
+from api_server.imports import idempotency, parsers, sources
 from api_server.imports.parsers import CONTENT_TYPES, Format
 from api_server.imports.predictions import import_predictions
 from api_server.imports.schemas import ImportResponse, PredictionsImportResponse
 from api_server.imports.service import BATCH, ImportJob
-from api_server.tasks.serialize import json_response
+from api_server.tasks.serialize import dumps, json_response
 
 router = DualSlashRouter(prefix="/api/projects", tags=["import"])
 
@@ -37,6 +42,12 @@ SUPPORTED = (
 
 def _run(fn: Any, *args: Any) -> Any:
     return anyio.to_thread.run_sync(fn, *args)
+
+
+async def _hashed(stream: AsyncIterator[bytes], fingerprint: idempotency.Fingerprint) -> AsyncIterator[bytes]:
+    async for chunk in stream:
+        fingerprint.stream(chunk)
+        yield chunk
 
 
 async def _line_batches(stream: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:
@@ -59,6 +70,26 @@ async def _line_batches(stream: AsyncIterator[bytes], size: int) -> AsyncIterato
 
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _open(session: Session, user: User, project_id: int, key: str | None) -> ImportJob:
+    """The import's transaction, the project locked; KeyUsed when the key's import is already done."""
+    job = await _run(ImportJob, session, user, project_id)
+    if key is not None:
+        try:
+            await _run(idempotency.check_unused, session, user.id, project_id, "import", key)
+        except idempotency.KeyUsed:
+            await _run(job.close)
+            raise
+    return job
+
+
+async def _hash_upload(fingerprint: idempotency.Fingerprint, upload: UploadFile) -> None:
+    fingerprint.add((upload.filename or "").encode())
+    while chunk := await upload.read(1024 * 1024):
+        fingerprint.stream(chunk)
+    fingerprint.add(b"")
+    await upload.seek(0)
 
 
 @router.post("/{project_id}/import", response_model=ImportResponse, status_code=201)
@@ -91,23 +122,30 @@ async def import_tasks(
             validation_errors={"content-type": [f"{shown} is not supported"]},
         )
 
+    key = idempotency.key_of(request.headers)
+    fingerprint = idempotency.Fingerprint("import", request.query_params.multi_items(), fmt or media)
     job: ImportJob | None = None
     form = None
     try:
         if fmt is Format.jsonl:
-            job = await _run(ImportJob, session, user, project_id)
+            job = await _open(session, user, project_id, key)
             first_line = 1
-            async for lines in _line_batches(request.stream(), BATCH):
+            stream = request.stream() if key is None else _hashed(request.stream(), fingerprint)
+            async for lines in _line_batches(stream, BATCH):
                 await _run(job.add, parsers.jsonl_items(lines, first_line, ""))
                 first_line += len(lines)
             job.note_format("jsonl")
         elif fmt is not None:
             body = await request.body()
-            job = await _run(ImportJob, session, user, project_id)
+            if key is not None:
+                fingerprint.stream(body)
+            job = await _open(session, user, project_id, key)
             await _run(sources.add_body, job, fmt, body)
         elif media == "text/uri-list":
             body = await request.body()
-            job = await _run(ImportJob, session, user, project_id)
+            if key is not None:
+                fingerprint.stream(body)
+            job = await _open(session, user, project_id, key)
             await _run(sources.add_uri_list, job, body)
         else:
             form = await request.form(max_files=1000, max_fields=1000)
@@ -118,12 +156,38 @@ async def import_tasks(
                     "the form has no files and no url fields: attach task files or give url=...",
                     validation_errors={"file": ["no file or url given"]},
                 )
-            job = await _run(ImportJob, session, user, project_id)
+            if key is not None:
+                for upload in files:
+                    await _hash_upload(fingerprint, upload)
+                for url in urls:
+                    fingerprint.add(url.strip().encode())
+            job = await _open(session, user, project_id, key)
             for upload in files:
                 await _run(sources.add_upload, job, upload)
             for url in urls:
                 await _run(sources.add_url, job, url.strip(), settings.max_upload_bytes)
-        response = await _run(job.finish, return_task_ids)
+
+        def record(response: ImportResponse) -> None:
+            if key is not None:
+                idempotency.record(
+                    session,
+                    user_id=user.id,
+                    project_id=project_id,
+                    scope="import",
+                    key=key,
+                    fingerprint=fingerprint.hexdigest(),
+                    status_code=201,
+                    response=dumps(response.model_dump(exclude_none=True)),
+                )
+
+        response = await _run(job.finish, return_task_ids, record)
+    except idempotency.KeyUsed as used:
+        await _run(session.rollback)  # the project lock goes before the rest of the body is read
+        if fmt is Format.jsonl:
+            async for chunk in request.stream():
+                fingerprint.stream(chunk)
+        status, first = idempotency.replayed(used, fingerprint.hexdigest())
+        return Response(first, status_code=status, media_type="application/json")
     finally:
         # The writer thread stops before the session is rolled back or closed by the request's teardown.
         if job is not None:
@@ -136,7 +200,7 @@ async def import_tasks(
 @router.post("/{project_id}/import/predictions", response_model=PredictionsImportResponse, status_code=201)
 async def import_predictions_endpoint(
     project_id: int, request: Request, session: SessionDep, user: CurrentUser
-) -> PredictionsImportResponse:
+) -> PredictionsImportResponse | Response:
     """Bulk predictions for existing tasks: a JSON list of {"task": id, "result": [...], "score", "model_version"}."""
     media = _media_type(request)
     if media not in {"application/json", ""}:
@@ -144,6 +208,28 @@ async def import_predictions_endpoint(
             f"unsupported Content-Type {media}; send application/json",
             validation_errors={"content-type": [f"{media} is not supported"]},
         )
-    items = parsers.json_items(await request.body())
-    created = await _run(import_predictions, session, user, project_id, items)
+    key = idempotency.key_of(request.headers)
+    body = await request.body()
+    items = parsers.json_items(body)
+    if key is None:
+        return PredictionsImportResponse(created=await _run(import_predictions, session, user, project_id, items))
+    fingerprint = idempotency.Fingerprint("predictions", request.query_params.multi_items(), media)
+    fingerprint.stream(body)
+    try:
+        await _run(idempotency.check_unused, session, user.id, project_id, "predictions", key)
+    except idempotency.KeyUsed as used:
+        status, first = idempotency.replayed(used, fingerprint.hexdigest())
+        return Response(first, status_code=status, media_type="application/json")
+    # A successful import creates one prediction per item; the key is written in its commit.
+    with idempotency.recorded_on_commit(
+        session,
+        user_id=user.id,
+        project_id=project_id,
+        scope="predictions",
+        key=key,
+        fingerprint=fingerprint.hexdigest(),
+        status_code=201,
+        response=dumps({"created": len(items)}),
+    ):
+        created = await _run(import_predictions, session, user, project_id, items)
     return PredictionsImportResponse(created=created)

@@ -210,7 +210,10 @@ class ImportJob:
         """Stop the pipeline thread (after success or failure) before the session is used again."""
         self.pipeline.stop()
 
-    def finish(self, return_task_ids: bool = False) -> ImportResponse:
+    def finish(
+        self, return_task_ids: bool = False, before_commit: Callable[[ImportResponse], None] | None = None
+    ) -> ImportResponse:
+        """Write what is left and commit; `before_commit` joins the transaction (an idempotency key)."""
         self._check_errors()
         self._flush()
         self.pipeline.drain()
@@ -235,18 +238,7 @@ class ImportJob:
                 annotation_id_ranges=writer.annotation_ids.runs,
                 task_id_ranges=writer.task_ids.runs,
             )
-        self.session.commit()
-        IMPORTED_TASKS.labels(str(pid)).inc(count)
-        project_size = writer.next_inner_id - 1
-        stale = count >= ANALYZE_AFTER and count * 4 >= project_size
-        if stale and self.session.get_bind().dialect.name == "postgresql":
-            # Fresh statistics after a bulk load, so keyset pages use the (project_id, id) index
-            # instead of a bitmap scan of the whole project.
-            tables = ["tasks"] + (["annotations"] if writer.annotation_ids.count else [])
-            tables += ["predictions"] if writer.prediction_count else []
-            self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
-            self.session.commit()
-        return ImportResponse(
+        response = ImportResponse(
             task_count=count,
             annotation_count=writer.annotation_ids.count,
             prediction_count=writer.prediction_count,
@@ -258,3 +250,17 @@ class ImportJob:
             data_columns=sorted(self.data_columns),
             task_ids=writer.task_ids.ids() if return_task_ids else None,
         )
+        if before_commit is not None:
+            before_commit(response)
+        self.session.commit()
+        IMPORTED_TASKS.labels(str(pid)).inc(count)
+        project_size = writer.next_inner_id - 1
+        stale = count >= ANALYZE_AFTER and count * 4 >= project_size
+        if stale and self.session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics after a bulk load, so keyset pages use the (project_id, id) index
+            # instead of a bitmap scan of the whole project.
+            tables = ["tasks"] + (["annotations"] if writer.annotation_ids.count else [])
+            tables += ["predictions"] if writer.prediction_count else []
+            self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
+            self.session.commit()
+        return response
