@@ -25,7 +25,7 @@ from api_server.storages.credentials_store import credentials_of
 from api_server.storages.db_sink import DbSink, submit_items
 from api_server.storages.export import run_export
 from api_server.storages.import_sync import BatchResult, ImportItem, SyncProgress, run_import
-from api_server.storages.providers import StorageError
+from api_server.storages.providers import StorageError, check_endpoint
 from api_server.storages.schemas import LinkBatch, StoragePayload
 from api_server.users.roles import Role
 
@@ -100,9 +100,18 @@ def list_storages(session: Session, user: User, direction: str, type_: str, proj
 
 def _config(type_: str, settings: dict[str, Any]) -> StorageConfig:
     try:
-        return StorageConfig.from_settings(type_, settings)
+        config = StorageConfig.from_settings(type_, settings)
     except StorageError as exc:
         raise BadRequest(str(exc)) from None
+    if config.endpoint:
+        # Checked when saved (a name that does not resolve yet may be a Service still to come)
+        # and again before every client is built (providers.make_provider).
+        name = "s3_endpoint" if type_ == "s3" and settings.get("s3_endpoint") else "endpoint"
+        try:
+            check_endpoint(config.endpoint, type_, unresolved_ok=True)
+        except StorageError as exc:
+            raise BadRequest(f"{name}: {exc}", validation_errors={name: [str(exc)]}) from None
+    return config
 
 
 def create_storage(session: Session, user: User, direction: str, type_: str, payload: StoragePayload) -> StorageRow:
@@ -188,7 +197,7 @@ def validate_storage(
         secrets.setdefault("account_name", config.account_name)
     try:
         config.provider(credentials_from_fields(type_, secrets)).validate()
-    except StorageError as exc:
+    except (StorageError, ValueError) as exc:  # ValueError: an SDK refusing a setting (never a 500)
         raise BadRequest(str(exc)) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api_server.common import egress
 from api_server.storages.providers.base import (
     BucketNotFoundError,
     ObjectInfo,
@@ -46,6 +47,8 @@ def make_provider(
     signature_version: str | None = None,
 ) -> StorageProvider:
     """A provider for `kind` in {s3, gcs, azure}; imports only that provider's SDK."""
+    if endpoint_url:
+        check_endpoint(endpoint_url, kind)
     if kind == "s3":
         from api_server.storages.providers.s3 import S3Provider
 
@@ -66,3 +69,22 @@ def make_provider(
 
         return AzureBlobProvider(bucket, credentials=credentials, account_name=account_name, endpoint_url=endpoint_url)
     raise StorageError(f"unknown storage provider {kind!r} (expected s3, gcs or azure)")
+
+
+def endpoint_as_url(endpoint_url: str, kind: str) -> str:
+    """The endpoint as the SDK will use it (the GCS emulator setting may omit the scheme)."""
+    return f"http://{endpoint_url}" if kind == "gcs" and "://" not in endpoint_url else endpoint_url
+
+
+def check_endpoint(endpoint_url: str, kind: str, *, unresolved_ok: bool = False) -> None:
+    """Refuse (StorageError) an endpoint the outbound-address policy does not allow.
+
+    The SDKs (boto3, azure-storage-blob, google-cloud-storage) open their own connections, where
+    pinning to the checked address is impractical: the endpoint is checked when saved and again
+    right here, before each client is built. S3 listings, which go through our own httpx client,
+    are pinned (providers/s3.py).
+    """
+    try:
+        egress.check_url(endpoint_as_url(endpoint_url, kind), "storage", unresolved_ok=unresolved_ok)
+    except egress.EgressRefused as exc:
+        raise StorageError(f"endpoint {endpoint_url}: {exc.reason}") from None

@@ -13,6 +13,7 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
+from api_server.common import egress
 from api_server.storages.providers.base import (
     BucketNotFoundError,
     ObjectInfo,
@@ -33,6 +34,7 @@ _AUTH_CODES = {
     "AllAccessDisabled",
 }
 _NO_BUCKET_CODES = {"404", "NoSuchBucket"}
+_PAGE_LIMIT = 64 << 20  # bytes of one listing page (1,000 keys are a few hundred KB)
 
 
 class S3Provider(StorageProvider):
@@ -84,6 +86,8 @@ class S3Provider(StorageProvider):
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return self._translate_code(str(error.get("Code", "")), status, str(error.get("Message", "")), key)
+        if isinstance(exc, egress.EgressRefused | egress.ResponseTooLarge):
+            return StorageError(f"{where}: {exc}")
         if isinstance(exc, httpx.TransportError):
             return StorageError(f"{where}: cannot reach the S3 endpoint {self.endpoint_url or '(AWS default)'}")
         if isinstance(exc, BotoCoreError):
@@ -110,7 +114,8 @@ class S3Provider(StorageProvider):
         per page; signing stays botocore's (keys, session tokens, roles), only parsing is ours.
         """
         if self._http is None:
-            self._http = httpx.Client(timeout=60.0)
+            # Pinned to the addresses the outbound-address policy allows (the endpoint is user-given).
+            self._http = egress.client("storage", timeout=60.0, limits=egress.Limits(max_bytes=_PAGE_LIMIT))
         params: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": page_size, "EncodingType": "url"}
         if prefix:
             params["Prefix"] = prefix

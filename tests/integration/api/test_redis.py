@@ -16,6 +16,7 @@ import redis
 
 from tests.conftest import BACKENDS
 from tests.integration.api.test_webhooks import SECRET, make_hook, wait_delivery
+from tests.support.apiserver import TEST_EGRESS_ALLOW
 from tests.support.services import REDIS_URL
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -29,6 +30,7 @@ def worker_env(server, **extra: str) -> dict[str, str]:
         DATABASE_URL=server.database_url,
         KUBELABEL_DATA_DIR=str(server.data_dir),
         KUBELABEL_LOG_LEVEL="info",
+        KUBELABEL_EGRESS_ALLOW=TEST_EGRESS_ALLOW,  # receivers and backends listen on 127.0.0.1
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api_server.db.models import ImportStorage, StorageLink, Task
-from tests.support.apiserver import ADMIN_TOKEN
+from tests.support.apiserver import ADMIN_TOKEN, TEST_EGRESS_ALLOW
 
 IMAGE_CONFIG = (
     '<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="a"/></Choices></View>'
@@ -67,6 +67,7 @@ def job_env(live_server, spec: dict[str, Any], creds: Path, tmp_path: Path, name
         KUBELABEL_STORAGE_CREDENTIALS_DIR=str(creds),
         KUBELABEL_RESULT_FILE=str(tmp_path / f"result-{name.replace('/', '-')}.json"),
         KUBELABEL_SYNC_PROGRESS_SECONDS="0.2",
+        KUBELABEL_EGRESS_ALLOW=TEST_EGRESS_ALLOW,  # the emulators listen on 127.0.0.1
     )
     env.update(extra)
     return env
