@@ -55,6 +55,10 @@ class Dialect:
         # Stored JSON embedded as JSON (jsonb on PostgreSQL; text to be re-read as JSON in SQLite).
         return column if self.pg else f"json({column})"
 
+    def finite(self, column: str) -> str:
+        # A stored Infinity or NaN exports as null: SQLite would write `Inf` (not JSON), PostgreSQL "Infinity".
+        return f"CASE WHEN abs({column}) <= 1.7976931348623157e308 THEN {column} END"
+
     def boolean(self, column: str) -> str:
         return column if self.pg else f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
 
@@ -88,7 +92,7 @@ def _annotation_json(d: Dialect) -> str:
             ("created_at", d.ts("a.created_at")),
             ("updated_at", d.ts("a.updated_at")),
             ("draft_created_at", d.ts("a.draft_created_at")),
-            ("lead_time", "a.lead_time"),
+            ("lead_time", d.finite("a.lead_time")),
             ("review_status", "a.review_status"),
             ("last_action", "a.last_action"),
             ("task", "a.task_id"),
@@ -105,7 +109,7 @@ def _prediction_json(d: Dialect) -> str:
         [
             ("id", "p.id"),
             ("result", d.doc("p.result")),
-            ("score", "p.score"),
+            ("score", d.finite("p.score")),
             ("model_version", "p.model_version"),
             ("task", "p.task_id"),
             ("project", "p.project_id"),
@@ -229,7 +233,7 @@ def batches(session: Session, selection: Selection, size: int = BATCH) -> Iterat
     driver = session.connection().connection.driver_connection
     ann_sql = (
         f"SELECT a.task_id, a.id, a.completed_by_id, {d.text('a.result') if d.pg else 'a.result'}, a.was_cancelled, "
-        f"{d.ts('a.created_at')}, {d.ts('a.updated_at')}, a.lead_time FROM annotations a "
+        f"{d.ts('a.created_at')}, {d.ts('a.updated_at')}, {d.finite('a.lead_time')} FROM annotations a "
         f"WHERE a.project_id = {d.param} AND a.task_id >= {d.param} AND a.task_id <= {d.param} "
         "ORDER BY a.task_id, a.id"
     )

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from api_server.common.time import as_utc
+from api_server.exports import jsontext
 from api_server.labelconfig.parser import LabelInterface
 
 
@@ -37,7 +36,7 @@ def iso(value: datetime | str | None) -> str | None:
 def items(task: tuple[int, str], annotations: list[Any], interface: LabelInterface | None) -> Iterator[Item]:
     """Records of a task: one per non-cancelled annotation, newest first; one bare record when it has none."""
     task_id, raw = task[0], task[1]  # a TaskRow or a plain (id, data text) tuple
-    data = orjson.loads(raw)
+    data = jsontext.loads(raw)
     if not annotations:
         yield Item(task_id, data, {}, None, None, None, None, None)
         return
@@ -46,7 +45,7 @@ def items(task: tuple[int, str], annotations: list[Any], interface: LabelInterfa
     controls = interface.controls if interface is not None else {}
     for ann in kept:
         outputs: dict[str, list[dict[str, Any]]] = {}
-        for region in orjson.loads(ann.result):
+        for region in jsontext.loads(ann.result):
             if not isinstance(region, dict):
                 continue
             name = region.get("from_name")

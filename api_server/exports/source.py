@@ -44,11 +44,11 @@ def data_keys(session: Session, selection: Selection) -> list[str]:
     if selection.ids is not None:
         # An explicit selection is small enough to read its keys from the rows themselves.
         stmt = select(cast(Task.data, Text)).where(Task.project_id == selection.project_id, Task.id.in_(selection.ids))
-        import orjson
+        from api_server.exports import jsontext
 
         keys: set[str] = set()
         for (raw,) in session.execute(stmt):
-            keys.update(orjson.loads(raw))
+            keys.update(jsontext.loads(raw))
         return sorted(keys)
     return sorted(k for (k,) in session.execute(text(sql), params))
 

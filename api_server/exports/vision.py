@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from api_server.exports import jsontext
 from api_server.exports.results import Item, items
 from api_server.exports.source import Batch
 from api_server.labelconfig.parser import LabelInterface
@@ -100,7 +101,7 @@ def coco(batches: Iterable[Batch], interface: LabelInterface) -> Iterator[bytes]
                 width = next((r["original_width"] for r in regions if r.get("original_width")), None)
                 height = next((r["original_height"] for r in regions if r.get("original_height")), None)
                 images.append(
-                    orjson.dumps(
+                    jsontext.dumps(
                         {"width": width, "height": height, "id": image_id, "file_name": item.data.get(image_key)}
                     )
                 )
@@ -123,7 +124,7 @@ def coco(batches: Iterable[Batch], interface: LabelInterface) -> Iterator[bytes]
                         "iscrowd": 0,
                         "area": area,
                     }
-                    annotations.write((b"," if annotation_id else b"") + orjson.dumps(record))
+                    annotations.write((b"," if annotation_id else b"") + jsontext.dumps(record))
                     annotation_id += 1
                 image_id += 1
             if images:

@@ -11,8 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import orjson
-
+from api_server.exports import jsontext
 from api_server.exports.results import Item, items, prettify
 from api_server.exports.source import Batch
 from api_server.labelconfig.parser import LabelInterface
@@ -57,7 +56,7 @@ def json_min(batches: Iterable[Batch], interface: LabelInterface | None) -> Iter
             record["created_at"] = item.created_at
             record["updated_at"] = item.updated_at
             record["lead_time"] = item.lead_time
-            parts.append(orjson.dumps(record))
+            parts.append(jsontext.dumps(record))
         if parts:
             yield (b"" if first else b",") + b",\n".join(parts)
             first = False
@@ -88,7 +87,7 @@ def table(
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, delimiter=delimiter)
     writer.writerow(columns)
-    loads = orjson.loads
+    loads = jsontext.loads
     id_column = fixed[5]
     for batch in batches:
         rows = []
@@ -100,7 +99,9 @@ def table(
                 # The common case (no annotations): data only.
                 row = blank.copy()
                 for key, value in loads(task[1]).items():
-                    row[data_index[key]] = value if type(value) is str else _cell(value)
+                    row[data_index[key] if key in data_index else _lost_key(data_index, key)] = (
+                        value if type(value) is str else _cell(value)
+                    )
                 row[id_column] = task_id
                 rows.append(row)
                 continue
@@ -110,9 +111,9 @@ def table(
                 for name, values in item.outputs.items():
                     if name in index:
                         pretty = prettify(values)
-                        row[index[name]] = pretty if isinstance(pretty, str) else orjson.dumps(pretty).decode()
+                        row[index[name]] = pretty if isinstance(pretty, str) else jsontext.dumps(pretty).decode()
                 for key, value in item.data.items():
-                    row[data_index[key]] = _cell(value)
+                    row[data_index[key] if key in data_index else _lost_key(data_index, key)] = _cell(value)
                 values = (
                     "" if item.annotator is None else str(item.annotator),
                     item.annotation_id,
@@ -134,7 +135,13 @@ def table(
 
 
 def _cell(value: Any) -> Any:
-    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
+    return jsontext.dumps(value).decode() if isinstance(value, (dict, list)) else value
+
+
+def _lost_key(data_index: dict[str, int], key: str) -> int:
+    # SQLite lists a key holding a NUL character cut at the NUL (source.data_keys), so the column
+    # is named by that prefix.
+    return data_index[key.split("\x00", 1)[0]]
 
 
 _TOKEN = re.compile(r"\w+(?:[-'.]\w+)*|[^\w\s]")
