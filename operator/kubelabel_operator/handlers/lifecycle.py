@@ -7,13 +7,13 @@ import contextlib
 import logging
 from typing import Any
 
-import httpx
 import kopf
 
 from kubelabel_operator import metrics
 from kubelabel_operator.handlers import admission, mlbackend, periodic, project, storage
 from kubelabel_operator.handlers.runtime import Runtime
 from kubelabel_operator.k8s import K8s, load_connection
+from kubelabel_operator.reconcilers import project_api
 from kubelabel_operator.settings import get_settings
 
 _metrics_started = False
@@ -58,7 +58,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     admission.configure(settings, config)
     memo.runtime = Runtime(
         k8s=K8s(load_connection(config.kubeconfig)),
-        http=httpx.AsyncClient(timeout=config.http_timeout_seconds, follow_redirects=False),
+        http=project_api.http_client(config.http_timeout_seconds),
         settings=config,
     )
     rt = memo.runtime

@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from api_server.common import egress
 from kubelabel_operator.builders import mlbackend as build
 from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, PVCS, SERVICES
 from kubelabel_operator.models.ml_backend import MLBackendSpec
-from kubelabel_operator.reconcilers import project_api, refs
+from kubelabel_operator.reconcilers import pods, project_api, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Verdict
 from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
@@ -44,6 +45,8 @@ async def check_backend(
             timeout=timeout,
             auth=auth,
         )
+    except egress.EgressRefused as exc:  # the client is project_api.http_client (the outbound-address policy)
+        return Health(False, None, f"{url} refused: {exc.reason}")
     except httpx.HTTPError as exc:
         return Health(False, None, f"{url} unreachable: {type(exc).__name__}")
     version = None
@@ -81,6 +84,7 @@ async def reconcile_mlbackend(
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return finish(body, Verdict.degraded("InvalidSpec", msg), {"ready": False}, now)
     children: dict[str, str] = {}
+    deployment: dict[str, Any] | None = None
     url = build.url(owner, spec)
     base["url"] = url
     try:
@@ -94,7 +98,9 @@ async def reconcile_mlbackend(
             if pvc is not None:
                 children[key(pvc)], _ = await ensure(k8s, pvc, create_only=True)
             for child in wanted:
-                children[key(child)], _ = await ensure(k8s, child)
+                children[key(child)], actual = await ensure(k8s, child)
+                if child["kind"] == "Deployment":
+                    deployment = actual
         else:
             name = build.model_name(owner.name)
             for res in (DEPLOYMENTS, SERVICES):
@@ -110,7 +116,13 @@ async def reconcile_mlbackend(
         if health.model_version is not None:
             base["modelVersion"] = health.model_version
         if not health.ok:
-            verdict = Verdict.degraded("BackendUnreachable", health.message)
+            # A managed backend that does not answer: its pods usually say why (crash loop, image, node).
+            failure = await pods.deployment_failure(k8s, owner.namespace, deployment) if deployment else None
+            if failure is None:
+                verdict = Verdict.degraded("BackendUnreachable", health.message)
+            else:
+                base["message"] = f"{health.message}; {failure.message}"
+                verdict = Verdict.degraded(failure.reason, failure.message)
         else:
             verdict = await _register(k8s, http, owner, spec, url, auth, api_url_template, base)
     except Blocked as exc:

@@ -1,4 +1,9 @@
-"""Calls to a project's API server with its admin token: stats and ML backend registration."""
+"""Calls to a project's API server with its admin token: stats and ML backend registration.
+
+`http_client` is the operator's one HTTP client for these and for external ML backends (whose
+`spec.url` is user-given): every connection goes through the outbound-address policy (kind
+"operator"), pinned to the checked address, with answers capped in size.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,23 @@ from typing import Any
 
 import httpx
 
+from api_server.common import egress
 from kubelabel_operator.builders import project as project_build
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import SECRETS
 from kubelabel_operator.reconcilers.refs import secret_value
 
 PROJECT_ID = 1
+MAX_ANSWER_BYTES = 16 << 20  # project and backend answers are small JSON documents
 
 
 class ProjectApiError(Exception):
     pass
+
+
+def http_client(timeout: float, *, policy: egress.Policy | None = None) -> httpx.AsyncClient:
+    limits = egress.Limits(max_bytes=MAX_ANSWER_BYTES, max_seconds=timeout * 3)
+    return egress.async_client("operator", timeout=timeout, limits=limits, policy=policy)
 
 
 async def admin_token(k8s: K8s, namespace: str, project: str) -> str:
@@ -33,6 +45,8 @@ def api_url(template: str, namespace: str, project: str) -> str:
 async def _call(http: httpx.AsyncClient, method: str, url: str, token: str, **kwargs: Any) -> Any:
     try:
         response = await http.request(method, url, headers={"Authorization": f"Token {token}"}, **kwargs)
+    except egress.EgressRefused as exc:
+        raise ProjectApiError(f"{method} {url}: refused: {exc.reason}") from exc
     except httpx.HTTPError as exc:
         raise ProjectApiError(f"{method} {url}: {type(exc).__name__}") from exc
     if not 200 <= response.status_code < 300:
