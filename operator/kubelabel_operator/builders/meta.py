@@ -17,6 +17,9 @@ CONFIG_HASH_ANNOTATION = "kubelabel.io/config-hash"
 SYNC_REQUEST_ANNOTATION = "kubelabel.io/sync-request"
 RUN_AS = 10001
 API_PORT = 8080
+# A container that fails without writing /dev/termination-log gets its last log lines as its
+# termination message, which the operator quotes in its owner's conditions (reconcilers.pods).
+LOG_ON_ERROR = "FallbackToLogsOnError"
 
 
 @dataclass(frozen=True)

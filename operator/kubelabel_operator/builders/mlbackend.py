@@ -6,6 +6,7 @@ from typing import Any
 
 from kubelabel_operator.builders.meta import (
     BACKEND_LABEL,
+    LOG_ON_ERROR,
     Owner,
     container_security_context,
     labels,
@@ -83,6 +84,7 @@ def deployment(owner: Owner, spec: MLBackendSpec, default_image: str) -> dict[st
         "readinessProbe": {**probe, "failureThreshold": 3},
         "resources": _container_resources(managed),
         "securityContext": container_security_context(),
+        "terminationMessagePolicy": LOG_ON_ERROR,
         "volumeMounts": [{"name": "models", "mountPath": mount_path}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_spec: dict[str, Any] = {

@@ -9,6 +9,7 @@ from typing import Any
 from kubelabel_operator.builders.meta import (
     API_PORT,
     CONFIG_HASH_ANNOTATION,
+    LOG_ON_ERROR,
     Owner,
     container_security_context,
     content_hash,
@@ -27,6 +28,7 @@ CONFIG_DIR = "/etc/kubelabel"
 DATA_DIR = "/data"
 TOKEN_KEY = "token"
 PROJECT_FILE_KEY = "project.json"
+MIGRATE_CONTAINER = "migrate"
 
 
 def config_map_name(project: str) -> str:
@@ -166,6 +168,7 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
         "readinessProbe": _probe("/ready", 5, 3),
         "resources": resources(server.resources, {"cpu": "100m", "memory": "256Mi"}, {"memory": "1Gi"}),
         "securityContext": container_security_context(),
+        "terminationMessagePolicy": LOG_ON_ERROR,
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "data", "mountPath": DATA_DIR},
@@ -176,7 +179,7 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
     # lock inside `kubelabel migrate` makes concurrent pods of a rollout take turns, so there is
     # never more than one migration writer.
     migrate = {
-        "name": "migrate",
+        "name": MIGRATE_CONTAINER,
         "image": container["image"],
         "imagePullPolicy": server.image_pull_policy,
         "command": ["kubelabel"],
@@ -184,6 +187,7 @@ def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) 
         "env": [e for e in container["env"] if e["name"] in {"DATABASE_URL", "KUBELABEL_DATA_DIR"}],
         "resources": container["resources"],
         "securityContext": container_security_context(),
+        "terminationMessagePolicy": LOG_ON_ERROR,
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     return {

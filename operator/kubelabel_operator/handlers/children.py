@@ -33,7 +33,7 @@ async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, log
         await project_handlers.reconcile(rt, project, logger)
         return
     with metrics.observe(project_handlers.KIND):
-        outcome = await refresh_project_status(project, dict(body), now_iso())
+        outcome = await refresh_project_status(rt.k8s, project, dict(body), now_iso())
         await report(rt.k8s, PROJECTS, project, outcome, logger)
 
 

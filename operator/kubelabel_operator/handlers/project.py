@@ -13,10 +13,12 @@ from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import PROJECTS
 from kubelabel_operator.reconcilers.conditions import now_iso
-from kubelabel_operator.reconcilers.project import reconcile_project
+from kubelabel_operator.reconcilers.project import check_rollout, reconcile_project
 
 KIND = "LabelingProject"
 RESOURCE = (GROUP, VERSION, "labelingprojects")
+# How often a project that is not Ready has its pods looked at between full reconciles.
+ROLLOUT_CHECK_SECONDS = 15.0
 
 
 async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None) -> None:
@@ -27,6 +29,13 @@ async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None
             await report(rt.k8s, PROJECTS, data, outcome, logger)
         except ApiError as exc:
             raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=5) from exc
+
+
+async def rollout_check(rt: Runtime, body: dict[str, Any]) -> None:
+    """Periodic: a crash loop or an image pull error reaches the status before the next resync."""
+    outcome = await check_rollout(rt.k8s, body, now_iso())
+    if outcome is not None:
+        await report(rt.k8s, PROJECTS, body, outcome)
 
 
 @kopf.on.resume(*RESOURCE)

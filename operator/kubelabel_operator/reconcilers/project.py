@@ -12,7 +12,7 @@ from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
-from kubelabel_operator.reconcilers import refs
+from kubelabel_operator.reconcilers import pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Verdict
 from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
@@ -37,6 +37,22 @@ def deployment_verdict(desired_replicas: int, deployment: dict[str, Any] | None)
         return Verdict.ready("Available", f"{ready}/{desired_replicas} API server replicas ready")
     reason = "RollingOut" if ready else "Starting"
     return Verdict.progressing(reason, f"{ready}/{desired_replicas} API server replicas ready")
+
+
+# Verdicts read from the Deployment and its pods: a later look at them replaces these, whereas
+# other Degraded reasons (a missing Secret, ...) wait for a full reconcile.
+ROLLOUT_REASONS = pods.POD_REASONS | {"RolloutStuck"}
+
+
+async def rollout_verdict(
+    k8s: K8s, namespace: str, desired_replicas: int, deployment: dict[str, Any] | None
+) -> Verdict:
+    """The Deployment's verdict; while it is not available, the pods' failure (if any) names the cause."""
+    verdict = deployment_verdict(desired_replicas, deployment)
+    if deployment is None or verdict.state in ("ready", "idle"):
+        return verdict
+    failure = await pods.deployment_failure(k8s, namespace, deployment)
+    return verdict if failure is None else Verdict.degraded(failure.reason, failure.message)
 
 
 def _base_status(owner: Owner) -> dict[str, Any]:
@@ -85,14 +101,16 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         if children.get(f"Deployment/{build.api_name(owner.name)}") == "updated":
             verdict = Verdict.progressing("RollingOut", "the API server is rolling out a new spec")
         else:
-            verdict = deployment_verdict(spec.server.replicas, deployment)
+            verdict = await rollout_verdict(k8s, owner.namespace, spec.server.replicas, deployment)
     except Blocked as exc:
         verdict = Verdict.degraded(exc.reason, exc.message)
     return finish(body, verdict, _base_status(owner), now, children)
 
 
-async def refresh_project_status(body: dict[str, Any], deployment: dict[str, Any] | None, now: str) -> Outcome:
-    """Status only, from the Deployment's current state (used when the Deployment changes)."""
+async def refresh_project_status(
+    k8s: K8s, body: dict[str, Any], deployment: dict[str, Any] | None, now: str
+) -> Outcome:
+    """Status only, from the Deployment's current state and its pods (when the Deployment changes)."""
     owner = Owner.from_body(body)
     try:
         spec = LabelingProjectSpec.model_validate(body.get("spec") or {})
@@ -100,7 +118,22 @@ async def refresh_project_status(body: dict[str, Any], deployment: dict[str, Any
         return finish(body, Verdict.degraded("InvalidSpec", "the spec is invalid"), _base_status(owner), now)
     previous = (body.get("status") or {}).get("conditions") or []
     degraded = next((c for c in previous if c.get("type") == "Degraded" and c.get("status") == "True"), None)
-    if degraded is not None:
+    if degraded is not None and degraded.get("reason") not in ROLLOUT_REASONS:
         # A blocking problem (missing Secret, ...) is cleared by a full reconcile, not by a pod.
         return finish(body, Verdict.degraded(degraded["reason"], degraded.get("message", "")), {}, now)
-    return finish(body, deployment_verdict(spec.server.replicas, deployment), _base_status(owner), now)
+    verdict = await rollout_verdict(k8s, owner.namespace, spec.server.replicas, deployment)
+    return finish(body, verdict, _base_status(owner), now)
+
+
+async def check_rollout(k8s: K8s, body: dict[str, Any], now: str) -> Outcome | None:
+    """Between resyncs, a project that is not Ready is looked at again: a crash loop or an image that
+    cannot be pulled changes nothing in the Deployment, so no Deployment event would report it.
+    None when the project is Ready (nothing to look at)."""
+    ready = next((c for c in (body.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is not None and ready.get("status") == "True":
+        return None
+    owner = Owner.from_body(body)
+    deployment = await k8s.get(DEPLOYMENTS, owner.namespace, build.api_name(owner.name))
+    if deployment is None:
+        return None  # not created yet: the reconcile that creates it reports
+    return await refresh_project_status(k8s, body, deployment, now)
