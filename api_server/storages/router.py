@@ -20,6 +20,7 @@ from api_server.deps import CurrentUser, SessionDep
 from api_server.projects.service import get_project
 from api_server.storages import presign, service
 from api_server.storages.config import KINDS
+from api_server.storages.providers import BucketNotFoundError, ObjectNotFoundError
 from api_server.storages.schemas import (
     KnownKeysRequest,
     KnownKeysResponse,
@@ -142,7 +143,10 @@ def _media(session: SessionDep, project_id: int, fileuri: str) -> Response:
             url, status_code=303, headers={"Cache-Control": f"private, max-age={config.presign_ttl * 30}"}
         )
     provider = presign.provider_for(storage, config)
-    stream = provider.open(key)
+    try:
+        stream = provider.open(key)
+    except (ObjectNotFoundError, BucketNotFoundError):
+        raise NotFound(f"fileuri: {key!r} does not exist in {config.bucket!r}") from None
 
     def chunks() -> Any:
         try:

@@ -148,7 +148,9 @@ class GCSProvider(StorageProvider):
 
     def open(self, key: str) -> BinaryIO:
         try:
-            return cast(BinaryIO, self._bucket.blob(key).open("rb"))
+            blob = self._bucket.blob(key)
+            blob.reload()  # the reader fetches lazily: a missing object fails here, not mid-stream
+            return cast(BinaryIO, blob.open("rb"))
         except self._ERRORS as exc:
             raise self._translate(exc, key) from None
 
