@@ -70,6 +70,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* Admission webhook ---------------------------------------------------------------------- */}}
+
+{{- define "kubelabel.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "kubelabel.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The webhook configurations' name; webhook names get it as a suffix, so it needs a dot. */}}
+{{- define "kubelabel.webhookConfigurationName" -}}
+{{- default (printf "%s.kubelabel.io" (include "kubelabel.fullname" .)) .Values.webhook.configurationName }}
+{{- end }}
+
 {{/* Watch scope -------------------------------------------------------------------------- */}}
 
 {{/* The namespaces the operator watches, as a list; empty means all namespaces. */}}
@@ -135,8 +146,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Cluster-scoped reads kopf needs in every mode: discover the CRDs (and namespaces when watching
-     all of them). */}}
+{{/* Cluster-scoped rights kopf needs in every mode: discover the CRDs (and namespaces when watching
+     all of them), keep the admission webhook's configurations. */}}
 {{- define "kubelabel.operatorClusterRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
@@ -145,6 +156,17 @@ app.kubernetes.io/component: {{ .component }}
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if .Values.webhook.enabled }}
+# The admission webhook: Kopf creates its validating (and an empty mutating) configuration if absent,
+# then patches only those.
+- apiGroups: ["admissionregistration.k8s.io"]
+  resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
+  verbs: ["create"]
+- apiGroups: ["admissionregistration.k8s.io"]
+  resources: ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
+  resourceNames: [{{ include "kubelabel.webhookConfigurationName" . | quote }}]
+  verbs: ["patch"]
 {{- end }}
 {{- if .Values.leaderElection.enabled }}
 - apiGroups: ["kopf.dev"]

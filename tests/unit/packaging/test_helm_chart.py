@@ -22,6 +22,9 @@ helm_python = pytest.importorskip("helm_python", reason="helm-python-sdk is in t
 
 EXAMPLES = example_values()
 KINDS = ("labelingprojects", "storageconnections", "mlbackends")
+WEBHOOK_CONFIGURATIONS = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+# What Kopf's managed webhook mode calls: create when absent, then patch (the patch only on its name).
+WEBHOOK_GRANTS = {("admissionregistration.k8s.io", r, v) for r in WEBHOOK_CONFIGURATIONS for v in ("create", "patch")}
 
 
 def test_examples_are_documented() -> None:
@@ -64,7 +67,7 @@ def test_default_install() -> None:
     assert env["KUBELABEL_OPERATOR_METRICS_PORT"] == "9102"
     assert env["KUBELABEL_OPERATOR_IMAGE"] == container["image"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
-    assert {p["containerPort"] for p in container["ports"]} == {9102, 8080}
+    assert {p["containerPort"] for p in container["ports"]} == {9102, 8080, 9443}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -75,7 +78,7 @@ def test_default_install() -> None:
     for crd in by_kind(objects, "CustomResourceDefinition"):
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
-    assert one(objects, "Service")["spec"]["ports"][0]["port"] == 9102
+    assert one(objects, "Service", "kubelabel-metrics")["spec"]["ports"][0]["port"] == 9102
     # Off by default: bundled databases, Prometheus operator objects, peering.
     kinds = {o["kind"] for o in objects}
     assert not kinds & {"StatefulSet", "ServiceMonitor", "PodMonitor", "PrometheusRule", "ClusterKopfPeering"}
@@ -95,9 +98,12 @@ def test_cluster_scope_grants_the_operator_what_it_needs() -> None:
     assert {v for g, r, v in granted if r == "secrets"} == {"get", "create"}
     assert not any(v == "update" for _, _, v in granted)
     discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
-    assert discovery == {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")} | {
-        ("", "namespaces", v) for v in ("get", "list", "watch")
-    }
+    assert (
+        discovery
+        == {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")}
+        | {("", "namespaces", v) for v in ("get", "list", "watch")}
+        | WEBHOOK_GRANTS
+    )
 
 
 def test_rbac_covers_every_resource_the_operator_touches() -> None:
@@ -127,9 +133,10 @@ def test_namespaced_scope_uses_roles_per_watched_namespace() -> None:
         "kubelabel-view",
         "kubelabel-cleanup",
     }
-    # Watching named namespaces needs no cluster-wide namespace list.
+    # Watching named namespaces needs no cluster-wide namespace list; the webhook's configurations are
+    # cluster-scoped whatever the scope.
     discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
-    assert {r for _, r, _ in discovery} == {"customresourcedefinitions"}
+    assert {r for _, r, _ in discovery} == {"customresourcedefinitions", *WEBHOOK_CONFIGURATIONS}
     args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args == ["operator", "--namespace=team-vision", "--namespace=team-nlp"]
     assert "--all-namespaces" not in args
@@ -303,7 +310,7 @@ def test_metrics_and_liveness_ports_match_the_container() -> None:
     container = operator_container({"metrics": {"port": 9200}, "operator": {"livenessProbe": {"port": 8090}}})
     env = {e["name"]: e.get("value") for e in container["env"]}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"metrics": 9200, "healthz": 8090}
+    assert ports == {"metrics": 9200, "healthz": 8090, "webhook": 9443}
     assert env["KUBELABEL_OPERATOR_METRICS_PORT"] == "9200"
     assert env["KUBELABEL_OPERATOR_LIVENESS_ENDPOINT"] == "http://0.0.0.0:8090/healthz"
     assert env["KUBELABEL_LOG_LEVEL"] == "info"
@@ -328,3 +335,60 @@ def test_notes_tell_the_user_what_to_apply_next() -> None:
     assert "helm uninstall` keeps the CRDs" in notes
     default = render_chart()["kubelabel/templates/NOTES.txt"]
     assert "watches every namespace" in default and "kubectl apply -n default -f" in default
+
+
+def test_webhook_is_served_through_a_service_with_the_settings_the_operator_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubelabel_operator.settings import OperatorSettings
+
+    objects = chart_objects()
+    container = operator_container()
+    for item in container["env"]:
+        if "value" in item:
+            monkeypatch.setenv(item["name"], item["value"])
+    monkeypatch.setenv("KUBELABEL_OPERATOR_WEBHOOK_SERVICE_NAMESPACE", NAMESPACE)  # the fieldRef's value
+    settings = OperatorSettings()
+    assert settings.webhook_enabled and settings.webhook_mode == "service" and settings.webhook_host == "0.0.0.0"
+    assert settings.webhook_failure_policy == "Fail" and settings.webhook_cert_file is None
+    service = one(objects, "Service", settings.webhook_service_name)
+    assert service["metadata"]["namespace"] == NAMESPACE
+    assert service["spec"]["ports"] == [
+        {"name": "webhook", "port": settings.webhook_service_port, "targetPort": "webhook", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["webhook"] == settings.webhook_port == 9443
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
+    # The release owns the (empty) configurations the operator fills in, so uninstalling removes them.
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        assert "webhooks" not in one(objects, kind, settings.webhook_configuration_name)
+    # The patch right is limited to that name.
+    rules = one(objects, "ClusterRole", "kubelabel-discovery")["rules"]
+    (patch,) = [r for r in rules if r["verbs"] == ["patch"]]
+    assert patch["resourceNames"] == [settings.webhook_configuration_name] == ["kubelabel.kubelabel.io"]
+
+
+def test_webhook_certificate_from_a_secret_and_the_webhook_off() -> None:
+    container = operator_container({"webhook": {"certificate": {"secretName": "kubelabel-webhook-tls"}}})
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "webhook-tls")
+    assert mount["readOnly"] is True
+    for name, key in (("CERT", "tls.crt"), ("KEY", "tls.key"), ("CA", "ca.crt")):
+        assert env[f"KUBELABEL_OPERATOR_WEBHOOK_{name}_FILE"] == f"{mount['mountPath']}/{key}"
+    pod = one(chart_objects({"webhook": {"certificate": {"secretName": "kubelabel-webhook-tls"}}}), "Deployment")
+    volumes = {v["name"]: v for v in pod["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-tls"]["secret"] == {"secretName": "kubelabel-webhook-tls"}
+
+    off = chart_objects({"webhook": {"enabled": False}})
+    assert {o["kind"] for o in off}.isdisjoint({"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"})
+    assert [s["metadata"]["name"] for s in by_kind(off, "Service")] == ["kubelabel-metrics"]
+    granted = {r for c in by_kind(off, "ClusterRole") for _, r, _ in rules_of(c)}
+    assert granted.isdisjoint(WEBHOOK_CONFIGURATIONS)
+    container = one(off, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in container["env"]}["KUBELABEL_OPERATOR_WEBHOOK_ENABLED"] == "false"
+    assert "readinessProbe" not in container and "webhook" not in {p["name"] for p in container["ports"]}
+    named = one(
+        chart_objects({"webhook": {"configurationName": "labels.example.com"}}), "ValidatingWebhookConfiguration"
+    )
+    assert named["metadata"]["name"] == "labels.example.com"

@@ -40,6 +40,13 @@ def test_cluster_wide(overlays: dict[str, list[dict[str, Any]]]) -> None:
     names = {c["metadata"]["name"] for c in by_kind(objects, "CustomResourceDefinition")}
     assert names == {"labelingprojects.kubelabel.io", "storageconnections.kubelabel.io", "mlbackends.kubelabel.io"}
     assert by_kind(objects, "ClusterRoleBinding"), "the operator needs cluster-wide rights here"
+    # The admission webhook: a Service on the operator's pods, named as its settings say.
+    env = {e["name"]: e.get("value") for e in container(objects)["env"]}
+    service = one(objects, "Service", env["KUBELABEL_OPERATOR_WEBHOOK_SERVICE_NAME"])
+    assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] in {p["name"] for p in container(objects)["ports"]}
+    name = env["KUBELABEL_OPERATOR_WEBHOOK_CONFIGURATION_NAME"]
+    assert "webhooks" not in one(objects, "ValidatingWebhookConfiguration", name)
 
 
 def test_namespaced_grants_the_chart_rules_per_watched_namespace(overlays: dict[str, list[dict[str, Any]]]) -> None:
@@ -56,10 +63,17 @@ def test_namespaced_grants_the_chart_rules_per_watched_namespace(overlays: dict[
     ns = deployment(objects)["metadata"]["namespace"]
     for binding in by_kind(objects, "RoleBinding") + by_kind(objects, "ClusterRoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
-    # Cluster-wide, only CRD discovery remains (and the aggregated roles for users).
+    # Cluster-wide, only CRD discovery and the webhook's configurations remain (and the aggregated roles
+    # for users), as in the chart.
     (crb,) = by_kind(objects, "ClusterRoleBinding")
     discovery = one(objects, "ClusterRole", crb["roleRef"]["name"])
-    assert {r for _, r, _ in rules_of(discovery)} == {"customresourcedefinitions"}
+    chart_discovery = one(chart_objects(example_values()["namespaced"]), "ClusterRole", "kubelabel-discovery")
+    assert set(rules_of(discovery)) == set(rules_of(chart_discovery))
+    assert {r for _, r, _ in rules_of(discovery)} == {
+        "customresourcedefinitions",
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+    }
 
 
 def test_monitoring_scrapes_the_operator(overlays: dict[str, list[dict[str, Any]]]) -> None:

@@ -32,6 +32,11 @@ helm_python = pytest.importorskip("helm_python", reason="helm-python-sdk is in t
         ({"image": {"digest": "latest"}}, "at '/image/digest': 'latest' does not match pattern"),
         ({"crds": {"enabled": "yes"}}, "at '/crds/enabled': got string, want boolean"),
         ({"postgresql": {"auth": {"password": "p@ss"}}}, "at '/postgresql/auth/password'"),
+        ({"webhook": {"failurePolicy": "Never"}}, "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"),
+        (
+            {"webhook": {"configurationName": "kubelabel"}},
+            "at '/webhook/configurationName': 'kubelabel' does not match",
+        ),
         ({"imagee": {"tag": "1"}}, "additional properties 'imagee' not allowed"),
         ({"operator": {"replica": 1}}, "at '/operator': additional properties 'replica' not allowed"),
     ],
