@@ -7,14 +7,16 @@ no node fits. Shared by the unit tests of reconcilers.pods and the operator's em
 
 from __future__ import annotations
 
+import copy
 from typing import Any, NamedTuple
 
 DSN_PASSWORD = "s3cr3t-dsn-password"
+IMAGE = "kubelabel:test"
 
 
 def pod(
     name: str,
-    labels: dict[str, str] | None = None,
+    template: dict[str, Any] | None = None,
     *,
     init: list[dict[str, Any]] | None = None,
     containers: list[dict[str, Any]] | None = None,
@@ -22,14 +24,26 @@ def pod(
     created: str = "2026-12-06T03:00:00Z",
     phase: str = "Pending",
 ) -> dict[str, Any]:
+    """A pod as its ReplicaSet makes it from `template` (labels, annotations, spec), with this status."""
     status: dict[str, Any] = {"phase": phase, "conditions": conditions or [], "containerStatuses": containers or []}
     if init is not None:
         status["initContainerStatuses"] = init
+    if template is None:
+        spec: dict[str, Any] = {"containers": [{"name": c["name"], "image": IMAGE} for c in containers or []]}
+        if init:
+            spec["initContainers"] = [{"name": c["name"], "image": IMAGE} for c in init]
+        template = {"metadata": {}, "spec": spec}
+    meta = template.get("metadata") or {}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {}, "creationTimestamp": created},
-        "spec": {"containers": [{"name": c["name"], "image": c.get("image", "x")} for c in containers or []]},
+        "metadata": {
+            "name": name,
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": dict(meta.get("annotations") or {}),
+            "creationTimestamp": created,
+        },
+        "spec": copy.deepcopy(template["spec"]),
         "status": status,
     }
 
@@ -39,7 +53,7 @@ def waiting(name: str, reason: str, message: str = "", *, last: dict[str, Any] |
         "name": name,
         "ready": False,
         "restartCount": 3 if last else 0,
-        "image": "kubelabel:test",
+        "image": IMAGE,
         "state": {"waiting": {"reason": reason, **({"message": message} if message else {})}},
         "lastState": {"terminated": last} if last else {},
     }
@@ -51,7 +65,7 @@ def running(name: str, ready: bool = True) -> dict[str, Any]:
         "name": name,
         "ready": ready,
         "restartCount": 0,
-        "image": "kubelabel:test",
+        "image": IMAGE,
         "state": {"running": {"startedAt": "2026-12-06T03:00:05Z"}},
         "lastState": {},
     }
@@ -89,11 +103,11 @@ MIGRATE_TRACEBACK = (
 )
 
 
-def crash_loop(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def crash_loop(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     last = terminated(1, "Error", "RuntimeError: KUBELABEL_DATA_DIR /data is not writable\n")
     return pod(
         name,
-        labels,
+        template,
         init=[completed("migrate")],
         containers=[waiting("api", "CrashLoopBackOff", "back-off 40s restarting failed container=api", last=last)],
         conditions=[SCHEDULED],
@@ -101,44 +115,44 @@ def crash_loop(name: str, labels: dict[str, str] | None = None) -> dict[str, Any
     )
 
 
-def image_pull_backoff(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def image_pull_backoff(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     message = 'Back-off pulling image "registry.example/kubelabel:nope"'
     return pod(
         name,
-        labels,
+        template,
         init=[waiting("migrate", "ImagePullBackOff", message)],
         containers=[waiting("api", "PodInitializing")],
         conditions=[SCHEDULED],
     )
 
 
-def err_image_pull(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def err_image_pull(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     message = (
         'failed to pull and unpack image "registry.example/model:nope": '
         "failed to resolve reference: registry.example/model:nope: not found"
     )
-    return pod(name, labels, containers=[waiting("model", "ErrImagePull", message)], conditions=[SCHEDULED])
+    return pod(name, template, containers=[waiting("model", "ErrImagePull", message)], conditions=[SCHEDULED])
 
 
-def migrate_failed(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def migrate_failed(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     last = terminated(1, "Error", MIGRATE_TRACEBACK)
     return pod(
         name,
-        labels,
+        template,
         init=[waiting("migrate", "CrashLoopBackOff", "back-off 20s restarting failed container=migrate", last=last)],
         containers=[waiting("api", "PodInitializing")],
         conditions=[SCHEDULED],
     )
 
 
-def unschedulable(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return pod(name, labels, conditions=[UNSCHEDULABLE])
+def unschedulable(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    return pod(name, template, conditions=[UNSCHEDULABLE])
 
 
-def healthy(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def healthy(name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
     return pod(
         name,
-        labels,
+        template,
         init=[completed("migrate")],
         containers=[running("api")],
         conditions=[SCHEDULED],
@@ -148,7 +162,7 @@ def healthy(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
 
 class PodState(NamedTuple):
     name: str
-    make: Any  # (pod name, labels) -> pod
+    make: Any  # (pod name, pod template or None) -> pod
     reason: str
     message_fragments: tuple[str, ...]
 

@@ -106,13 +106,31 @@ def _one_pod(pod: dict[str, Any]) -> list[PodFailure]:
     return found
 
 
-def pod_failure(pods: list[dict[str, Any]]) -> PodFailure | None:
+def _of_template(pod: dict[str, Any], template: dict[str, Any]) -> bool:
+    """Whether the pod was made from this pod template (its annotations and images), not an older one."""
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    wanted = (template.get("metadata") or {}).get("annotations") or {}
+    if any(annotations.get(k) != v for k, v in wanted.items()):
+        return False
+    spec, pod_spec = template.get("spec") or {}, pod.get("spec") or {}
+    for key in ("initContainers", "containers"):
+        images = {c.get("name"): c.get("image") for c in pod_spec.get(key) or []}
+        if any(images.get(c.get("name")) != c.get("image") for c in spec.get(key) or []):
+            return False
+    return True
+
+
+def pod_failure(pods: list[dict[str, Any]], template: dict[str, Any] | None = None) -> PodFailure | None:
     """The most telling failure among the pods (None: nothing wrong is visible yet).
 
-    Terminating pods are left out (an old ReplicaSet's); among equal reasons the newest pod wins.
-    The message names the pod and container, is bounded and has credentials redacted.
+    Terminating pods are left out, and with `template` (the Deployment's) the pods of an older
+    template: during a rollout that fixes a crash, the old pods still crash. Among equal reasons
+    the newest pod wins. The message names the pod and container, is bounded and has credentials
+    redacted.
     """
     live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
+    if template is not None:
+        live = [p for p in live if _of_template(p, template)]
     live.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "", reverse=True)
     found = [failure for pod in live for failure in _one_pod(pod)]
     if not found:
@@ -125,8 +143,9 @@ def pod_failure(pods: list[dict[str, Any]]) -> PodFailure | None:
 
 
 async def deployment_failure(k8s: K8s, namespace: str, deployment: dict[str, Any]) -> PodFailure | None:
-    """The failure of the Deployment's pods, found by its own label selector."""
-    selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    """The failure of the pods of the Deployment's current template, found by its label selector."""
+    spec = deployment.get("spec") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
     if not selector:
         return None
-    return pod_failure(await k8s.list(PODS, namespace, labels=selector))
+    return pod_failure(await k8s.list(PODS, namespace, labels=selector), spec.get("template"))

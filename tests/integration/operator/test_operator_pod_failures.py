@@ -35,7 +35,7 @@ async def test_project_conditions_name_the_pods_failure(kube, client, operator, 
     for doc in namespaced(example("01-minimal-project.yaml")):
         await client.create(BY_KIND[doc["kind"]], NS, doc)
     dep = await eventually(lambda: client.get(DEPLOYMENTS, NS, "sentiment-api"))
-    labels = dep["spec"]["template"]["metadata"]["labels"]
+    template = dep["spec"]["template"]
 
     # The Deployment alone only knows its deadline passed.
     deadline = {
@@ -55,7 +55,7 @@ async def test_project_conditions_name_the_pods_failure(kube, client, operator, 
         if previous is not None:
             await client.delete(PODS, NS, previous)
         previous = f"sentiment-api-5d9c-{i}"
-        await client.create(PODS, NS, state.make(previous, labels))
+        await client.create(PODS, NS, state.make(previous, template))
         project = await eventually(lambda: _when(client, PROJECTS, "sentiment", _reason_is(state.reason)))  # noqa: B023
         ready, degraded = condition(project, "Ready"), condition(project, "Degraded")
         assert ready["status"] == "False" and degraded["status"] == "True"
@@ -71,7 +71,7 @@ async def test_project_conditions_name_the_pods_failure(kube, client, operator, 
 
     # Fixed: a healthy pod and a Deployment that reports it; the pod failure does not linger.
     await client.delete(PODS, NS, previous)
-    await client.create(PODS, NS, healthy("sentiment-api-7f00-0", labels))
+    await client.create(PODS, NS, healthy("sentiment-api-7f00-0", template))
     await client.patch_status(
         DEPLOYMENTS,
         NS,
@@ -104,8 +104,7 @@ async def test_managed_backend_conditions_name_the_image_pull_error(kube, client
     mlb = await eventually(lambda: _when(client, MLBACKENDS, "sentiment-model", _reason_is("BackendUnreachable")))
 
     (state,) = [s for s in STATES if s.reason == "ErrImagePull"]
-    labels = dep["spec"]["template"]["metadata"]["labels"]
-    await client.create(PODS, NS, state.make("sentiment-model-model-6c4f-0", labels))
+    await client.create(PODS, NS, state.make("sentiment-model-model-6c4f-0", dep["spec"]["template"]))
     # Re-checked at the next health check (or at once on a spec change).
     await client.patch(MLBACKENDS, NS, "sentiment-model", {"spec": {"timeoutSeconds": 2}})
     mlb = await eventually(lambda: _when(client, MLBACKENDS, "sentiment-model", _reason_is("ErrImagePull")))

@@ -61,6 +61,25 @@ def test_terminating_pods_are_left_out() -> None:
     assert pod_failure([old, healthy("new")]) is None
 
 
+def test_pods_of_an_older_template_are_left_out() -> None:
+    template = {
+        "metadata": {"labels": {"app": "a"}, "annotations": {"kubelabel.io/config-hash": "new"}},
+        "spec": {
+            "initContainers": [{"name": "migrate", "image": "kl:2"}],
+            "containers": [{"name": "api", "image": "kl:2"}],
+        },
+    }
+    current = crash_loop("current", template)
+    older_config = crash_loop("older-config", template)
+    older_config["metadata"]["annotations"]["kubelabel.io/config-hash"] = "old"
+    older_image = crash_loop("older-image", template)
+    older_image["spec"]["containers"][0]["image"] = "kl:1"
+    assert pod_failure([older_config, older_image], template) is None
+    assert pod_failure([older_config, older_image]) is not None  # without a template, every pod counts
+    failure = pod_failure([older_config, current, older_image], template)
+    assert failure is not None and failure.message.startswith("pod current: ")
+
+
 def test_init_container_other_than_migrate() -> None:
     p = pod("x", init=[waiting("fetch", "CrashLoopBackOff", last=terminated(2, "Error", "no model"))])
     assert pod_failure([p]) == PodFailure(
