@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api_server.common.inputs import GuardedRoute
+from api_server.common.openapi import document_errors, truthful
 from api_server.db.session import session_scope
 
 API_PREFIX = "/api/"
@@ -48,6 +49,7 @@ class DualSlashRouter(APIRouter):
             CANONICAL[stripped] = declared
             path = path.rstrip("/")
         super().add_api_route(path, one_thread_trip(endpoint), **kwargs)
+        document_errors(self.routes[-1])  # type: ignore[arg-type]
 
 
 def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -110,6 +112,6 @@ class TrailingSlash:
 
 
 def canonical_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with every path in its declared form."""
+    """The schema with every path in its declared form, and its errors as the server answers them."""
     schema["paths"] = {canonical(path): item for path, item in schema.get("paths", {}).items()}
-    return schema
+    return truthful(schema)
