@@ -33,14 +33,19 @@ def test_operator_deployment_is_single_recreate_non_root() -> None:
     assert container["args"] == ["operator", "--all-namespaces"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     settings = OperatorSettings(**{k.removeprefix("KUBELABEL_OPERATOR_").lower(): v for k, v in env.items()})
     port = int(settings.liveness_endpoint.rsplit(":", 1)[1].split("/")[0])  # type: ignore[union-attr]
     assert container["livenessProbe"]["httpGet"]["port"] == "healthz"
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "metrics": settings.metrics_port,
         "healthz": port,
+        "webhook": settings.webhook_port,
     }
+    # The admission webhook, called through a Service in the operator's namespace (from the pod's).
+    assert settings.webhook_enabled and settings.webhook_mode == "service" and settings.webhook_host == "0.0.0.0"
+    (namespace,) = [e for e in container["env"] if e["name"] == "KUBELABEL_OPERATOR_WEBHOOK_SERVICE_NAMESPACE"]
+    assert namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def _grants() -> set[tuple[str, str, str]]:
@@ -72,6 +77,11 @@ def test_rbac_covers_what_the_operator_calls_and_no_secret_listing() -> None:
         ("networking.k8s.io", "ingresses", "delete"),
         ("", "events", "create"),
         ("kopf.dev", "clusterkopfpeerings", "patch"),
+        # Kopf's managed admission webhook: creates its configurations when absent, then patches them.
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "create"),
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "patch"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch"),
     }
     assert needed <= grants
     assert not {("", "secrets", v) for v in ("list", "watch", "patch", "delete")} & grants
