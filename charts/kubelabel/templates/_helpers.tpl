@@ -123,7 +123,8 @@ app.kubernetes.io/component: {{ .component }}
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "create", "delete"]
-# A sync Job's result is its pod's termination message.
+# Pods, listed by label: a sync Job's result is its pod's termination message; a project's or
+# managed model's failing pods give the cause its conditions report.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
