@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common import egress
 from api_server.common.errors import ApiError, BadRequest, NotFound
+from api_server.common.secrets import masked_url, scrubbed, unmasked_url, url_password
 from api_server.db.base import utcnow
 from api_server.db.models import MLBackend, Project, User
 from api_server.db.session import make_session_factory, session_scope
@@ -167,7 +168,7 @@ def to_public(row: MLBackend) -> MLBackendPublic:
     state = State(row.state) if row.state in {s.value for s in State} else State.disconnected
     return MLBackendPublic(
         id=row.id,
-        url=row.url,
+        url=masked_url(row.url),  # a password in the URL is write-only, as basic_auth_pass
         title=row.title,
         description=row.description,
         project=row.project_id,
@@ -181,7 +182,7 @@ def to_public(row: MLBackend) -> MLBackendPublic:
         model_version=row.model_version,
         state=state.value,
         readable_state=READABLE_STATE[state],
-        error_message=row.error_message,
+        error_message=scrubbed(row.error_message, url_password(row.url), row.basic_auth_pass),
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
     )
@@ -226,6 +227,8 @@ def _apply(row: MLBackend, fields: MLBackendUpdate) -> None:
     for key, value in fields.model_dump(exclude_unset=True).items():
         if key in _SERVER_OWNED or (value is None and key not in {"basic_auth_user", "basic_auth_pass"}):
             continue
+        if key == "url":
+            value = unmasked_url(value, row.url)  # the masked URL of a GET sent back keeps the password
         setattr(row, key, value.value if hasattr(value, "value") else value)
     if "url" in fields.model_fields_set and row.url:
         try:

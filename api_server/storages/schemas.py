@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api_server.common.secrets import MASK
+
 SyncStatus = Literal["initialized", "queued", "in_progress", "completed", "completed_with_errors", "failed"]
 
 SECRET_NAMES = (
@@ -96,8 +98,9 @@ class StoragePayload(BaseModel):
         return {k: sent[k] for k in SETTING_NAMES if k in sent}
 
     def secrets(self) -> dict[str, str]:
+        """The credentials sent; a masked value ("********") means "keep the stored one"."""
         sent = self.model_dump(exclude_unset=True)
-        return {k: sent[k] for k in SECRET_NAMES if sent.get(k)}
+        return {k: sent[k] for k in SECRET_NAMES if sent.get(k) and sent[k] != MASK}
 
 
 class LinkItem(BaseModel):

@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import BadRequest, Conflict, NotFound
+from api_server.common.secrets import scrubbed
 from api_server.db.models import ExportStorage, ImportStorage, User
 from api_server.db.session import session_scope
 from api_server.projects.service import get_project
 from api_server.storages import jobs, repository
-from api_server.storages.config import KINDS, StorageConfig, credentials_from_fields
+from api_server.storages.config import KINDS, StorageConfig, credentials_from_fields, credentials_to_fields
 from api_server.storages.credentials_store import credentials_of
 from api_server.storages.db_sink import DbSink, submit_items
 from api_server.storages.export import run_export
@@ -61,6 +62,8 @@ def to_public(row: StorageRow, direction: str) -> dict[str, Any]:
         "traceback": row.traceback,
         "meta": row.meta or {},
         "synchronizable": True,
+        # Write-only: which credential fields hold a value, never the values.
+        "credentials_set": sorted(k for k, v in (row.credentials or {}).items() if v),
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "updated_at": row.updated_at.isoformat() if row.updated_at else None,
     }
@@ -198,7 +201,8 @@ def validate_storage(
     try:
         config.provider(credentials_from_fields(type_, secrets)).validate()
     except (StorageError, ValueError) as exc:  # ValueError: an SDK refusing a setting (never a 500)
-        raise BadRequest(str(exc)) from None
+        shown = scrubbed(str(exc), *(v for k, v in secrets.items() if k != "account_name"))
+        raise BadRequest(shown or "") from None
 
 
 # -- batch links (used by `kubelabel sync`) ---------------------------------------------------
@@ -267,7 +271,8 @@ def run_sync(
         else:
             progress = run_import(provider, config, DbSink(factory, storage_id), on_progress=on_progress)
     except (StorageError, LookupError) as exc:
-        _finish(factory, direction, storage_id, status="failed", traceback=str(exc))
+        shown = scrubbed(str(exc), *credentials_to_fields(config.type, credentials).values())
+        _finish(factory, direction, storage_id, status="failed", traceback=shown)
         return None
     except Exception as exc:
         _finish(factory, direction, storage_id, status="failed", traceback=f"internal error: {type(exc).__name__}")

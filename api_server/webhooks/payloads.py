@@ -18,6 +18,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from api_server.common.secrets import masked_headers, masked_url
 from api_server.common.time import as_utc
 from api_server.db.base import Base
 from api_server.db.models import Annotation, Project, Task
@@ -97,6 +98,11 @@ def row_dict(row: Base) -> dict[str, Any]:
     out = {c.key: _json(getattr(row, c.key)) for c in mapper.column_attrs}
     for secret in ("secret", "credentials", "basic_auth_pass", "token_hash"):
         out.pop(secret, None)
+    # As the API shows them: a webhook's header values and a password in a URL (an ML backend's) masked.
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = masked_headers(out["headers"])
+    if isinstance(out.get("url"), str):
+        out["url"] = masked_url(out["url"])
     return out
 
 

@@ -47,6 +47,7 @@ class WebhookPublic(BaseModel):
     send_payload: bool
     send_for_all_actions: bool
     actions: list[str]
+    # Write-only values: each header's name with "********" (sent back as is, it keeps the stored value).
     headers: dict[str, str]
     is_active: bool
     has_secret: bool

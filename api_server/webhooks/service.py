@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import BadRequest, NotFound
+from api_server.common.secrets import masked_headers, unmasked_headers
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import Project, User, Webhook, WebhookDelivery
@@ -32,7 +33,7 @@ def to_public(hook: Webhook) -> WebhookPublic:
         send_payload=hook.send_payload,
         send_for_all_actions=hook.send_for_all_actions,
         actions=list(hook.actions or []),
-        headers=dict(hook.headers or {}),
+        headers=masked_headers(hook.headers),  # names only: values often hold credentials
         is_active=hook.is_active,
         has_secret=bool(hook.secret),
         consecutive_failures=hook.consecutive_failures,
@@ -74,7 +75,8 @@ def _apply(hook: Webhook, body: WebhookUpdate) -> None:
     if "url" in fields:
         hook.url = check_url(fields["url"])
     if "headers" in fields:
-        hook.headers = check_headers(fields["headers"])
+        # The masked headers of a GET sent back keep their stored values.
+        hook.headers = check_headers(unmasked_headers(fields["headers"], hook.headers))
     for key in ("send_payload", "send_for_all_actions", "actions"):
         if key in fields:
             setattr(hook, key, fields[key])

@@ -85,7 +85,8 @@ def test_crud_never_returns_credentials(api, moto_s3):
         api.get(f"/api/storages/s3/?project={project}").json()[0],
     ):
         text = json.dumps(body)
-        assert "aws_secret_access_key" not in text and "testing" not in text.replace(bucket, "")
+        assert "aws_secret_access_key" not in body and "testing" not in text.replace(bucket, "")
+        assert body["credentials_set"] == ["aws_access_key_id", "aws_secret_access_key"]  # names only
 
     r = api.patch(f"/api/storages/s3/{created['id']}", json={"prefix": "images/", "regex_filter": r".*\.jpg$"})
     assert r.status_code == 200 and r.json()["prefix"] == "images/" and r.json()["regex_filter"] == r".*\.jpg$"
