@@ -59,7 +59,7 @@ def to_public(row: StorageRow, direction: str) -> dict[str, Any]:
         "last_sync": row.last_sync.isoformat() if row.last_sync else None,
         "last_sync_count": row.last_sync_count,
         "last_sync_job": row.last_sync_job,
-        "traceback": row.traceback,
+        "traceback": scrubbed(row.traceback, *(row.credentials or {}).values()),
         "meta": row.meta or {},
         "synchronizable": True,
         # Write-only: which credential fields hold a value, never the values.
