@@ -8,6 +8,7 @@ can be read is checked, one that cannot gives a warning, and the reconcile repor
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
 from kubelabel_operator.reconcilers import refs
 from kubelabel_operator.reconcilers.outcome import Blocked
+
+# Well inside the API server's 30 s for a webhook answer: a slow read admits with a warning instead.
+CONFIG_MAP_READ_SECONDS = 10.0
 
 
 class Refused(Exception):
@@ -62,10 +66,12 @@ async def review_project(k8s: K8s, body: dict[str, Any], old: dict[str, Any] | N
     where = f"spec.labelConfig.configMapKeyRef (ConfigMap {ref.name!r}, key {ref.key!r})"
     namespace = (body.get("metadata") or {}).get("namespace") or ""
     try:
-        xml = await refs.label_config(k8s, namespace, spec)
+        xml = await asyncio.wait_for(refs.label_config(k8s, namespace, spec), CONFIG_MAP_READ_SECONDS)
     except Blocked as exc:
         return [f"{where} was not checked: {exc.message}; the project waits for it"]
     except ApiError as exc:
         return [f"{where} was not checked: the operator could not read it ({exc})"]
+    except TimeoutError:
+        return [f"{where} was not checked: the operator could not read it within {CONFIG_MAP_READ_SECONDS:g} s"]
     check_label_config(xml, where)
     return []

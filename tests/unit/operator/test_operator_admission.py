@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from cryptography import x509
 from kubelabel_operator.handlers.webhook_server import ServiceWebhookServer, WebhookServer, build_server
 from kubelabel_operator.k8s import ApiError
+from kubelabel_operator.reconcilers import admission
 from kubelabel_operator.reconcilers.admission import Refused, check_label_config, review_project
 from kubelabel_operator.settings import OperatorSettings
 
@@ -33,10 +35,12 @@ class ConfigMaps:
     def __init__(self, data: dict[str, dict[str, str]] | None = None, error: ApiError | None = None) -> None:
         self.data = data or {}
         self.error = error
+        self.delay = 0.0
         self.calls: list[tuple[str, str]] = []
 
     async def get(self, resource: Any, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append((namespace, name))
+        await asyncio.sleep(self.delay)
         if self.error is not None:
             raise self.error
         return {"data": self.data[name]} if name in self.data else None
@@ -125,6 +129,16 @@ async def test_a_config_map_that_cannot_be_read_only_warns(maps: ConfigMaps, war
     (found,) = await review_project(maps, project(None, label_config=ref))
     assert found.startswith("spec.labelConfig.configMapKeyRef (ConfigMap 'cfg', key 'config.xml') was not checked")
     assert warning in found
+
+
+async def test_a_slow_config_map_read_only_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API server waits 30 s for the webhook's answer; the read gives up well before.
+    monkeypatch.setattr(admission, "CONFIG_MAP_READ_SECONDS", 0.05)
+    maps = ConfigMaps({"cfg": {"config.xml": "<View><Nope/></View>"}})
+    maps.delay = 1.0
+    ref = {"configMapKeyRef": {"name": "cfg", "key": "config.xml"}}
+    (warning,) = await review_project(maps, project(None, label_config=ref))
+    assert warning.endswith("was not checked: the operator could not read it within 0.05 s")
 
 
 def sans(cert_pem: bytes) -> tuple[set[str], set[str]]:
