@@ -178,9 +178,15 @@ STATES: list[PodState] = [
         "image pull back-off",
         image_pull_backoff,
         "ImagePullBackOff",
-        ('container migrate: Back-off pulling image "registry.example/kubelabel:nope"',),
+        ('container migrate: ImagePullBackOff: Back-off pulling image "registry.example/kubelabel:nope"',),
     ),
-    PodState("image pull error", err_image_pull, "ErrImagePull", ("container model: failed to pull", "not found")),
+    # The kubelet's other state of the same retries: the same reason, its own message.
+    PodState(
+        "image pull error",
+        err_image_pull,
+        "ImagePullBackOff",
+        ("container model: ErrImagePull: failed to pull", "not found"),
+    ),
     PodState(
         "migration failed",
         migrate_failed,

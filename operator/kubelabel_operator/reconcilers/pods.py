@@ -17,11 +17,23 @@ from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import PODS
 
 IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
+# The kubelet alternates between these two at every pull attempt: one reason keeps the condition
+# (and its Events) steady; the message says which it was.
+PULL_RETRIES = ("ImagePullBackOff", "ErrImagePull")
 CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 # Most telling first: a failed migration explains the crash loop of its init container; an image
 # or configuration error is definitive; a crash loop is the program's own; an unscheduled pod may
 # still find a node (a cluster autoscaler, a freed node).
-RANK = ("MigrationFailed", "InitContainerFailed", *IMAGE_REASONS, *CONFIG_REASONS, "CrashLoopBackOff", "Unschedulable")
+RANK = (
+    "MigrationFailed",
+    "InitContainerFailed",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    *CONFIG_REASONS,
+    "CrashLoopBackOff",
+    "Unschedulable",
+)
 # Every reason pod_failure can return: a condition with one of these is re-read from the pods.
 POD_REASONS = frozenset(RANK)
 MESSAGE_LIMIT = 1000
@@ -72,16 +84,19 @@ def _container_failure(status: dict[str, Any], init: bool) -> PodFailure | None:
     name = status.get("name", "?")
     waiting = (status.get("state") or {}).get("waiting") or {}
     reason = waiting.get("reason") or ""
+    if reason in PULL_RETRIES:
+        return PodFailure("ImagePullBackOff", f"container {name}: {reason}: {waiting.get('message') or reason}")
     if reason in IMAGE_REASONS or reason in CONFIG_REASONS:
-        detail = waiting.get("message") or reason
-        return PodFailure(reason, f"container {name}: {detail}")
+        return PodFailure(reason, f"container {name}: {waiting.get('message') or reason}")
     failed = _failed_exit(status)
     if init and failed is not None:
         # An init container that exited non-zero is retried with back-off (waiting CrashLoopBackOff);
         # the project's `migrate` init container is the one that applies the database schema.
         why = "MigrationFailed" if name == MIGRATE_CONTAINER else "InitContainerFailed"
         return PodFailure(why, f"init container {name} {_exit(failed)}")
-    if reason == "CrashLoopBackOff":
+    if reason == "CrashLoopBackOff" or (failed is not None and not status.get("ready")):
+        # Between two back-offs the container runs for a while: still the same crash loop, so the
+        # reason does not flap with each restart.
         detail = _exit(failed) if failed is not None else waiting.get("message") or "back-off restarting"
         return PodFailure("CrashLoopBackOff", f"container {name} {detail}")
     return None

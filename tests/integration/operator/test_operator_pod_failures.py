@@ -14,7 +14,7 @@ from operator_support import NS, condition, eventually, namespaced
 
 from tests.support.pod_states import DSN_PASSWORD, STATES, healthy
 
-PROJECT_STATES = [s for s in STATES if s.reason != "ErrImagePull"]
+PROJECT_STATES = [s for s in STATES if s.name != "image pull error"]
 
 
 async def _when(client: K8s, res: Resource, name: str, predicate: Any) -> dict[str, Any] | None:
@@ -93,7 +93,7 @@ async def _subset(wanted: set[str], got: Any) -> bool:
     return wanted <= await got
 
 
-async def test_managed_backend_conditions_name_the_image_pull_error(kube, client, operator, example):
+async def test_managed_backend_conditions_name_the_image_pull_failure(kube, client, operator, example):
     for doc in namespaced(example("01-minimal-project.yaml")):
         await client.create(BY_KIND[doc["kind"]], NS, doc)
     backend = namespaced(example("04-ml-backend.yaml"))[0]
@@ -103,13 +103,13 @@ async def test_managed_backend_conditions_name_the_image_pull_error(kube, client
     dep = await eventually(lambda: client.get(DEPLOYMENTS, NS, "sentiment-model-model"))
     mlb = await eventually(lambda: _when(client, MLBACKENDS, "sentiment-model", _reason_is("BackendUnreachable")))
 
-    (state,) = [s for s in STATES if s.reason == "ErrImagePull"]
+    (state,) = [s for s in STATES if s.name == "image pull error"]
     await client.create(PODS, NS, state.make("sentiment-model-model-6c4f-0", dep["spec"]["template"]))
     # Re-checked at the next health check (or at once on a spec change).
     await client.patch(MLBACKENDS, NS, "sentiment-model", {"spec": {"timeoutSeconds": 2}})
-    mlb = await eventually(lambda: _when(client, MLBACKENDS, "sentiment-model", _reason_is("ErrImagePull")))
+    mlb = await eventually(lambda: _when(client, MLBACKENDS, "sentiment-model", _reason_is("ImagePullBackOff")))
     message = condition(mlb, "Degraded")["message"]
-    assert condition(mlb, "Degraded")["reason"] == "ErrImagePull"
-    assert message.startswith("pod sentiment-model-model-6c4f-0: container model: failed to pull")
+    assert condition(mlb, "Degraded")["reason"] == "ImagePullBackOff"
+    assert message.startswith("pod sentiment-model-model-6c4f-0: container model: ErrImagePull: failed to pull")
     assert mlb["status"]["ready"] is False and "not found" in mlb["status"]["message"]
-    await eventually(lambda: _subset({"ErrImagePull"}, _warnings(client, "sentiment-model")))
+    await eventually(lambda: _subset({"ImagePullBackOff"}, _warnings(client, "sentiment-model")))

@@ -32,12 +32,30 @@ def test_each_failure_is_named_with_its_cause(state: PodState) -> None:
 
 def test_nothing_wrong_yet() -> None:
     starting = pod("kl-api-1", containers=[waiting("api", "ContainerCreating")])
-    restarted_but_running = pod(
+    recovered = pod(
         "kl-api-2",
-        containers=[{**waiting("api", "x", last=terminated(1)), "state": {"running": {}}}],
+        containers=[{**waiting("api", "x", last=terminated(1)), "state": {"running": {}}, "ready": True}],
     )
     assert pod_failure([]) is None
-    assert pod_failure([healthy("kl-api-0"), starting, restarted_but_running]) is None
+    assert pod_failure([healthy("kl-api-0"), starting, recovered]) is None
+
+
+def test_a_crash_loop_between_two_back_offs_keeps_its_reason() -> None:
+    """Restarted and running, not ready yet: still the crash loop (the condition does not flap)."""
+    between = pod(
+        "x", containers=[{**waiting("api", "x", last=terminated(1, "Error", "boom")), "state": {"running": {}}}]
+    )
+    assert pod_failure([between]) == PodFailure(
+        "CrashLoopBackOff", "pod x: container api exited with code 1 (Error): boom"
+    )
+
+
+def test_both_states_of_image_pull_retries_are_one_reason() -> None:
+    pull = [pod("x", containers=[waiting("api", r, "m")]) for r in ("ErrImagePull", "ImagePullBackOff")]
+    assert [pod_failure([p]) for p in pull] == [
+        PodFailure("ImagePullBackOff", "pod x: container api: ErrImagePull: m"),
+        PodFailure("ImagePullBackOff", "pod x: container api: ImagePullBackOff: m"),
+    ]
 
 
 RANKED = [
