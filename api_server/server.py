@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api_server.app import create_app
 from api_server.bootstrap import bootstrap
+from api_server.common import egress
 from api_server.db.capacity import warn_if_over_budget
 from api_server.db.migrate import upgrade
 from api_server.db.session import make_engine, make_session_factory
@@ -39,6 +40,7 @@ def prepare(settings: Settings, *, migrate: bool = True, workers: int = 1) -> No
     Migrations, the admin and the provisioned project, and a look at whether the processes
     could open more database connections than the server takes.
     """
+    egress.current_policy()  # a malformed KUBELABEL_EGRESS_ALLOW stops the start, not the first outbound call
     url = settings.resolved_database_url()
     if migrate:
         upgrade(url)

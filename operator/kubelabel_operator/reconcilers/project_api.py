@@ -27,7 +27,8 @@ class ProjectApiError(Exception):
 
 def http_client(timeout: float, *, policy: egress.Policy | None = None) -> httpx.AsyncClient:
     limits = egress.Limits(max_bytes=MAX_ANSWER_BYTES, max_seconds=timeout * 3)
-    return egress.async_client("operator", timeout=timeout, limits=limits, policy=policy)
+    # Read here, at the operator's start: a malformed KUBELABEL_EGRESS_ALLOW stops it at once.
+    return egress.async_client("operator", timeout=timeout, limits=limits, policy=policy or egress.current_policy())
 
 
 async def admin_token(k8s: K8s, namespace: str, project: str) -> str:
