@@ -10,9 +10,10 @@ from typing import Any
 
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import BY_KIND, DEPLOYMENTS, EVENTS, MLBACKENDS, PODS, PROJECTS, Resource
+from kubelabel_operator.reconcilers.project import check_rollout, reconcile_project
 from operator_support import NS, condition, eventually, namespaced
 
-from tests.support.pod_states import DSN_PASSWORD, STATES, healthy
+from tests.support.pod_states import DSN_PASSWORD, STATES, crash_loop, healthy
 
 PROJECT_STATES = [s for s in STATES if s.name != "image pull error"]
 
@@ -113,3 +114,24 @@ async def test_managed_backend_conditions_name_the_image_pull_failure(kube, clie
     assert message.startswith("pod sentiment-model-model-6c4f-0: container model: ErrImagePull: failed to pull")
     assert mlb["status"]["ready"] is False and "not found" in mlb["status"]["message"]
     await eventually(lambda: _subset({"ImagePullBackOff"}, _warnings(client, "sentiment-model")))
+
+
+async def test_the_periodic_look_reads_pods_of_projects_not_ready(kube, client, example):
+    """What the operator does every 15 s between resyncs: nothing changed in the Deployment, yet the
+    crash loop shows; a Ready project is not looked at."""
+    for doc in namespaced(example("01-minimal-project.yaml")):
+        await client.create(BY_KIND[doc["kind"]], NS, doc)
+    body = await client.get(PROJECTS, NS, "sentiment")
+    first = await reconcile_project(client, body, "kubelabel:test", "2026-12-06T03:00:00Z")
+    assert first.verdict.reason == "Starting"
+    await client.patch_status(PROJECTS, NS, "sentiment", first.status)
+    dep = await client.get(DEPLOYMENTS, NS, "sentiment-api")
+    await client.create(PODS, NS, crash_loop("sentiment-api-1", dep["spec"]["template"]))
+
+    body = await client.get(PROJECTS, NS, "sentiment")
+    outcome = await check_rollout(client, body, "2026-12-06T03:00:15Z")
+    assert outcome is not None and outcome.verdict.reason == "CrashLoopBackOff" and outcome.changed
+    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", "CrashLoopBackOff")]
+
+    ready = {**body, "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Available"}]}}
+    assert await check_rollout(client, ready, "2026-12-06T03:00:30Z") is None
