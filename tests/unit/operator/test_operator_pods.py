@@ -137,6 +137,7 @@ def test_message_is_bounded_and_keeps_the_end_of_the_log() -> None:
         ("postgresql://kl:pw@db:5432/kl", "postgresql://kl:***@db:5432/kl"),
         ("redis://:pw@redis:6379/0", "redis://:***@redis:6379/0"),
         ("password=hunter2 host=db", "password=*** host=db"),
+        ("DB_PASSWORD=hunter2 KUBELABEL_ADMIN_TOKEN: abc", "DB_PASSWORD=*** KUBELABEL_ADMIN_TOKEN: ***"),
         ('token: "abc def" next', "token: *** next"),
         ("http://example.com/path@v1 stays", "http://example.com/path@v1 stays"),
     ],
