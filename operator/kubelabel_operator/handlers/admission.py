@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,9 +21,7 @@ from kubelabel_operator.settings import OperatorSettings, get_settings
     operations=["CREATE", "UPDATE"],
     ignore_failures=get_settings().webhook_failure_policy == "Ignore",
 )
-async def validate_project(
-    body: kopf.Body, old: kopf.Body | None, memo: Any, warnings: list[str], logger: logging.Logger, **_: Any
-) -> None:
+async def validate_project(body: kopf.Body, old: kopf.Body | None, memo: Any, warnings: list[str], **_: Any) -> None:
     try:
         warnings.extend(await review_project(runtime(memo).k8s, dict(body), dict(old) if old else None))
     except Refused as exc:
