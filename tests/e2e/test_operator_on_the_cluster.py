@@ -24,6 +24,7 @@ from kubelet import LocalContainer, report_exit, run_container
 from operator_process import OperatorProcess
 from realcluster import ROOT, Cluster, Kubectl, condition, eventually
 
+from tests.support.apiserver import TEST_EGRESS_ALLOW
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop_process
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = ROOT / "manifests" / "examples"
 SYSTEM_NS = "kubelabel-system"
 # Test processes talk to each other on 127.0.0.1: the outbound-address policy allows loopback here.
-LOOPBACK_ALLOWED = {"KUBELABEL_EGRESS_ALLOW_LOOPBACK": "import,webhook,ml,storage,operator"}
+LOOPBACK_ALLOWED = {"KUBELABEL_EGRESS_ALLOW": TEST_EGRESS_ALLOW}
 
 
 def ready(obj: dict[str, Any] | None) -> bool:
