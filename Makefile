@@ -8,7 +8,7 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 PYTEST_ARGS ?= -n 4 --dist loadfile
 
-.PHONY: help run test lint crds venv deps test-deps clean services services-down cluster cluster-build cluster-down
+.PHONY: help run test fuzz lint crds venv deps test-deps clean services services-down cluster cluster-build cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,11 @@ test: lint services cluster-build ## install test deps, lint, and run the whole 
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs $(PYTEST_ARGS) --ignore=tests/e2e
 	@# The real-cluster tier shares one control plane (cluster-wide CRDs, webhooks): one process.
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs -p no:xdist tests/e2e
+
+FUZZ_EXAMPLES ?= 100
+fuzz: test-deps services ## schemathesis over the whole API, SQLite and PostgreSQL, more examples and every check
+	KUBELABEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KUBELABEL_FUZZ_ALL_CHECKS=1 $(BIN)/pytest -q -rs -s -p no:xdist \
+		--timeout 0 tests/integration/api/test_schemathesis.py
 
 services: ## start PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) unless they already run
 	@bash scripts/services.sh up
