@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import delete, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.datastructures import Headers
 
 from api_server.common.errors import BadRequest, Conflict
 from api_server.db.base import utcnow
@@ -30,9 +29,8 @@ TTL = timedelta(hours=24)
 MAX_LENGTH = 255
 
 
-def key_of(headers: Headers) -> str | None:
+def key_of(key: str | None) -> str | None:
     """The request's key, or None; a malformed key is a 400 naming the header."""
-    key = headers.get(HEADER)
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_LENGTH or not all(" " <= c <= "~" for c in key):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -38,6 +38,16 @@ SUPPORTED = (
     "text/uri-list, multipart/form-data (files: .json .jsonl .csv .tsv .txt; or url fields), "
     "application/x-www-form-urlencoded (url fields)"
 )
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description=f"a retry with the same key answers the first response and writes nothing "
+        f"(keys are kept {idempotency.TTL.total_seconds() / 3600:g} h)",
+    ),
+]
 
 
 def _run(fn: Any, *args: Any) -> Any:
@@ -103,6 +113,7 @@ async def import_tasks(
     commit_to_project: bool = True,
     preannotated_from_fields: Annotated[list[str] | None, Query()] = None,
     format: Annotated[Format | None, Query(description="overrides the Content-Type: json|jsonl|csv|tsv|txt")] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Import tasks (manager+). One bad row rejects the whole request and nothing is written."""
     if not commit_to_project:
@@ -122,7 +133,7 @@ async def import_tasks(
             validation_errors={"content-type": [f"{shown} is not supported"]},
         )
 
-    key = idempotency.key_of(request.headers)
+    key = idempotency.key_of(idempotency_key)
     fingerprint = idempotency.Fingerprint("import", request.query_params.multi_items(), fmt or media)
     job: ImportJob | None = None
     form = None
@@ -199,7 +210,11 @@ async def import_tasks(
 
 @router.post("/{project_id}/import/predictions", response_model=PredictionsImportResponse, status_code=201)
 async def import_predictions_endpoint(
-    project_id: int, request: Request, session: SessionDep, user: CurrentUser
+    project_id: int,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PredictionsImportResponse | Response:
     """Bulk predictions for existing tasks: a JSON list of {"task": id, "result": [...], "score", "model_version"}."""
     media = _media_type(request)
@@ -208,7 +223,7 @@ async def import_predictions_endpoint(
             f"unsupported Content-Type {media}; send application/json",
             validation_errors={"content-type": [f"{media} is not supported"]},
         )
-    key = idempotency.key_of(request.headers)
+    key = idempotency.key_of(idempotency_key)
     body = await request.body()
     items = parsers.json_items(body)
     if key is None:
