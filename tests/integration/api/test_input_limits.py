@@ -109,7 +109,7 @@ def test_json_nested_too_deep(api, text_project):
     body = b"[" * 5000 + b"]" * 5000
     r = api.post("/api/projects/", content=body, headers={"content-type": "application/json"})
     _bad(r, "body")
-    # 99 levels inside the data (100 with the body) are fine
+    # 97 lists inside the data: 99 levels with the body and the data object, inside the limit of 100
     r = api.post("/api/tasks/", json={"project": pid, "data": {"text": "x", "deep": _nested(97)}})
     assert r.status_code == 201, r.text
 
