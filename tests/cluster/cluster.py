@@ -392,8 +392,6 @@ def up() -> Path:
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
                 "--use-service-account-credentials=true",
                 f"--secure-port={ports['kcm']}",
-                # Garbage collection, Deployments, ReplicaSets, Jobs, CronJobs, ServiceAccounts, tokens, nodes.
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
             ],
         ),
         ("kube-scheduler", [f"--secure-port={ports['scheduler']}"]),
