@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from api_server.common.errors import NotFound
+from api_server.common.errors import ApiError, NotFound
 from api_server.common.routing import DualSlashRouter
 from api_server.db.models import Task
 from api_server.deps import CurrentUser, SessionDep
 from api_server.projects.service import get_project
 from api_server.storages import presign, service
 from api_server.storages.config import KINDS
-from api_server.storages.providers import BucketNotFoundError, ObjectNotFoundError
+from api_server.storages.providers import BucketNotFoundError, ObjectNotFoundError, StorageError
 from api_server.storages.schemas import (
     KnownKeysRequest,
     KnownKeysResponse,
@@ -134,19 +134,26 @@ for _direction in ("export", "import"):
 # -- presigned media ---------------------------------------------------------------------------
 
 
+class StorageUnreachable(ApiError):
+    """The storage behind a media request cannot be used (its endpoint refused, or failing)."""
+
+    status_code = 502
+
+
 def _media(session: SessionDep, project_id: int, fileuri: str) -> Response:
     uri = presign.decode_fileuri(fileuri)
     storage, config, key = presign.storage_for(session, project_id, uri)
-    url = presign.presigned_url(storage, config, key)
-    if url is not None:
-        return RedirectResponse(
-            url, status_code=303, headers={"Cache-Control": f"private, max-age={config.presign_ttl * 30}"}
-        )
-    provider = presign.provider_for(storage, config)
     try:
-        stream = provider.open(key)
+        url = presign.presigned_url(storage, config, key)
+        if url is not None:
+            return RedirectResponse(
+                url, status_code=303, headers={"Cache-Control": f"private, max-age={config.presign_ttl * 30}"}
+            )
+        stream = presign.provider_for(storage, config).open(key)
     except (ObjectNotFoundError, BucketNotFoundError):
         raise NotFound(f"fileuri: {key!r} does not exist in {config.bucket!r}") from None
+    except StorageError as exc:  # e.g. an endpoint the outbound-address policy refuses
+        raise StorageUnreachable(f"fileuri: {exc}") from None
 
     def chunks() -> Any:
         try:

@@ -201,3 +201,18 @@ def _wait(api: httpx.Client, path: str, ready: Any, timeout: float = 30.0) -> An
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} never got ready: {body}")
         time.sleep(0.05)
+
+
+def test_media_of_a_storage_whose_endpoint_is_refused_is_a_502(
+    api: httpx.Client, live_server: LiveServer, text_project: dict[str, Any]
+) -> None:
+    from api_server.storages.presign import encode_fileuri
+
+    pid = text_project["id"]
+    row = api.post("/api/storages/s3/", json={"project": pid, "bucket": "b"}).json()
+    with live_server.session_factory() as session:
+        stored = session.get(ImportStorage, row["id"])
+        stored.settings = {**stored.settings, "s3_endpoint": "http://2852039166"}
+        session.commit()
+    r = api.get(f"/api/projects/{pid}/presign/", params={"fileuri": encode_fileuri("s3://b/x.png")})
+    assert r.status_code == 502 and "link-local" in r.json()["detail"], r.text
