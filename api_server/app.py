@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from api_server import __version__
 from api_server.common.errors import ApiError, BadRequest, Conflict, field_error
@@ -45,16 +46,23 @@ def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code)
 
 
-def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
-    """The last line behind the input checks: a constraint the database enforced is the client's 4xx."""
+def _database_error(request: Request, exc: IntegrityError | DataError) -> JSONResponse:
+    """The last line behind the input checks: a value or constraint the database refused is the
+    client's 4xx, naming the column where the database says which."""
     text = str(exc.orig)
-    column = getattr(getattr(exc.orig, "diag", None), "column_name", None)
+    diag = getattr(exc.orig, "diag", None)
+    column = getattr(diag, "column_name", None)
     if column is None and "NOT NULL constraint failed: " in text:  # SQLite: "... failed: table.column"
         column = text.rsplit(".", 1)[-1].strip()
-    if column is not None:
-        error: ApiError = field_error(column, "must not be null")
+    key = re.match(r"Key \((\w+)\)", getattr(diag, "message_detail", None) or "")  # PostgreSQL's FK/unique detail
+    if isinstance(exc, DataError):
+        error: ApiError = BadRequest(f"a value does not fit its database column: {text.splitlines()[0]}")
+    elif column is not None:
+        error = field_error(column, "must not be null")
     elif "UNIQUE" in text or "unique" in text:
         error = Conflict("the change conflicts with an existing row (a unique constraint)")
+    elif key is not None:
+        error = field_error(key.group(1).removesuffix("_id"), "refers to a row that does not exist")
     else:
         error = BadRequest("the change refers to a row that does not exist or breaks a database constraint")
     log.info("%s %s: %s", request.method, request.url.path, text.splitlines()[0] if text else exc)
@@ -82,7 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
-    app.add_exception_handler(IntegrityError, _integrity_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _database_error)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestTimer)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request, Response
 
 from api_server.common.errors import BadRequest
+from api_server.common.inputs import INT64_MAX, INT64_MIN
 from api_server.common.pagination import PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
@@ -31,6 +32,8 @@ def id_list(request: Request, name: str = "ids") -> list[int] | None:
                 continue
             if not part.lstrip("-").isdigit():
                 raise BadRequest(f"{name}: '{part}' is not a task id", validation_errors={name: ["must be integers"]})
+            if not INT64_MIN <= int(part) <= INT64_MAX:
+                raise BadRequest(f"{name}: {part} is out of range", validation_errors={name: ["integer out of range"]})
             out.append(int(part))
     return out
 

@@ -27,18 +27,18 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")
-    email: str = ""
-    first_name: str = ""
-    last_name: str = ""
+    email: str = Field(default="", max_length=254)
+    first_name: str = Field(default="", max_length=150)
+    last_name: str = Field(default="", max_length=150)
     role: Role = Role.annotator
 
 
 class UserUpdate(UpdateBody):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: str | None = Field(default=None, max_length=254)
+    first_name: str | None = Field(default=None, max_length=150)
+    last_name: str | None = Field(default=None, max_length=150)
     role: Role | None = None
     is_active: bool | None = None
 

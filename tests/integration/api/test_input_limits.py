@@ -156,3 +156,21 @@ def test_predictions_import_refuses_each_rule(api, text_project):
     _bad(api.post(f"/api/projects/{pid}/import/predictions", json=items), "row 1")
     items = [{"task": 2**63, "result": []}]
     _bad(api.post(f"/api/projects/{pid}/import/predictions", json=items), "row 1")
+
+
+def test_values_the_database_refuses_are_400(api, live_server, text_project):
+    # PostgreSQL refused a 255-character email (varchar(254)) with a 500; SQLite stored it.
+    _bad(api.post("/api/users/", json={"username": "long", "email": "e" * 255}), "email")
+    task = api.post("/api/tasks/", json={"project": text_project["id"], "data": {"text": "x"}}).json()
+    # A reference to no row: PostgreSQL's foreign key answers, as a 400 naming the field (it was a 500).
+    # SQLite does not check this reference and stores it.
+    r = api.post(f"/api/tasks/{task['id']}/annotations/", json={"result": [], "parent_prediction": 2**40})
+    if live_server.backend == "postgres":
+        _bad(r, "parent_prediction")
+    else:
+        assert r.status_code == 201, r.text
+
+
+def test_export_ids_past_64_bits(api, text_project):
+    r = api.get(f"/api/projects/{text_project['id']}/export", params={"ids": "1,99999999999999999999"})
+    _bad(r, "ids")
