@@ -66,6 +66,11 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"schema node without a type: {node}")
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
+    if out.get("default") == {} and "properties" in out:
+        # The API server checks a default against the CEL rules as written, without defaulting inside
+        # it: `{}` failed `self.type != 'postgres' || ...` with "no such key: type". Spelled out, the
+        # default is the object the server's nested defaulting would make of `{}` anyway.
+        out["default"] = {name: sub["default"] for name, sub in out["properties"].items() if "default" in sub}
     return out
 
 

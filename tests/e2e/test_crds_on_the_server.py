@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from realcluster import ROOT, Cluster, docs_of
 
-from tests.support.crd_transitions import TRANSITIONS, Transition
-from tests.unit.operator.test_operator_crds import BAD
+from tests.support.crd_transitions import BAD, TRANSITIONS, Transition
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,7 @@
-"""Updates of custom resources and what the API server must answer: the CRDs' transition rules as data.
+"""Custom resources the API server must refuse, as data: bad objects (BAD) and updates of immutable
+fields (TRANSITIONS, the CRDs' transition rules).
+
+Each BAD case is (name, object, what the refusal says, in jsonschema's or the CEL rule's words).
 
 Each case is (name, old object, new object, expected message fragment or None when the update
 passes). The unit tests evaluate them with cel-python; a test against a real kube-apiserver
@@ -117,3 +120,40 @@ TRANSITIONS: list[Transition] = [
 def cases() -> list[Transition]:
     """Fresh copies: a test may change the objects it gets."""
     return copy.deepcopy(TRANSITIONS)
+
+
+def bare_backend(name: str = "m", **spec: Any) -> dict[str, Any]:
+    """An MLBackend with neither managed nor external set."""
+    obj = backend(name, **spec)
+    if "external" not in spec:
+        del obj["spec"]["external"]
+    return obj
+
+
+BAD = [
+    ("two replicas on sqlite", project(server={"replicas": 2}), "more than one API server replica needs PostgreSQL"),
+    ("postgres without secret", project(database={"type": "postgres"}), "needs database.postgres.secretRef"),
+    (
+        "both label configs",
+        project(labelConfig={"inline": "<View/>", "configMapKeyRef": {"name": "c", "key": "k"}}),
+        "exactly one of labelConfig.inline or labelConfig.configMapKeyRef",
+    ),
+    ("no label config source", project(labelConfig={}), "exactly one of labelConfig.inline"),
+    ("unknown sampling", project(annotation={"sampling": "random"}), "'random' is not one of"),
+    ("overlap zero", project(annotation={"overlap": 0}), "less than the minimum of 1"),
+    ("title missing", {**project(), "spec": {"labelConfig": {"inline": "<View/>"}}}, "'title' is a required property"),
+    ("unknown field", project(replicas=3), "Additional properties are not allowed ('replicas'"),
+    ("bad storage size", project(database={"storageSize": "lots"}), "does not match"),
+    ("bad provider", storage(provider="ftp"), "'ftp' is not one of ['s3', 'gcs', 'azure']"),
+    ("bad cron", storage(schedule="every five minutes"), "schedule must be a cron expression"),
+    ("filter glob and regex", storage(filter={"glob": "*.jpg", "regex": ".*"}), "at most one of glob or regex"),
+    ("export of objects", storage(direction="export", mode="objects"), "mode must be tasks"),
+    (
+        "managed and external",
+        bare_backend(managed={}, external={"url": "http://x"}),
+        "exactly one of spec.managed or spec.external",
+    ),
+    ("neither managed nor external", bare_backend(), "exactly one of spec.managed or spec.external"),
+    ("negative gpu", bare_backend(managed={"gpu": -1}), "less than the minimum of 0"),
+    ("url without scheme", bare_backend(external={"url": "model:9090"}), "does not match '^https?://'"),
+]
