@@ -59,8 +59,6 @@ INT32_FIELDS = frozenset(
 )
 
 _INTEGER = re.compile(r"-?\d+")
-# Cheap signs in a JSON text that it may break a rule; only then is the value walked field by field.
-_SUSPECT = re.compile(r"\\u0000|\d{19}|\\ud[89a-f]", re.IGNORECASE)
 
 
 class InputError(ValueError):
@@ -90,13 +88,17 @@ def check_text(text: str, field: str) -> None:
             raise InputError(field, "contains an unpaired UTF-16 surrogate (not valid Unicode)") from None
 
 
-def check_value(value: Any, field: str = "", depth: int = 0) -> None:
-    """Raise `InputError` for the first value in `value` (parsed JSON) that breaks a rule."""
+def check_value(value: Any, field: str = "", depth: int = 0, ints: bool = True) -> None:
+    """Raise `InputError` for the first value in `value` (parsed JSON) that breaks a rule.
+
+    `ints=False` leaves integers alone: imported task data is stored as JSON, where any integer
+    orjson reads (up to 2^64-1; bigger ones it reads as floats) is kept and exported as it is.
+    """
     kind = type(value)
     if kind is str:
         check_text(value, field or "body")
     elif kind is int:
-        if not INT64_MIN <= value <= INT64_MAX:
+        if ints and not INT64_MIN <= value <= INT64_MAX:
             raise InputError(field or "body", f"integer out of range ({INT64_MIN} to {INT64_MAX})")
     elif kind is float:
         if not math.isfinite(value):
@@ -108,15 +110,20 @@ def check_value(value: Any, field: str = "", depth: int = 0) -> None:
             for key, item in value.items():
                 where = _join(field, key)
                 check_text(key, where)
-                check_value(item, where, depth + 1)
+                check_value(item, where, depth + 1, ints)
         else:
             for i, item in enumerate(value):
-                check_value(item, f"{field or 'body'}[{i}]", depth + 1)
+                check_value(item, f"{field or 'body'}[{i}]", depth + 1, ints)
 
 
 def may_break_rules(text: str) -> bool:
-    """Whether a JSON text (as orjson writes it) could hold a value `check_value` refuses; cheap."""
-    return text.count("{") + text.count("[") > MAX_DEPTH or _SUSPECT.search(text) is not None
+    """Whether a JSON text as orjson writes it could hold a string or nesting `check_value` refuses.
+
+    Cheap enough for every imported row: orjson escapes only control characters as `\\u` (a NUL
+    shows as one; a lone surrogate it refuses outright), and nesting past the limit needs that many
+    brackets.
+    """
+    return "\\u" in text or (len(text) > 2 * MAX_DEPTH and text.count("{") + text.count("[") > MAX_DEPTH)
 
 
 def check_int32_fields(body: Any) -> None:

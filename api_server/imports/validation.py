@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from api_server.common.inputs import InputError, check_value, may_break_rules
+from api_server.common.inputs import INT32_MAX, InputError, check_value, may_break_rules
 
 # Task fields of Label Studio's task/export JSON that an import ignores (they are recomputed).
 IGNORED_TASK_FIELDS = frozenset(
@@ -122,12 +122,17 @@ class TaskValidator:
 def check_limits(item: Any, task: TaskIn) -> None:
     """The input limits (common.inputs) on one item; it is walked only when its JSON texts look suspect."""
     texts = [task.data_json, task.meta_json]
-    texts.extend(a.result for a in task.annotations or ())
-    texts.extend(p.result for p in task.predictions or ())
-    if all(text and not may_break_rules(text) for text in texts):
+    if task.annotations:
+        texts.extend(a.result for a in task.annotations)
+    if task.predictions:
+        texts.extend(p.result for p in task.predictions)
+    for text in texts:
+        if not text or may_break_rules(text):
+            break
+    else:
         return
     try:
-        check_value(item)
+        check_value(item, ints=False)
     except InputError as exc:
         raise RowError(str(exc)) from None
     if not all(texts):
@@ -189,7 +194,8 @@ def _annotations(raw: Any) -> list[AnnotationIn]:
                 was_cancelled=bool(ann.get("was_cancelled", False)),
                 ground_truth=bool(ann.get("ground_truth", False)),
                 lead_time=_number(ann, "lead_time", what),
-                completed_by=completed_by if type(completed_by) is int else None,
+                # An id past the users' INTEGER column names no user: the importing user is the author.
+                completed_by=completed_by if type(completed_by) is int and 0 < completed_by <= INT32_MAX else None,
             )
         )
     return out
