@@ -42,6 +42,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
     config = get_settings()
     # One line per HTTP call is noise at INFO (and the project API's URLs are not news).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Nor one line per admission review (the operator's own metadata patches pass through it too).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     settings.persistence.finalizer = config.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubelabel.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
