@@ -26,6 +26,9 @@ class OperatorSettings(BaseSettings):
     # Peering: one active operator among replicas. Off when the peering CRDs are not installed.
     standalone: bool = False
     peering_name: str = "kubelabel"
+    # Set by `kubelabel operator --namespace ...`: Kopf serves exactly those namespaces and lists no
+    # others (the namespaced RBAC grants no cluster-wide namespace list; Kopf would retry it at start).
+    namespaced: bool = False
     priority: int = 0
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     log_format: Literal["json", "plain", "full"] = "json"

@@ -50,6 +50,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: logging.Lo
         prefix="kubelabel.io", key="last-handled-configuration"
     )
     settings.peering.name = config.peering_name
+    # Named namespaces: no scan of namespaces (nor of CRDs, Kopf couples both; they are read at start).
+    settings.scanning.disabled = config.namespaced
     settings.posting.enabled = config.post_events
     settings.posting.level = logging.INFO
     # Long-idle watches through load balancers can stall silently: bound them.
