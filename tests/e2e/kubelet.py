@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,10 +109,11 @@ def run_container(
     termination_file.unlink(missing_ok=True)
     mounts[container.get("terminationMessagePath") or TERMINATION_LOG] = termination_file
 
+    # One pass, longest path first: a local folder (under /tmp) is never mapped again by /tmp's mount.
+    pattern = re.compile("|".join(re.escape(m) for m in sorted(mounts, key=len, reverse=True)) + r"(?=/|$|[^\w.-])")
+
     def local(value: str) -> str:
-        for mount_path in sorted(mounts, key=len, reverse=True):
-            value = value.replace(mount_path, str(mounts[mount_path]))
-        return value
+        return pattern.sub(lambda match: str(mounts[match.group(0)]), value)
 
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
     for src in container.get("envFrom", []):

@@ -63,11 +63,13 @@ def api_port() -> int:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, operator_identity: Kubectl, api_port: int, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator watching every namespace, as manifests/base runs it; project APIs at api_port."""
+def operator(
+    cluster: Cluster, operator_identity: Kubectl, namespace: str, api_port: int, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The operator with manifests/base's identity, watching the test's namespace; project APIs at api_port."""
     proc = OperatorProcess(
         operator_identity,
-        ["--all-namespaces"],
+        ["--namespace", namespace],
         tmp_path / "operator.log",
         env={"KUBELABEL_OPERATOR_API_URL_TEMPLATE": f"http://127.0.0.1:{api_port}", **LOOPBACK_ALLOWED},
     )
@@ -112,12 +114,17 @@ def test_a_project_is_ready_only_once_its_pods_are(cluster: Cluster, namespace: 
             lambda: [p for p in cluster.list("pods", namespace) if p["status"].get("phase") == "Pending"], what="a pod"
         )
         assert pending
+        # The real scheduler's verdict reaches the status, with its cause.
         project = eventually(
-            lambda: (p := cluster.get("lproj", "sentiment", namespace)) and p.get("status", {}).get("conditions") and p,
-            what="status",
+            lambda: (
+                (p := cluster.get("lproj", "sentiment", namespace))
+                and condition(p, "Ready").get("reason") == "Unschedulable"
+                and p
+            ),
+            what="Unschedulable in status",
         )
         assert not ready(project), "Ready while no pod can be scheduled"
-        assert condition(project, "Progressing")["status"] == "True"
+        assert "node(s) were unschedulable" in condition(project, "Ready")["message"]
     finally:
         for node in nodes:
             cluster("uncordon", node)
