@@ -174,3 +174,8 @@ def children(cluster: Cluster, namespace: str, project: str) -> dict[str, list[s
     for kind in ("deployments", "services", "configmaps", "secrets", "persistentvolumeclaims"):
         found[kind] = [o["metadata"]["name"] for o in cluster.list(kind, namespace, selector=selector)]
     return found
+
+
+def refusals(log: str) -> list[str]:
+    """The operator's log lines about a request its RBAC refused (Kopf's and its own client's)."""
+    return [line for line in log.splitlines() if "forbidden" in line.lower() or "Not enough permissions" in line]
