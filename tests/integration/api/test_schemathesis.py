@@ -4,8 +4,9 @@ A seeded project, tasks, annotation, prediction, draft, user and token make the 
 resolve (path ids are drawn from the seeded ones most of the time, random otherwise). The bar:
 no 5xx and no response outside the document (status code, content type, body schema).
 
-Operations whose input is an outbound address (ML backends, storages, webhook targets) are left
-out: the tests speak to 127.0.0.1 only. `make fuzz` runs the same with more examples
+Operations whose input is an outbound address (creating or changing ML backends, storages and
+webhooks, and the ML and storage actions that call out) are left out: the tests speak to
+127.0.0.1 only. Reading and deleting them is fuzzed. `make fuzz` runs the same with more examples
 (KUBELABEL_FUZZ_EXAMPLES) and every check schemathesis has.
 """
 
@@ -24,11 +25,11 @@ from tests.support.apiserver import ADMIN_TOKEN
 
 ST = Path(sys.executable).parent / "st"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-# 10 examples per operation: about 3,500 requests and 45 s per database on a 2-core machine.
+# 10 examples per operation: about 4,000 requests and 50 s per database on a 2-core machine.
 EXAMPLES = int(os.environ.get("KUBELABEL_FUZZ_EXAMPLES", "10"))
 ALL_CHECKS = os.environ.get("KUBELABEL_FUZZ_ALL_CHECKS") == "1"
 # Outbound addresses in their input (see the module docstring).
-EXCLUDED_PATHS = r"^/api/(ml|storages)/|^/api/storages/"
+EXCLUDED_NAMES = r"^(POST|PUT|PATCH) /api/(ml|storages)/"
 EXCLUDED_OPERATIONS = ("create_webhook_api_webhooks_post", "update_webhook_api_webhooks__webhook_id__patch")
 # ... and the admin's own token must keep working.
 EXCLUDED_PATHS_EXACT = ("/api/current-user/reset-token/",)
@@ -110,8 +111,8 @@ def test_no_server_errors_and_no_schema_violations(api, live_server, tmp_path):
         "all",
         "--request-timeout",
         "60",
-        "--exclude-path-regex",
-        EXCLUDED_PATHS,
+        "--exclude-name-regex",
+        EXCLUDED_NAMES,
         "--no-color",
         "--report",
         "ndjson",
