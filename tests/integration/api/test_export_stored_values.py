@@ -77,7 +77,7 @@ def _write_by_sql(server, ids: list[int], sqlite_only_data: dict | None) -> None
     pg = server.backend == "postgres"
     doc = "CAST(:d AS jsonb)" if pg else ":d"
     deep = "[" * 300 + "]" * 300
-    refused = '{"text": "Ann big", "big": 123456789012345678901234567890, "inf": 1e999, "deep": %s}' % deep
+    refused = '{"text": "Ann big", "big": 123456789012345678901234567890, "inf": 1e999, "deep": ' + deep + "}"
     with server.session_factory() as session:
         session.execute(text(f"UPDATE tasks SET data = {doc} WHERE id = :id"), {"d": refused, "id": ids[0]})
         inf = "'Infinity'::float8" if pg else "9e999"
