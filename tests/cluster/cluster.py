@@ -52,6 +52,9 @@ KWOK_STAGES = ["node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node
 # itself (tests/e2e/kubelet.py: the real `kubelabel sync`) and writes its result into the pod's
 # status, as a kubelet would. Other Job pods Succeed through kwok's stage.
 LOCALLY_RUN_LABEL = "kubelabel.io/storage"
+# A pod annotated so is left as it is: a test writes its status (a crash loop, an image pull
+# back-off...) and kwok does not make it Ready again.
+MANUAL_STATUS_ANNOTATION = "e2e.kubelabel.io/status"
 NODES = 2
 SERVICE_RANGE = "10.96.0.0/24"  # never routed: nothing here connects to cluster IPs
 
@@ -64,7 +67,7 @@ def bin_dir() -> Path:
     digest = hashlib.sha256()
     for f in ("go.mod", "go.sum", "kwok/go.mod", "kwok/go.sum", "cmd/etcd/main.go"):
         digest.update((HERE / f).read_bytes())
-    digest.update(" ".join([*KWOK_STAGES, LOCALLY_RUN_LABEL]).encode())
+    digest.update(" ".join(KWOK_STAGES).encode())
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return cache / "kubelabel" / "cluster-bin" / f"{VERSION}-{digest.hexdigest()[:12]}"
 
@@ -78,7 +81,7 @@ def log(message: str) -> None:
 
 def build() -> Path:
     out = bin_dir()
-    wanted = [*KUBE_PROGRAMS, "kwok", "stages.yaml"]
+    wanted = [*KUBE_PROGRAMS, "kwok", "kwok-stages.yaml"]
     if all((out / name).exists() for name in wanted):
         return out
     go = shutil.which("go")
@@ -115,7 +118,8 @@ def build() -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    (tmp / "stages.yaml").write_text(_stages(Path(modcache) / "kustomize" / "stage"))
+    stages = [(Path(modcache) / "kustomize" / "stage" / name).read_text().strip() for name in KWOK_STAGES]
+    (tmp / "kwok-stages.yaml").write_text("\n---\n".join(stages) + "\n")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -123,17 +127,17 @@ def build() -> Path:
     return out
 
 
-def _stages(folder: Path) -> str:
+def _stages(kwok_stages: Path) -> str:
+    """kwok's stages, with the two exceptions the tests need (LOCALLY_RUN_LABEL, MANUAL_STATUS_ANNOTATION)."""
     import yaml
 
-    docs = []
-    for name in KWOK_STAGES:
-        stage = yaml.safe_load((folder / name).read_text())
+    docs = [d for d in yaml.safe_load_all(kwok_stages.read_text()) if d]
+    for stage in docs:
+        selector = stage["spec"]["selector"]["matchExpressions"]
         if stage["metadata"]["name"] == "pod-complete":
-            stage["spec"]["selector"]["matchExpressions"].append(
-                {"key": f'.metadata.labels["{LOCALLY_RUN_LABEL}"]', "operator": "DoesNotExist"}
-            )
-        docs.append(stage)
+            selector.append({"key": f'.metadata.labels["{LOCALLY_RUN_LABEL}"]', "operator": "DoesNotExist"})
+        if stage["metadata"]["name"] in {"pod-ready", "pod-complete"}:
+            selector.append({"key": f'.metadata.annotations["{MANUAL_STATUS_ANNOTATION}"]', "operator": "DoesNotExist"})
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -409,13 +413,15 @@ def up() -> Path:
                 *extra,
             ],
         )
+    stages = d / "stages.yaml"
+    stages.write_text(_stages(bins / "kwok-stages.yaml"))
     _start(
         state,
         "kwok",
         [
             str(bins / "kwok"),
             f"--kubeconfig={kubeconfig}",
-            f"--config={bins / 'stages.yaml'}",
+            f"--config={stages}",
             "--manage-all-nodes=true",
             f"--tls-cert-file={pki / 'admin.crt'}",
             f"--tls-private-key-file={pki / 'admin.key'}",

@@ -9,6 +9,7 @@ The CRDs of crds/ are applied server-side once per session; each test works in i
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,11 +20,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from realcluster import ROOT, Cluster, eventually  # noqa: E402
+from realcluster import ROOT, Cluster, Kubectl, eventually  # noqa: E402
 
 from tests.support.services import unavailable  # noqa: E402
 
 CLUSTER_SCRIPT = ROOT / "tests" / "cluster" / "cluster.py"
+SYSTEM_NS = "kubelabel-system"
 
 
 def _cluster_module():  # type: ignore[no-untyped-def]
@@ -99,3 +101,21 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     eventually(lambda: cluster.get("serviceaccount", "default", name), what="default ServiceAccount")
     yield name
     cluster.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def operator_identity(cluster: Cluster) -> Iterator[Kubectl]:
+    """manifests/base's ServiceAccount and cluster-wide RBAC (its Deployment too: kwok keeps it idle)."""
+    docs = cluster.kustomize(ROOT / "manifests" / "base")
+    cluster.apply(docs)
+    identity = cluster.identity(SYSTEM_NS, "kubelabel-operator")
+    yield identity
+    rbac = [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding", "Deployment"}]
+    cluster.run(
+        "delete",
+        "-f",
+        "-",
+        "--ignore-not-found",
+        "--wait=false",
+        stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": rbac}),
+    )

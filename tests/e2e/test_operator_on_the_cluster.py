@@ -30,31 +30,12 @@ from tests.support.processes import stop_process
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = ROOT / "manifests" / "examples"
-SYSTEM_NS = "kubelabel-system"
 # Test processes talk to each other on 127.0.0.1: the outbound-address policy allows loopback here.
 LOOPBACK_ALLOWED = {"KUBELABEL_EGRESS_ALLOW": TEST_EGRESS_ALLOW}
 
 
 def ready(obj: dict[str, Any] | None) -> bool:
     return condition(obj, "Ready").get("status") == "True"
-
-
-@pytest.fixture(scope="module")
-def operator_identity(cluster: Cluster) -> Iterator[Kubectl]:
-    """manifests/base's ServiceAccount and cluster-wide RBAC (its Deployment too: kwok keeps it idle)."""
-    docs = cluster.kustomize(ROOT / "manifests" / "base")
-    cluster.apply(docs)
-    identity = cluster.identity(SYSTEM_NS, "kubelabel-operator")
-    yield identity
-    rbac = [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding", "Deployment"}]
-    cluster.run(
-        "delete",
-        "-f",
-        "-",
-        "--ignore-not-found",
-        "--wait=false",
-        stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": rbac}),
-    )
 
 
 @pytest.fixture
