@@ -2,8 +2,9 @@
 
 Each rule lives here and is applied in two places: `GuardedRoute` (every API route's path and
 query parameters and its JSON body, parsed once) and the import path (`imports.validation`,
-row by row). A value outside them used to reach the database or a JSON encoder and fail there
-as a 500, or be stored and break every later export of its project:
+row by row; imported task data keeps its integers, see `check_value`). `UpdateBody` refuses an
+explicit null in partial updates. A value outside them used to reach the database or a JSON
+encoder and fail there as a 500, or be stored and break every later export of its project:
 
 - a NUL character (U+0000) in any string or key: PostgreSQL's text and JSONB cannot hold it;
 - an unpaired UTF-16 surrogate (`"\\ud800"`): not encodable as UTF-8;
@@ -23,6 +24,7 @@ import re
 from typing import Any
 
 from fastapi import Request
+from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationInfo, field_validator
 
@@ -241,7 +243,5 @@ class GuardedRoute(APIRoute):
 
 
 def _is_form(route: APIRoute) -> bool:
-    from fastapi.params import Form
-
     field = route.body_field
     return field is not None and isinstance(field.field_info, Form)
