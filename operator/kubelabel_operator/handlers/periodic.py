@@ -58,6 +58,31 @@ class Schedule:
 SCHEDULE = Schedule()
 
 
+class PeeringPause(logging.Handler):
+    """Whether Kopf has paused this operator for a higher-priority peer.
+
+    Kopf pauses only its own watches and handlers, and says so only in its peering log; this loop
+    reads that log and waits too (a paused operator's resyncs fought the active one's on a real cluster).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Pausing "):  # in favour of a higher priority, or all at the same one
+            self.paused = True
+        elif message.startswith("Resuming "):
+            self.paused = False
+
+
+PEERING = PeeringPause()
+_peering_log = logging.getLogger("kopf._core.engines.peering")
+_peering_log.addHandler(PEERING)
+_peering_log.setLevel(logging.INFO)  # its pause/resume lines are INFO: heard even under --quiet
+
+
 @kopf.on.event(GROUP, VERSION, "labelingprojects")
 def _project_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
     SCHEDULE.seen("LabelingProject", body, type)
@@ -116,8 +141,12 @@ async def _run(rt: Runtime, key: Key, work: Work, limit: asyncio.Semaphore) -> N
 async def run_forever(rt: Runtime, jobs: list[tuple[str, str, float, Work]], tick: float = 1.0) -> None:
     """jobs: (kind, work name, interval seconds, coroutine)."""
     limit = asyncio.Semaphore(16)
+    PEERING.paused = False  # a new run: Kopf decides afresh
     while True:
         now = time.monotonic()
+        if PEERING.paused:
+            await asyncio.sleep(tick)
+            continue
         tasks = [
             _run(rt, key, work, limit)
             for kind, name, interval, work in jobs
