@@ -12,7 +12,7 @@ from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
-from kubelabel_operator.reconcilers import pods, refs
+from kubelabel_operator.reconcilers import admission, pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Verdict
 from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
@@ -72,6 +72,12 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
     children: dict[str, str] = {}
     try:
         xml = await refs.label_config(k8s, owner.namespace, spec)
+        try:
+            # Admission checks an inline config; one from a ConfigMap may change after it. A config the
+            # API server would refuse at start is never rolled out (the running pods keep the last one).
+            admission.check_label_config(xml, "spec.labelConfig")
+        except admission.Refused as exc:
+            raise Blocked("InvalidLabelConfig", str(exc)) from None
         await refs.project_secrets(k8s, owner.namespace, spec)
         # Generated once; `create_only` keeps the token stable across every later reconcile.
         token_secret = build.admin_token_secret(owner, secrets.token_hex(32))

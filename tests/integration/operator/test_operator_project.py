@@ -133,3 +133,31 @@ async def _gone(client: K8s) -> bool:
         if await client.get(res, NS, name) is not None:
             return False
     return True
+
+
+async def test_a_bad_config_from_a_config_map_is_reported_and_never_rolled_out(kube, client, operator, example):
+    """Admission cannot see a ConfigMap edited later: the reconcile checks the config it would roll out."""
+    good = example("01-minimal-project.yaml")[0]["spec"]["labelConfig"]["inline"]
+    await client.create(
+        CONFIGMAPS, NS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"xml": good}}
+    )
+    body = example("01-minimal-project.yaml")[0]
+    body["metadata"]["namespace"] = NS
+    body["spec"]["labelConfig"] = {"configMapKeyRef": {"name": "cfg", "key": "xml"}}
+    await client.create(PROJECTS, NS, body)
+    dep = await eventually(lambda: client.get(DEPLOYMENTS, NS, "sentiment-api"))
+    rolled_out = dep["spec"]["template"]["metadata"]["annotations"]["kubelabel.io/config-hash"]
+
+    await client.patch(CONFIGMAPS, NS, "cfg", {"data": {"xml": good.replace("<Text ", "<Txet ")}})
+    project = await eventually(lambda: _with_reason(client, "InvalidLabelConfig"), timeout=30)
+    ready = condition(project, "Ready")
+    assert ready["status"] == "False" and "unknown tag <Txet>" in ready["message"], ready
+    dep = await client.get(DEPLOYMENTS, NS, "sentiment-api")
+    assert dep["spec"]["template"]["metadata"]["annotations"]["kubelabel.io/config-hash"] == rolled_out
+    config = await client.get(CONFIGMAPS, NS, "sentiment-config")
+    assert "<Txet" not in str(config["data"]), "the bad config reached the API server's ConfigMap"
+
+
+async def _with_reason(client: K8s, reason: str) -> dict[str, Any] | None:
+    project = await client.get(PROJECTS, NS, "sentiment")
+    return project if condition(project, "Ready").get("reason") == reason else None
