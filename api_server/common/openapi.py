@@ -5,7 +5,8 @@ FastAPI's default 422 with its own body is never answered. `document_errors` giv
 the 4xx statuses it can answer, from what the route is: any route checks its input (400), an
 authenticated one answers 401 and 403, one that names objects (path ids, a body, id filters)
 404, one that changes state 409, one that takes a body 413, and one that reads its raw body by
-Content-Type 415. `truthful` drops the 422s from the generated document.
+Content-Type 415. `truthful` drops the 422s from the generated document and writes the input
+limits' integer bounds into it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+
+from api_server.common.inputs import INT32_FIELDS, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 
 class ErrorBody(BaseModel):
@@ -76,12 +79,27 @@ def document_errors(route: APIRoute) -> None:
 
 
 def truthful(schema: dict[str, Any]) -> dict[str, Any]:
-    """The generated document without FastAPI's 422 (the server answers 400 with ErrorBody)."""
+    """The generated document without FastAPI's 422 (the server answers 400 with ErrorBody), and with
+    the integer bounds of the input limits on every integer parameter and property."""
+    components = schema.get("components", {}).get("schemas", {})
     for item in schema.get("paths", {}).values():
         for operation in item.values():
             if isinstance(operation, dict):
                 operation.get("responses", {}).pop("422", None)
-    components = schema.get("components", {}).get("schemas", {})
+                for parameter in operation.get("parameters", []):
+                    _bound(parameter["name"], parameter.get("schema", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    for model in components.values():
+        for name, prop in model.get("properties", {}).items():
+            _bound(name, prop)
     return schema
+
+
+def _bound(name: str, schema: dict[str, Any]) -> None:
+    """minimum/maximum (where not declared already) on an integer schema, or its integer branch."""
+    low, high = (INT32_MIN, INT32_MAX) if name in INT32_FIELDS else (INT64_MIN, INT64_MAX)
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if branch.get("type") == "integer":
+            branch.setdefault("minimum", low)
+            branch.setdefault("maximum", high)

@@ -62,3 +62,20 @@ def test_each_api_operation_documents_what_it_answers(schema):
         if not wanted <= codes:
             missing.append((method, path, sorted(wanted - codes)))
     assert missing == []
+
+
+def test_integer_parameters_carry_the_input_limits(schema):
+    unbounded, bounds = [], {}
+    for path, method, op in _operations(schema):
+        for parameter in op.get("parameters", []):
+            spec = parameter["schema"]
+            for branch in [spec, *spec.get("anyOf", [])]:
+                if branch.get("type") == "integer":
+                    if "maximum" not in branch or "minimum" not in branch:
+                        unbounded.append((method, path, parameter["name"]))
+                    bounds[parameter["name"]] = branch.get("maximum")
+    assert unbounded == []
+    assert bounds["project_id"] == bounds["user_id"] == 2**31 - 1
+    assert bounds["task_id"] == bounds["annotation_id"] == 2**63 - 1
+    completed_by = schema["components"]["schemas"]["AnnotationCreate"]["properties"]["completed_by"]
+    assert completed_by["anyOf"][0]["maximum"] == 2**31 - 1
