@@ -11,10 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_server import __version__
 from api_server.common.errors import ApiError, BadRequest, Conflict, field_error
-from api_server.common.routing import TrailingSlash, canonical_openapi
+from api_server.common.routing import TrailingSlash, allowed_methods, canonical_openapi
 from api_server.db.session import make_engine, make_session_factory
 from api_server.jobs.lifecycle import attach_job_runner
 from api_server.limits import BodySizeLimit
@@ -44,6 +45,15 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Routing's own errors (unknown path, method not allowed) in the project's error body."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(ROUTERS, request.scope))
+    body = {"status_code": exc.status_code, "detail": str(exc.detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 def _database_error(request: Request, exc: IntegrityError | DataError) -> JSONResponse:
@@ -90,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _database_error)  # type: ignore[arg-type]
     app.add_exception_handler(DataError, _database_error)  # type: ignore[arg-type]
     for router in ROUTERS:

@@ -20,8 +20,10 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from api_server.common.inputs import GuardedRoute
 from api_server.common.openapi import document_errors, truthful
@@ -109,6 +111,16 @@ class TrailingSlash:
         if scope["type"] == "http" and path.endswith("/") and path.startswith(API_PREFIX) and path != API_PREFIX:
             scope = {**scope, "path": path.rstrip("/")}
         await self.app(scope, receive, send)
+
+
+def allowed_methods(routers: list[APIRouter], scope: dict[str, Any]) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's 405 names only one route's)."""
+    methods: set[str] = set()
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
 
 
 def canonical_openapi(schema: dict[str, Any]) -> dict[str, Any]:
