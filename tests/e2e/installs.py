@@ -104,7 +104,11 @@ def container_env(container: dict[str, Any], namespace: str) -> dict[str, str]:
 
 
 def operator_from(
-    deployment: dict[str, Any], identity: Kubectl, log: Path, extra_env: dict[str, str] | None = None
+    deployment: dict[str, Any],
+    identity: Kubectl,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> OperatorProcess:
     """`kubelabel operator` with the Deployment container's args and env, as its pod would run.
 
@@ -135,7 +139,7 @@ def operator_from(
             }
         )
     env.update(extra_env or {})
-    return OperatorProcess(identity, container["args"][1:], log, env=env)
+    return OperatorProcess(identity, container["args"][1:] if args is None else args, log, env=env)
 
 
 def volumes(cluster: Cluster, owner: str, count: int) -> None:
