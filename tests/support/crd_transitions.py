@@ -72,6 +72,13 @@ TRANSITIONS: list[Transition] = [
     Transition("project default to explicit sqlite", project(), project(database={"type": "sqlite"}), None),
     Transition("project another DSN Secret", project(database=POSTGRES), project(database=OTHER_POSTGRES), None),
     Transition("project title and replicas", project(), project(title="New", server={"replicas": 0}), None),
+    # LabelingProject: the volume taken over is chosen once.
+    Transition("project adoptFrom set later", project(), project(adoptFrom="old"), "spec.adoptFrom is immutable"),
+    Transition(
+        "project adoptFrom changed", project(adoptFrom="old"), project(adoptFrom="other"), "spec.adoptFrom is immutable"
+    ),
+    Transition("project adoptFrom removed", project(adoptFrom="old"), project(), "spec.adoptFrom is immutable"),
+    Transition("project deletionPolicy changed", project(), project(deletionPolicy="Delete"), None),
     # StorageConnection: the project, the store, the bucket and the direction are fixed.
     Transition(
         "storage another project",

@@ -122,7 +122,8 @@ app.kubernetes.io/component: {{ .component }}
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["get", "create", "delete"]
+  # list and patch: a Retain project's volume is found by label and adopted (its metadata only).
+  verbs: ["get", "list", "create", "patch", "delete"]
 # Pods, listed by label: a sync Job's result is its pod's termination message; a project's or
 # managed model's failing pods give the cause its conditions report.
 - apiGroups: [""]

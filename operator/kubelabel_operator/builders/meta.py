@@ -15,6 +15,10 @@ STORAGE_LABEL = "kubelabel.io/storage"
 BACKEND_LABEL = "kubelabel.io/mlbackend"
 CONFIG_HASH_ANNOTATION = "kubelabel.io/config-hash"
 SYNC_REQUEST_ANNOTATION = "kubelabel.io/sync-request"
+# A Retain project's SQLite PVC: never owned by the project (so no deletion of the project reaches it),
+# labelled with the project's name so a new project finds it, and the uid of the project using it.
+RETAINED_FROM_LABEL = "kubelabel.io/retained-from"
+RETAINED_UID_ANNOTATION = "kubelabel.io/retained-from-uid"
 RUN_AS = 10001
 API_PORT = 8080
 # A container that fails without writing /dev/termination-log gets its last log lines as its

@@ -10,6 +10,8 @@ from kubelabel_operator.builders.meta import (
     API_PORT,
     CONFIG_HASH_ANNOTATION,
     LOG_ON_ERROR,
+    RETAINED_FROM_LABEL,
+    RETAINED_UID_ANNOTATION,
     Owner,
     container_security_context,
     content_hash,
@@ -105,9 +107,17 @@ def admin_token_secret(owner: Owner, token: str) -> dict[str, Any]:
     }
 
 
+_NOT_IN_PODS = {"deletionPolicy", "adoptFrom"}  # adoptFrom reaches the pods as the claim's name
+
+
 def config_hash(spec: LabelingProjectSpec, label_config: str) -> str:
-    """Changes with project.json or the spec, so any change rolls the API server pods."""
-    return content_hash(render_project_json(spec, label_config), spec.wire())
+    """Changes with project.json or the spec, so any change rolls the API server pods.
+
+    Not with the fields the pods never see: a new deletion policy (or its default, added by an
+    upgrade) restarts nobody.
+    """
+    wire = {k: v for k, v in spec.wire().items() if k not in _NOT_IN_PODS}
+    return content_hash(render_project_json(spec, label_config), wire)
 
 
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
@@ -146,11 +156,14 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) -> dict[str, Any]:
+def deployment(
+    owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str, claim: str | None = None
+) -> dict[str, Any]:
+    """`claim`: the SQLite PVC's name when it is not the project's own (one adopted from another project)."""
     server = spec.server
     sqlite = spec.database.type == "sqlite"
     data_volume: dict[str, Any] = (
-        {"name": "data", "persistentVolumeClaim": {"claimName": pvc_name(owner.name)}}
+        {"name": "data", "persistentVolumeClaim": {"claimName": claim or pvc_name(owner.name)}}
         if sqlite
         else {"name": "data", "emptyDir": {}}
     )
@@ -284,6 +297,23 @@ def ingress(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
 
 
+def data_pvc_metadata(owner: Owner, spec: LabelingProjectSpec, name: str | None = None) -> dict[str, Any]:
+    """The SQLite PVC's metadata as the deletion policy wants it (a merge patch: None removes).
+
+    Retain: no owner reference at all, so neither a deletion of the project (any propagation policy,
+    an Argo CD prune, the operator down) nor the garbage collector can take the data; labelled
+    `retained-from` so a new project of that name (or with `spec.adoptFrom`) finds it.
+    Delete: owned by the project, so the garbage collector removes it with the project.
+    """
+    retain = spec.deletion_policy == "Retain"
+    meta = metadata(name or pvc_name(owner.name), owner, labels(owner.name, "data"))
+    meta["labels"][RETAINED_FROM_LABEL] = owner.name if retain else None
+    meta["annotations"] = {RETAINED_UID_ANNOTATION: owner.uid}
+    if retain:
+        meta["ownerReferences"] = None
+    return meta
+
+
 def data_pvc(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
     if spec.database.type != "sqlite":
         return None
@@ -293,9 +323,8 @@ def data_pvc(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
     }
     if spec.database.storage_class_name:
         body["storageClassName"] = spec.database.storage_class_name
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": metadata(pvc_name(owner.name), owner, labels(owner.name, "data")),
-        "spec": body,
-    }
+    meta = data_pvc_metadata(owner, spec)
+    meta["labels"] = {k: v for k, v in meta["labels"].items() if v is not None}
+    if meta["ownerReferences"] is None:
+        del meta["ownerReferences"]
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": body}

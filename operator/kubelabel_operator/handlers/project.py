@@ -8,11 +8,12 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
-from kubelabel_operator.handlers.report import report
+from kubelabel_operator.handlers.report import announce, report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
-from kubelabel_operator.k8s.resources import PROJECTS
-from kubelabel_operator.reconcilers.conditions import now_iso
+from kubelabel_operator.k8s.resources import PROJECTS, PVCS
+from kubelabel_operator.reconcilers.conditions import Event, now_iso
+from kubelabel_operator.reconcilers.data_volume import kept_after_deletion
 from kubelabel_operator.reconcilers.project import check_rollout, reconcile_project
 
 KIND = "LabelingProject"
@@ -43,3 +44,25 @@ async def rollout_check(rt: Runtime, body: dict[str, Any]) -> None:
 @kopf.on.update(*RESOURCE)
 async def project_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), body, logger)
+
+
+@kopf.on.event(*RESOURCE)
+async def project_deleted(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    """A deleted Retain project: say on its PVC that the data was kept (nothing here keeps it: the PVC
+    never had an owner reference, so it stays even when the operator is down at the time)."""
+    if type != "DELETED":
+        return
+    data = dict(body)
+    try:
+        pvc = await kept_after_deletion(runtime(memo).k8s, data)
+    except ApiError as exc:
+        logger.warning("could not look up the retained volume: %s", exc)
+        return
+    if pvc is not None:
+        name, pvc_name = data["metadata"]["name"], pvc["metadata"]["name"]
+        message = (
+            f"LabelingProject {name!r} was deleted; deletionPolicy Retain kept this volume and its data"
+            f" (a new project named {name!r}, or with spec.adoptFrom: {name}, takes it over)"
+        )
+        await announce(runtime(memo).k8s, PVCS, pvc["metadata"], Event("Normal", "Retained", message), logger)
+        logger.info("kept PersistentVolumeClaim %s", pvc_name)

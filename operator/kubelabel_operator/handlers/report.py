@@ -35,6 +35,15 @@ async def report(
         logger.info("children: %s", ", ".join(f"{k} {v}" for k, v in sorted(changed.items())))
 
 
+async def announce(
+    k8s: K8s, res: Resource, meta: dict[str, Any], event: Event, logger: logging.Logger | None = None
+) -> None:
+    """One Event on any object (posted when events are enabled) and its log line."""
+    if get_settings().post_events:
+        await _post(k8s, res, meta, event)
+    (logger or log).info("%s/%s %s: %s", res.kind, meta["name"], event.reason, event.message)
+
+
 async def _post(k8s: K8s, res: Resource, meta: dict[str, Any], event: Event) -> None:
     """An Event on the object, best effort.
 

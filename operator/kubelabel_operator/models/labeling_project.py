@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from kubelabel_operator.models.common import (
+    DNS_LABEL,
     OBJECT_DEFAULT,
     QUANTITY,
     BaseStatus,
@@ -18,6 +19,7 @@ from kubelabel_operator.models.common import (
 )
 
 Sampling = Literal["sequential", "uniform", "uncertainty"]
+DeletionPolicy = Literal["Retain", "Delete"]
 SAMPLING_LABELS: dict[str, str] = {
     "sequential": "Sequential sampling",
     "uniform": "Uniform sampling",
@@ -156,6 +158,12 @@ class LabelingProjectSpec(Model):
                 # The data stays where it was written (the SQLite PVC, or the PostgreSQL database):
                 # a new type would start an empty project beside it.
                 immutable("database.type", "the project's data would stay behind; create a new project instead"),
+                _rule(
+                    "has(self.adoptFrom) == has(oldSelf.adoptFrom)"
+                    " && (!has(self.adoptFrom) || self.adoptFrom == oldSelf.adoptFrom)",
+                    "spec.adoptFrom is immutable: the project would switch to another volume's data",
+                    ".adoptFrom",
+                ),
             ]
         }
     )
@@ -175,6 +183,19 @@ class LabelingProjectSpec(Model):
     )
     redis: RedisSpec | None = Field(default=None, description="Optional Redis.")
     webhooks: list[WebhookSpec] = Field(default_factory=list, max_length=20, description="Outgoing webhooks.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Retain",
+        description="What deleting the project does to its SQLite PVC: Retain keeps it (never owned by the project,"
+        " labelled kubelabel.io/retained-from) for a new project to adopt; Delete lets the garbage collector remove it."
+        " A PostgreSQL database is never dropped.",
+    )
+    adopt_from: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Name of a deleted project whose retained SQLite PVC this project takes over"
+        " (default: a PVC retained from a project of this name).",
+    )
 
     @model_validator(mode="after")
     def _replicas_need_postgres(self) -> Self:

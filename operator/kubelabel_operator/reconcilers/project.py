@@ -12,9 +12,9 @@ from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
-from kubelabel_operator.reconcilers import admission, pods, refs
+from kubelabel_operator.reconcilers import admission, data_volume, pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
-from kubelabel_operator.reconcilers.conditions import Verdict
+from kubelabel_operator.reconcilers.conditions import Event, Verdict
 from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
 
 
@@ -70,6 +70,7 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return finish(body, Verdict.degraded("InvalidSpec", msg), _base_status(owner), now)
     children: dict[str, str] = {}
+    volume_events: list[Event] = []
     try:
         xml = await refs.label_config(k8s, owner.namespace, spec)
         try:
@@ -83,11 +84,11 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         token_secret = build.admin_token_secret(owner, secrets.token_hex(32))
         children[key(token_secret)], _ = await ensure(k8s, token_secret, create_only=True)
         wanted = [build.config_map(owner, spec, xml)]
-        pvc = build.data_pvc(owner, spec)
-        if pvc is not None:
-            # Most of a PVC's spec is immutable; size changes are left to the user.
-            children[key(pvc)], _ = await ensure(k8s, pvc, create_only=True)
-        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml)))
+        claim = None
+        if spec.database.type == "sqlite":
+            claim, state, volume_events = await data_volume.ensure_data_volume(k8s, owner, spec)
+            children[f"PersistentVolumeClaim/{claim}"] = state
+        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml), claim))
         wanted.append(build.service(owner, spec))
         ingress = build.ingress(owner, spec)
         if ingress is not None:
@@ -110,7 +111,9 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
             verdict = await rollout_verdict(k8s, owner.namespace, spec.server.replicas, deployment)
     except Blocked as exc:
         verdict = Verdict.degraded(exc.reason, exc.message)
-    return finish(body, verdict, _base_status(owner), now, children)
+    outcome = finish(body, verdict, _base_status(owner), now, children)
+    outcome.events[:0] = volume_events
+    return outcome
 
 
 async def refresh_project_status(
