@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.params import Form
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from api_server.common.errors import field_error
 
@@ -206,8 +206,24 @@ def _check_parameter(name: str, value: str, field: str) -> None:
             raise field_error(field, f"integer out of range ({low} to {high})")
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    """The JSON schema of an UpdateBody: its fields take no null (a None default only means "left out")."""
+    for prop in schema.get("properties", {}).values():
+        if "anyOf" in prop:
+            branches = [b for b in prop["anyOf"] if b.get("type") != "null"]
+            if len(branches) == 1:
+                del prop["anyOf"]
+                prop.update(branches[0])
+            else:
+                prop["anyOf"] = branches
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
 class UpdateBody(BaseModel):
     """A partial update: a field may be left out, but one given must not be null (its column is NOT NULL)."""
+
+    model_config = ConfigDict(json_schema_extra=_without_null)
 
     @field_validator("*", mode="before")
     @classmethod
