@@ -187,7 +187,6 @@ def test_examples_roll_sync_register_and_are_collected(
         ("secret", "sentiment-admin-token"),
         ("deployment", "sentiment-api"),
         ("service", "sentiment-api"),
-        ("persistentvolumeclaim", "sentiment-data"),
     ]
     for kind, name in owned:
         obj = cluster.get(kind, name, namespace)
@@ -197,6 +196,8 @@ def test_examples_roll_sync_register_and_are_collected(
         eventually(
             lambda k=kind, n=name: cluster.get(k, n, namespace) is None, timeout=60, what=f"{kind}/{name} collected"
         )
+    # But the data: deletionPolicy Retain (the default) keeps the SQLite volume (tests/e2e/test_deletion_policy.py).
+    assert cluster.get("persistentvolumeclaim", "sentiment-data", namespace) is not None
     cluster("delete", "-n", namespace, "-f", str(EXAMPLES), "--ignore-not-found", "--wait=true", "--timeout=90s")
 
 

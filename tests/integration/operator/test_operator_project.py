@@ -55,9 +55,13 @@ async def test_project_children_status_rollout_and_deletion(kube, client, operat
         "secret": await client.get(SECRETS, NS, "sentiment-admin-token"),
         # Applied right after the Deployment by the same reconcile: it may still be on its way.
         "svc": await eventually(lambda: client.get(SERVICES, NS, "sentiment-api")),
-        "pvc": await client.get(PVCS, NS, "sentiment-data"),
         "dep": dep,
     }
+    # deletionPolicy Retain (the default): the data volume is never owned by the project.
+    pvc = await client.get(PVCS, NS, "sentiment-data")
+    assert not pvc["metadata"].get("ownerReferences")
+    assert pvc["metadata"]["labels"]["kubelabel.io/retained-from"] == "sentiment"
+    assert pvc["metadata"]["annotations"]["kubelabel.io/retained-from-uid"] == uid
     for child in children.values():
         assert child is not None
         (ref,) = child["metadata"]["ownerReferences"]
@@ -112,9 +116,17 @@ async def test_project_children_status_rollout_and_deletion(kube, client, operat
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "sentiment"}
     assert {"Starting", "Available", "RollingOut"} <= reasons
 
-    # Deleting the project removes its children (owner references + garbage collection).
+    # Deleting the project removes its children (owner references + garbage collection) but the
+    # data volume, which stays with an Event saying so.
     assert await client.delete(PROJECTS, NS, "sentiment")
     await eventually(lambda: _gone(client))
+    assert await client.get(PVCS, NS, "sentiment-data") is not None
+
+    def retained_event() -> bool:
+        events = [e.raw for (res, ns, _), e in kube.objects.items() if res == "v1/events" and not e.deleted]
+        return any(e["reason"] == "Retained" and e["involvedObject"]["name"] == "sentiment-data" for e in events)
+
+    await eventually(retained_event)
 
 
 async def _with(client: K8s, predicate: Any) -> dict[str, Any] | None:
@@ -128,7 +140,6 @@ async def _gone(client: K8s) -> bool:
         (SERVICES, "sentiment-api"),
         (CONFIGMAPS, "sentiment-config"),
         (SECRETS, "sentiment-admin-token"),
-        (PVCS, "sentiment-data"),
     ]:
         if await client.get(res, NS, name) is not None:
             return False
