@@ -131,7 +131,6 @@ def test_namespaced_scope_uses_roles_per_watched_namespace() -> None:
         "kubelabel-admin",
         "kubelabel-edit",
         "kubelabel-view",
-        "kubelabel-cleanup",
     }
     # Watching named namespaces needs no cluster-wide namespace list; the webhook's configurations are
     # cluster-scoped whatever the scope.
@@ -162,8 +161,18 @@ def test_aggregated_roles() -> None:
     assert not by_kind(chart_objects({"rbac": {"aggregatedRoles": False}}), "ClusterRole")[3:]
 
 
-def test_pre_delete_hook_deletes_custom_resources_before_the_operator_goes() -> None:
+def test_no_pre_delete_hook_by_default() -> None:
+    """The hook deletes every project: an uninstall must not do that unless asked."""
     objects = chart_objects()
+    assert not [o for o in objects if "cleanup" in o["metadata"]["name"]]
+    assert all(
+        c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        for c in by_kind(objects, "CustomResourceDefinition")
+    )
+
+
+def test_pre_delete_hook_deletes_custom_resources_before_the_operator_goes() -> None:
+    objects = chart_objects({"cleanup": {"enabled": True}})
     job = one(objects, "Job", "kubelabel-cleanup")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -183,7 +192,7 @@ def test_pre_delete_hook_deletes_custom_resources_before_the_operator_goes() -> 
 
 
 def test_pre_delete_hook_in_namespaced_mode_runs_per_namespace() -> None:
-    objects = chart_objects(EXAMPLES["namespaced"])
+    objects = chart_objects({**EXAMPLES["namespaced"], "cleanup": {"enabled": True}})
     containers = one(objects, "Job")["spec"]["template"]["spec"]["containers"]
     assert sorted(c["args"][3] for c in containers) == ["--namespace=team-nlp", "--namespace=team-vision"]
     bindings = [b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"] == "kubelabel-cleanup"]
