@@ -58,6 +58,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from api_server.backup.cli import run_backup
+
+    return run_backup(args.to, args.keep)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from api_server.backup.cli import run_restore
+
+    return run_restore(args.source)
+
+
 def _admin(args: argparse.Namespace) -> int:
     from api_server.users.cli import run as users_cli
 
@@ -105,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply pending database migrations and exit")
     p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("backup", help="back up the database to a bucket; prints the backup's URI last")
+    p.add_argument(
+        "--to", required=True, help="s3://bucket/prefix, gs://bucket/prefix or azure-blob://container/prefix"
+    )
+    p.add_argument("--keep", type=int, default=None, help="then delete complete backups but the newest N")
+    p.set_defaults(func=_backup)
+
+    p = sub.add_parser("restore", help="restore a backup into an empty database")
+    p.add_argument("--from", dest="source", required=True, help="the backup's URI, as `kubelabel backup` printed it")
+    p.set_defaults(func=_restore)
 
     from api_server.users.cli import add_arguments as add_user_arguments
 
