@@ -90,6 +90,10 @@ class ResourceCollector(Collector):
             "annotations": GaugeMetricFamily(
                 "kubelabel_project_annotations", "Annotations.", labels=["namespace", "project"]
             ),
+            # A project scaled to zero is not ready and not broken either: alerts tell the two apart.
+            "replicas": GaugeMetricFamily(
+                "kubelabel_project_replicas", "API server replicas the spec asks for.", labels=["namespace", "project"]
+            ),
         }
         state = GaugeMetricFamily(
             "kubelabel_storage_sync_state", "Current sync state (1).", labels=["namespace", "storage", "state"]

@@ -22,7 +22,7 @@ async def report(
     meta = body["metadata"]
     # The metrics first: whoever sees the new status (a test, a dashboard next to `kubectl get`)
     # finds the matching gauges on the next scrape.
-    _index(res, meta, outcome)
+    _index(res, body, outcome)
     if outcome.changed:
         await k8s.patch_status(res, meta["namespace"], meta["name"], outcome.status)
     for event in outcome.events:
@@ -77,11 +77,13 @@ async def _post(k8s: K8s, res: Resource, meta: dict[str, Any], event: Event) -> 
         log.warning("event %s on %s/%s not posted: %s", event.reason, meta["namespace"], meta["name"], exc)
 
 
-def _index(res: Resource, meta: dict[str, Any], outcome: Outcome) -> None:
+def _index(res: Resource, body: dict[str, Any], outcome: Outcome) -> None:
     status = outcome.status
-    ns, name = meta["namespace"], meta["name"]
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if res.kind == "LabelingProject":
-        metrics.INDEX.update(res.kind, ns, name, ready=1 if outcome.verdict.state == "ready" else 0)
+        replicas = ((body.get("spec") or {}).get("server") or {}).get("replicas", 1)
+        ready = 1 if outcome.verdict.state == "ready" else 0
+        metrics.INDEX.update(res.kind, ns, name, ready=ready, replicas=replicas)
     elif res.kind == "StorageConnection":
         metrics.INDEX.update(
             res.kind,

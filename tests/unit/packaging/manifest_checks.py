@@ -307,6 +307,7 @@ CONTRACT_METRICS = {
     "kubelabel_operator_reconcile_errors_total",
     "kubelabel_operator_reconcile_duration_seconds",
     "kubelabel_project_ready",
+    "kubelabel_project_replicas",
     "kubelabel_project_tasks",
     "kubelabel_project_labeled_tasks",
     "kubelabel_project_annotations",

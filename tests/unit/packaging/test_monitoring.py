@@ -14,6 +14,8 @@ from manifest_checks import CONTRACT_METRICS, MANIFESTS, crd_schemas, metric_nam
 
 promql_parser = pytest.importorskip("promql_parser", reason="promql-parser is in the dev extra")
 
+from promql_eval import Series, firing  # noqa: E402  (it needs promql_parser)
+
 MONITORING = MANIFESTS / "monitoring"
 
 
@@ -191,3 +193,80 @@ def test_misspelt_rule_field_is_caught() -> None:
     first["expression"] = first.pop("expr")
     with pytest.raises(AssertionError, match="'expression' was unexpected"):
         validate_object(rule)
+
+
+# The alerts evaluated over recorded series (tests/unit/packaging/promql_eval.py), minute by minute.
+
+
+def rule_named(name: str) -> dict[str, Any]:
+    return next(r for r in alert_rules() if r["alert"] == name)
+
+
+def up(values: list[float | None]) -> Series:
+    return Series({"__name__": "up", "service": "kubelabel-metrics", "job": "kubelabel-metrics"}, values)
+
+
+def project_series(name: str, project: str, values: list[float | None]) -> Series:
+    return Series({"__name__": name, "namespace": "labeling", "project": project}, values)
+
+
+def first_firing(rule: dict[str, Any], series: list[Series], minutes: int = 30) -> int | None:
+    return next((minute for minute, alerts in enumerate(firing(rule, series, minutes)) if alerts), None)
+
+
+def test_operator_down_fires_when_the_pod_is_gone() -> None:
+    rule = rule_named("KubelabelOperatorDown")
+    assert first_firing(rule, [up([1.0] * 30)]) is None
+    # Scaled to zero or deleted at minute 5: no `up` series at all from then on.
+    gone = [up([1.0] * 5 + [None] * 25)]
+    assert first_firing(rule, gone) == 10
+    # Scraped but failing (the pod is there, its endpoint does not answer).
+    assert first_firing(rule, [up([1.0] * 5 + [0.0] * 25)]) == 10
+    # Never installed in this Prometheus, or the Service renamed away from the matcher: it fires too.
+    assert first_firing(rule, []) == 5
+    # The rule it replaces could not see a pod that is gone.
+    assert first_firing({**rule, "expr": 'up{service=~".*kubelabel.*metrics.*"} == 0'}, gone) is None
+
+
+def test_project_degraded_is_not_raised_for_a_project_scaled_to_zero() -> None:
+    rule = rule_named("KubelabelProjectDegraded")
+    series = [
+        project_series("kubelabel_project_ready", "broken", [0.0] * 30),
+        project_series("kubelabel_project_replicas", "broken", [1.0] * 30),
+        project_series("kubelabel_project_ready", "paused", [0.0] * 30),
+        project_series("kubelabel_project_replicas", "paused", [0.0] * 30),
+        project_series("kubelabel_project_ready", "fine", [1.0] * 30),
+        project_series("kubelabel_project_replicas", "fine", [2.0] * 30),
+    ]
+    fired = firing(rule, series, 30)
+    assert fired[14] == set() and {dict(s)["project"] for s in fired[15]} == {"broken"}
+    assert all({dict(s)["project"] for s in minute} <= {"broken"} for minute in fired)
+    # Scaled back up and still not ready: it is a problem again (after the `for:` from then).
+    series[3] = project_series("kubelabel_project_replicas", "paused", [0.0] * 5 + [1.0] * 25)
+    assert {dict(s)["project"] for s in firing(rule, series, 30)[20]} == {"broken", "paused"}
+    # The rule it replaces paged for the project scaled to zero.
+    old = firing({**rule, "expr": "kubelabel_project_ready == 0"}, series[:4], 30)
+    assert {dict(s)["project"] for s in old[15]} == {"broken", "paused"}
+
+
+def test_the_evaluator_refuses_what_it_does_not_know() -> None:
+    with pytest.raises(NotImplementedError):
+        firing({"expr": "sum(rate(kubelabel_operator_reconcile_errors_total[10m])) > 0", "for": "1m"}, [], 2)
+
+
+def test_operator_exports_desired_replicas_of_a_project() -> None:
+    from kubelabel_operator import metrics
+    from kubelabel_operator.handlers import report
+    from kubelabel_operator.k8s.resources import PROJECTS
+    from kubelabel_operator.reconcilers.conditions import Verdict
+    from kubelabel_operator.reconcilers.outcome import Outcome
+    from prometheus_client import generate_latest
+
+    body = {"metadata": {"namespace": "labeling", "name": "zero"}, "spec": {"server": {"replicas": 0}}}
+    report._index(PROJECTS, body, Outcome(Verdict.idle("ScaledToZero"), {}))
+    try:
+        exposition = generate_latest(metrics.REGISTRY).decode()
+        assert 'kubelabel_project_replicas{namespace="labeling",project="zero"} 0.0' in exposition
+        assert 'kubelabel_project_ready{namespace="labeling",project="zero"} 0.0' in exposition
+    finally:
+        metrics.INDEX.forget("LabelingProject", "labeling", "zero")
