@@ -182,3 +182,37 @@ def test_only_the_higher_priority_operator_acts(
                 proc.stop()
             print("standby:", standby.output()[-4000:], "\nactive:", active.output()[-2000:])
             cluster.delete_namespace(projects)
+
+
+def test_operators_of_the_same_priority_both_pause(
+    cluster: Cluster, namespace: str, install: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """What two replicas of the chart with leaderElection would do (no per-pod priority): both pause
+    until one stops, so extra replicas are no hot standbys (values.yaml says to keep one)."""
+    prefix, objects = install
+    deployment = one(objects, "Deployment")
+    projects = cluster.new_namespace("e2e-peering")
+    identity = cluster.identity(namespace, "kubelabel-operator")
+    env = {
+        "KUBELABEL_OPERATOR_STANDALONE": "false",
+        "KUBELABEL_OPERATOR_PEERING_NAME": f"{prefix}-kubelabel",
+        "KUBELABEL_OPERATOR_WEBHOOK_ENABLED": "false",
+    }
+    one_ = operator_from(deployment, identity, tmp_path / "one.log", env)
+    two = operator_from(deployment, identity, tmp_path / "two.log", env)
+    try:
+        one_.start()
+        two.start()
+        for proc in (one_, two):
+            eventually(lambda p=proc: "Pausing all operators, including self" in p.output(), what="both pausing")
+        cluster.apply([example_project("waiting")], namespace=projects)
+        time.sleep(8)
+        assert not (cluster.get("lproj", "waiting", projects) or {}).get("status"), "a paused operator acted"
+        two.stop()  # a clean stop leaves the peering: the other resumes
+        eventually(lambda: "Resuming operations" in one_.output(), timeout=90, what="the other resuming")
+        eventually(lambda: ready(cluster.get("lproj", "waiting", projects)), timeout=120, what="Ready once alone")
+    finally:
+        cluster.run("delete", "lproj", "--all", "-n", projects, "--wait=true", "--timeout=60s", check=False)
+        for proc in (one_, two):
+            proc.stop()
+        cluster.delete_namespace(projects)
