@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -12,6 +14,7 @@ from kubelabel_operator.builders.meta import (
     LOG_ON_ERROR,
     RETAINED_FROM_LABEL,
     RETAINED_UID_ANNOTATION,
+    SECRETS_HASH_ANNOTATION,
     Owner,
     container_security_context,
     content_hash,
@@ -120,6 +123,17 @@ def config_hash(spec: LabelingProjectSpec, label_config: str) -> str:
     return content_hash(render_project_json(spec, label_config), wire)
 
 
+def secrets_hash(values: list[tuple[str, str, str]], key: str) -> str | None:
+    """Changes when a referenced Secret key's value does, so a rotated Secret rolls the pods (env from
+    a Secret is read only at container start). An HMAC keyed with the project's admin token: the
+    annotation, readable by whoever reads Deployments, gives no way to test guesses of a weak password.
+    None when the pods read no Secret of the user's."""
+    if not values:
+        return None
+    blob = json.dumps(values, separators=(",", ":")).encode()
+    return hmac.new(key.encode(), blob, hashlib.sha256).hexdigest()[:16]
+
+
 def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
@@ -157,9 +171,15 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
 
 
 def deployment(
-    owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str, claim: str | None = None
+    owner: Owner,
+    spec: LabelingProjectSpec,
+    image: str,
+    hash_: str,
+    claim: str | None = None,
+    secrets_digest: str | None = None,
 ) -> dict[str, Any]:
-    """`claim`: the SQLite PVC's name when it is not the project's own (one adopted from another project)."""
+    """`claim`: the SQLite PVC's name when it is not the project's own (one adopted from another project);
+    `secrets_digest`: secrets_hash() of the Secret keys the pods read."""
     server = spec.server
     sqlite = spec.database.type == "sqlite"
     data_volume: dict[str, Any] = (
@@ -203,6 +223,9 @@ def deployment(
         "terminationMessagePolicy": LOG_ON_ERROR,
         "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
+    pod_annotations = {CONFIG_HASH_ANNOTATION: hash_}
+    if secrets_digest:
+        pod_annotations[SECRETS_HASH_ANNOTATION] = secrets_digest
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -215,7 +238,7 @@ def deployment(
             "template": {
                 "metadata": {
                     "labels": labels(owner.name, COMPONENT),
-                    "annotations": {CONFIG_HASH_ANNOTATION: hash_},
+                    "annotations": pod_annotations,
                 },
                 "spec": {
                     "automountServiceAccountToken": False,
@@ -233,7 +256,9 @@ def deployment(
     }
 
 
-def worker_deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str) -> dict[str, Any] | None:
+def worker_deployment(
+    owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str, secrets_digest: str | None = None
+) -> dict[str, Any] | None:
     """`kubelabel worker` beside the API when jobs go through Redis (webhooks, syncs, ML calls).
 
     Only with PostgreSQL: a worker needs the project's database, and SQLite lives on a volume
@@ -241,7 +266,7 @@ def worker_deployment(owner: Owner, spec: LabelingProjectSpec, image: str, hash_
     """
     if spec.redis is None or spec.database.type != "postgres":
         return None
-    worker = deployment(owner, spec, image, hash_)
+    worker = deployment(owner, spec, image, hash_, secrets_digest=secrets_digest)
     worker["metadata"] = metadata(worker_name(owner.name), owner, labels(owner.name, WORKER_COMPONENT))
     pod_spec = worker["spec"]
     pod_spec["replicas"] = 1

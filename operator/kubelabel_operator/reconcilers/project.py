@@ -79,21 +79,22 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
             admission.check_label_config(xml, "spec.labelConfig")
         except admission.Refused as exc:
             raise Blocked("InvalidLabelConfig", str(exc)) from None
-        await refs.project_secrets(k8s, owner.namespace, spec)
+        secret_values = await refs.project_secrets(k8s, owner.namespace, spec)
         # Generated once; `create_only` keeps the token stable across every later reconcile.
         token_secret = build.admin_token_secret(owner, secrets.token_hex(32))
-        children[key(token_secret)], _ = await ensure(k8s, token_secret, create_only=True)
+        children[key(token_secret)], token = await ensure(k8s, token_secret, create_only=True)
+        digest = build.secrets_hash(secret_values, refs.secret_value(token, build.TOKEN_KEY) or owner.uid)
         wanted = [build.config_map(owner, spec, xml)]
         claim = None
         if spec.database.type == "sqlite":
             claim, state, volume_events = await data_volume.ensure_data_volume(k8s, owner, spec)
             children[f"PersistentVolumeClaim/{claim}"] = state
-        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml), claim))
+        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml), claim, digest))
         wanted.append(build.service(owner, spec))
         ingress = build.ingress(owner, spec)
         if ingress is not None:
             wanted.append(ingress)
-        worker = build.worker_deployment(owner, spec, image, build.config_hash(spec, xml))
+        worker = build.worker_deployment(owner, spec, image, build.config_hash(spec, xml), digest)
         if worker is not None:
             wanted.append(worker)
         deployment: dict[str, Any] | None = None

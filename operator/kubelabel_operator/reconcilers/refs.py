@@ -42,15 +42,24 @@ async def label_config(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> s
     return str(value)
 
 
-async def project_secrets(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> None:
+async def project_secrets(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> list[tuple[str, str, str]]:
+    """(Secret, key, value) of every Secret key the pods read (DSN, Redis URL, webhook signing keys).
+
+    Read on every reconcile, the periodic resync included: that is how a rotated Secret reaches the
+    pods. A watch on Secrets would need list and watch on every Secret of the namespace (RBAC cannot
+    narrow those by label), which the operator is deliberately not given.
+    """
+    refs = []
     if spec.database.postgres is not None and spec.database.type == "postgres":
-        ref = spec.database.postgres.secret_ref
-        await require_secret(k8s, namespace, ref.name, ref.key)
+        refs.append(spec.database.postgres.secret_ref)
     if spec.redis is not None:
-        await require_secret(k8s, namespace, spec.redis.secret_ref.name, spec.redis.secret_ref.key)
-    for hook in spec.webhooks:
-        if hook.secret_ref is not None:
-            await require_secret(k8s, namespace, hook.secret_ref.name, hook.secret_ref.key)
+        refs.append(spec.redis.secret_ref)
+    refs += [hook.secret_ref for hook in spec.webhooks if hook.secret_ref is not None]
+    out = []
+    for ref in refs:
+        secret = await require_secret(k8s, namespace, ref.name, ref.key)
+        out.append((ref.name, ref.key, secret_value(secret, ref.key) or ""))
+    return out
 
 
 async def require_project(k8s: K8s, namespace: str, name: str) -> dict[str, Any]:
