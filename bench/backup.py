@@ -117,7 +117,7 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         return seconds, usage.ru_maxrss / 1024, out.read().decode()
 
 
-def run(backend: str, tasks: int, endpoint: str, workdir: Path) -> dict[str, float]:
+def run(backend: str, tasks: int, endpoint: str, workdir: Path, part_bytes: int | None) -> dict[str, float]:
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
                       aws_secret_access_key="bench")  # fmt: skip
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
@@ -126,6 +126,8 @@ def run(backend: str, tasks: int, endpoint: str, workdir: Path) -> dict[str, flo
     base = {k: v for k, v in os.environ.items() if not k.startswith(("KUBELABEL_", "DATABASE_"))}
     base.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", KUBELABEL_BACKUP_ENDPOINT=endpoint,
                 KUBELABEL_EGRESS_ALLOW="storage:loopback")  # fmt: skip
+    if part_bytes:
+        base["KUBELABEL_BACKUP_PART_BYTES"] = str(part_bytes)
     try:
         started = time.monotonic()
         fill(source, tasks)
@@ -150,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--part-bytes", type=int, help="KUBELABEL_BACKUP_PART_BYTES (default: the command's 16 MiB)")
     args = parser.parse_args()
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115
@@ -160,8 +163,8 @@ def main() -> None:
         wait_for_port(port, timeout=60)
         endpoint = f"http://127.0.0.1:{port}"
         for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
-            small = run(backend, max(1, args.tasks // 10), endpoint, workdir)
-            big = run(backend, args.tasks, endpoint, workdir)
+            small = run(backend, max(1, args.tasks // 10), endpoint, workdir, args.part_bytes)
+            big = run(backend, args.tasks, endpoint, workdir, args.part_bytes)
             print(
                 f"{backend:8} peak RSS at N over N/10: backup {big['backup_rss'] / small['backup_rss']:.2f}x, "
                 f"restore {big['restore_rss'] / small['restore_rss']:.2f}x (tasks 10x; time "

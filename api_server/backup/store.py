@@ -167,10 +167,11 @@ def read_stream(provider: StorageProvider, location: Location, stream: dict[str,
         if len(data) != part["size"] or hashlib.sha256(data).hexdigest() != part["sha256"]:
             raise BackupError(f"{location.uri(stream['name'], part['key'])}: checksum mismatch (corrupt backup)")
         unzip = zlib.decompressobj(31)
-        view = memoryview(data)
-        # In slices, so a highly compressed part never expands whole in memory.
-        for start in range(0, len(view), 1 << 20):
-            chunk = unzip.decompress(view[start : start + (1 << 20)])
+        pending: bytes = data
+        # At most 1 MiB of output at a time: a part of repetitive rows expands many times over.
+        while pending:
+            chunk = unzip.decompress(pending, 1 << 20)
+            pending = unzip.unconsumed_tail
             if chunk:
                 yield chunk
         tail = unzip.flush()
