@@ -15,6 +15,7 @@ STORAGE_LABEL = "kubelabel.io/storage"
 BACKEND_LABEL = "kubelabel.io/mlbackend"
 CONFIG_HASH_ANNOTATION = "kubelabel.io/config-hash"
 SECRETS_HASH_ANNOTATION = "kubelabel.io/secrets-hash"
+PAUSED_ANNOTATION = "kubelabel.io/paused"
 SYNC_REQUEST_ANNOTATION = "kubelabel.io/sync-request"
 # A Retain project's SQLite PVC: never owned by the project (so no deletion of the project reaches it),
 # labelled with the project's name so a new project finds it, and the uid of the project using it.

@@ -9,6 +9,7 @@ import kopf
 
 from kubelabel_operator import metrics
 from kubelabel_operator.builders.meta import MANAGED_BY, PROJECT_LABEL, STORAGE_LABEL
+from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers import project as project_handlers
 from kubelabel_operator.handlers import storage as storage_handlers
 from kubelabel_operator.handlers.report import report
@@ -26,7 +27,7 @@ async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, log
     meta = body["metadata"]
     name = (meta.get("labels") or {}).get(PROJECT_LABEL)
     project = await rt.k8s.get(PROJECTS, meta["namespace"], name) if name else None
-    if project is None or project["metadata"].get("deletionTimestamp"):
+    if project is None or project["metadata"].get("deletionTimestamp") or pause.is_paused(project):
         return
     if type == "DELETED":
         # Someone deleted our Deployment: put it back.

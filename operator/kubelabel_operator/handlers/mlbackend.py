@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers.report import report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
@@ -20,6 +21,8 @@ RESOURCE = (GROUP, VERSION, "mlbackends")
 
 
 async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
+    if await pause.held(rt, MLBACKENDS, body, logger):
+        return
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_mlbackend(
@@ -43,3 +46,8 @@ async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: logging.Logger, 
     rt = runtime(memo)
     result = await unregister(rt.k8s, rt.http, dict(body), rt.settings.api_url_template)
     logger.info("ML backend %s", result)
+
+
+@kopf.on.event(*RESOURCE)
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers.runtime import Runtime
 from kubelabel_operator.k8s import ApiError
 from kubelabel_operator.k8s.resources import BY_KIND, PROJECTS
@@ -129,7 +130,7 @@ async def _run(rt: Runtime, key: Key, work: Work, limit: asyncio.Semaphore) -> N
     async with limit:
         try:
             body = await rt.k8s.get(BY_KIND[kind], ns, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
+            if body is None or body["metadata"].get("deletionTimestamp") or pause.is_paused(body):
                 return
             await work(rt, body)
         except (ApiError, kopf.TemporaryError) as exc:

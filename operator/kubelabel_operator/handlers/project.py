@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers.report import announce, report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
@@ -24,6 +25,8 @@ ROLLOUT_CHECK_SECONDS = 15.0
 
 async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None) -> None:
     data = dict(body)
+    if await pause.held(rt, PROJECTS, data, logger):
+        return
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_project(rt.k8s, data, rt.settings.image, now_iso())
@@ -66,3 +69,8 @@ async def project_deleted(type: str | None, body: kopf.Body, memo: Any, logger: 
         )
         await announce(runtime(memo).k8s, PVCS, pvc["metadata"], Event("Normal", "Retained", message), logger)
         logger.info("kept PersistentVolumeClaim %s", pvc_name)
+
+
+@kopf.on.event(*RESOURCE)
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

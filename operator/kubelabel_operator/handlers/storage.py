@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import GROUP, VERSION, metrics
+from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers.report import report
 from kubelabel_operator.handlers.runtime import Runtime, runtime
 from kubelabel_operator.k8s import ApiError
@@ -20,6 +21,8 @@ RESOURCE = (GROUP, VERSION, "storageconnections")
 
 
 async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
+    if await pause.held(rt, STORAGES, body, logger):
+        return
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_storage(rt.k8s, body, rt.settings.image, now_iso())
@@ -33,3 +36,8 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.update(*RESOURCE)
 async def storage_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
+
+
+@kopf.on.event(*RESOURCE)
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

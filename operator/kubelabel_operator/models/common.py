@@ -84,6 +84,9 @@ class BaseStatus(Model):
     """Status fields every kind has."""
 
     observed_generation: int | None = Field(default=None, description="metadata.generation last reconciled.")
+    paused: bool | None = Field(
+        default=None, description='True while the annotation kubelabel.io/paused: "true" stops all reconciling.'
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, Progressing and Degraded.",
