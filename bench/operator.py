@@ -42,6 +42,7 @@ MOCK = ROOT / "tests" / "integration" / "operator" / "mock_server.py"
 CLUSTER_SCRIPT = ROOT / "tests" / "cluster" / "cluster.py"
 CONFIG = '<View><Text name="text" value="$text"/><Choices name="c" toName="text"><Choice value="A"/></Choices></View>'
 PODS_PER_NODE = 110  # tests/cluster's fake nodes
+SPARE_VOLUMES = 20  # volumes are cluster-wide: other claims may take some of the bench's
 BENCH_CIDR = "10.97.0.0/20"  # next to the cluster's 10.96.0.0/24 (too small for hundreds of Services)
 
 
@@ -241,7 +242,7 @@ async def on_cluster(n: int, tmp: Path) -> Figures:
                 "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteOnce"],
                          "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/nonexistent/{tag}-{i}"}},
             })
-            for i in range(n)
+            for i in range(n + SPARE_VOLUMES)
         ),
     ]  # fmt: skip
     async with client(kubeconfig) as api:
