@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
 
 from api_server.backup.dump import dump_postgres, dump_sqlite
 from api_server.backup.load import restore
@@ -46,6 +50,10 @@ def _write_result(result: dict[str, Any]) -> None:
             _say(f"warning: cannot write the result file {path}: {exc.strerror}")
 
 
+# Failures reported as one line: ours, the bucket's, and the database's or the disk's.
+FAILURES = (BackupError, StorageError, SQLAlchemyError, psycopg.Error, sqlite3.Error, OSError)
+
+
 def _fail(message: str) -> int:
     _say(f"error: {message}")
     _write_result({"status": "failed", "message": message[:1000]})
@@ -68,8 +76,8 @@ def run_backup(to: str, keep: int | None) -> int:
             pruned = prune(provider, root, keep) if keep else []
         finally:
             provider.close()
-    except (BackupError, StorageError) as exc:
-        return _fail(str(exc))
+    except FAILURES as exc:
+        return _fail(str(exc) or type(exc).__name__)
     rows = sum(facts["tables"].values())
     stored = sum(p["size"] for s in facts["streams"] for p in s["parts"])
     _say(
@@ -95,8 +103,8 @@ def run_restore(source: str) -> int:
             counts = restore(manifest, provider, location, url)
         finally:
             provider.close()
-    except (BackupError, StorageError) as exc:
-        return _fail(str(exc))
+    except FAILURES as exc:
+        return _fail(str(exc) or type(exc).__name__)
     rows = sum(counts.values())
     _say(f"summary: {len(counts)} tables, {rows} rows restored in {time.monotonic() - started:.1f}s")
     _write_result({"status": "completed", "uri": location.uri() + "/", "rows": rows})
