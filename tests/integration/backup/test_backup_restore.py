@@ -4,7 +4,8 @@ a real server's database (SQLite and PostgreSQL) and moto's S3 server.
 A project with a few thousand tasks, annotations from three users, reviews, drafts, a webhook
 and a storage is backed up while a thread keeps submitting annotations through the API; the
 restore holds exactly the backup's snapshot (nothing half-present), and once writes stop a
-second backup restores to a database equal to the source in every table.
+second backup restores to a database equal to the source in every table. GCS and Azure (their
+emulators) take the same commands, configured through KUBELABEL_STORAGE_SPEC as `kubelabel sync` is.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def command_env(moto_s3, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_", "KUBELABEL_", "DATABASE_"))}
     env.update(
         DATABASE_URL=database_url,
-        AWS_ACCESS_KEY_ID=moto_s3.credentials.aws_access_key_id,
-        AWS_SECRET_ACCESS_KEY=moto_s3.credentials.aws_secret_access_key,
+        AWS_ACCESS_KEY_ID=moto_s3.credentials.aws_access_key_id or "",
+        AWS_SECRET_ACCESS_KEY=moto_s3.credentials.aws_secret_access_key or "",
         KUBELABEL_BACKUP_ENDPOINT=moto_s3.endpoint,
         KUBELABEL_EGRESS_ALLOW=TEST_EGRESS_ALLOW,  # moto listens on 127.0.0.1
         KUBELABEL_STORAGE_CREDENTIALS_DIR="/nonexistent",
@@ -312,3 +313,33 @@ def test_killed_backup_leaves_no_manifest_and_restore_refuses(api, live_server, 
     # A URI that is not ours at all: a clear error, not a traceback.
     done = kubelabel("restore", "--from", "ftp://x/y", env=command_env(moto_s3, target))
     assert done.returncode == 1 and "s3://" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("live_server", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("emulator", ["gcs_emulator", "azurite"])
+def test_gcs_and_azure_configured_as_sync_is(api, live_server, empty_database, emulator, request):
+    """The same commands on gs:// and azure-blob://, endpoint and account from KUBELABEL_STORAGE_SPEC."""
+    env_of = request.getfixturevalue(emulator)
+    project_with_tasks(api, TEXT_CONFIG, 50)
+    bucket = env_of.new_bucket()
+    scheme = {"gcs": "gs", "azure": "azure-blob"}[env_of.kind]
+    spec = {"endpoint": env_of.endpoint, "googleProjectId": env_of.extra.get("project_id"),
+            "accountName": env_of.extra.get("account_name")}  # fmt: skip
+    connection = env_of.credentials.azure_storage_connection_string
+
+    def env(url: str) -> dict[str, str]:
+        values = command_env(env_of, url, KUBELABEL_STORAGE_SPEC=json.dumps(spec))
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "KUBELABEL_BACKUP_ENDPOINT"):
+            values.pop(name)
+        if connection:
+            values["AZURE_STORAGE_CONNECTION_STRING"] = connection
+        return values
+
+    done = kubelabel("backup", "--to", f"{scheme}://{bucket}/p", "--keep", "1", env=env(live_server.database_url))
+    assert done.returncode == 0, done.stderr
+    uri = done.stdout.strip().splitlines()[-1]
+    assert uri.startswith(f"{scheme}://{bucket}/p/")
+    target = empty_database()
+    done = kubelabel("restore", "--from", uri, env=env(target))
+    assert done.returncode == 0, done.stderr
+    assert table_rows(target) == table_rows(live_server.database_url)
