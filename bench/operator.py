@@ -253,7 +253,15 @@ async def on_cluster(n: int, tmp: Path) -> Figures:
                 kubeconfig, tag, n, "real control plane (tests/cluster)", ["--all-namespaces"], tmp, True
             )
         finally:
+            # Services first: they hold addresses of the cluster's own (small) range too. Nodes last:
+            # kwok finishes the deletion of the pods on them.
+            services = (await api.get(f"/api/v1/namespaces/{tag}/services")).json().get("items") or []
+            paths = [f"/api/v1/namespaces/{tag}/services/{svc['metadata']['name']}" for svc in services]
+            await _each([(p, {}) for p in paths], lambda p, _: api.delete(p))
             await api.delete(f"/api/v1/namespaces/{tag}")
+            deadline = time.monotonic() + 300
+            while (await api.get(f"/api/v1/namespaces/{tag}")).status_code != 404 and time.monotonic() < deadline:
+                await asyncio.sleep(2)
             await api.delete(f"/apis/networking.k8s.io/v1/servicecidrs/{tag}")
             await api.delete("/api/v1/persistentvolumes", params={"labelSelector": f"kubelabel.io/bench={tag}"})
             await _each([(f"/api/v1/nodes/{name}", {}) for name in nodes], lambda p, _: api.delete(p))

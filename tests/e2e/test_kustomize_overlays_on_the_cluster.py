@@ -133,8 +133,10 @@ def test_monitoring_overlay_is_accepted(cluster: Cluster, namespace: str, prefix
 @pytest.fixture
 def teams(cluster: Cluster) -> Iterator[tuple[str, ...]]:
     for team in TEAMS:
-        if cluster.get("namespace", team) is not None:
+        found = cluster.get("namespace", team)
+        if found is not None and not found["metadata"].get("deletionTimestamp"):
             pytest.fail(f"namespace {team} exists already (another run?)", pytrace=False)
+        eventually(lambda t=team: cluster.get("namespace", t) is None, timeout=120, what=f"{team} gone")
         cluster("create", "namespace", team)
     yield TEAMS
     for team in TEAMS:
