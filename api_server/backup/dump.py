@@ -79,8 +79,8 @@ def dump_sqlite(url: str, provider: StorageProvider, location: Location) -> dict
         source = sqlite3.connect(path, timeout=30)
         target = sqlite3.connect(copy)
         try:
-            source.backup(target)  # pages=-1: the whole database in one step, one snapshot
             started = datetime.now(UTC)
+            source.backup(target)  # pages=-1: the whole database in one step, one snapshot
             revision, counts = _sqlite_facts(target)
         finally:
             target.close()

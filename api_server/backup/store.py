@@ -31,7 +31,18 @@ MANIFEST = "manifest.json"
 NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 FORMAT = 1
 # Compressed bytes of one part: what the command holds in memory (plus zlib's own state).
-PART_BYTES = int(os.environ.get("KUBELABEL_BACKUP_PART_BYTES", str(16 << 20)))
+DEFAULT_PART_BYTES = 16 << 20
+
+
+def part_bytes() -> int:
+    value = os.environ.get("KUBELABEL_BACKUP_PART_BYTES", "").strip()
+    if not value:
+        return DEFAULT_PART_BYTES
+    if not value.isdigit() or int(value) < 1024:
+        raise BackupError(f"KUBELABEL_BACKUP_PART_BYTES must be a whole number of bytes, at least 1024, not {value!r}")
+    return int(value)
+
+
 _LEVEL = 3  # gzip level: most of level 9's size at a fraction of its time for row text
 
 
@@ -117,10 +128,11 @@ class Stream:
 
 
 class PartWriter:
-    """Compresses what it is given and uploads a part each time PART_BYTES of gzip accumulate."""
+    """Compresses what it is given and uploads a part each time a part size of gzip has accumulated."""
 
-    def __init__(self, provider: StorageProvider, location: Location, stream: Stream, part_bytes: int = PART_BYTES):
-        self.provider, self.location, self.stream, self.part_bytes = provider, location, stream, part_bytes
+    def __init__(self, provider: StorageProvider, location: Location, stream: Stream, size: int | None = None):
+        self.provider, self.location, self.stream = provider, location, stream
+        self.part_bytes = size or part_bytes()
         self._buffer = bytearray()
         self._zip = zlib.compressobj(_LEVEL, zlib.DEFLATED, 31)
         self._pending = 0  # raw bytes in the current part

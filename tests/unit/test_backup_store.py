@@ -72,7 +72,7 @@ def test_locations():
 def test_parts_round_trip_with_bounded_parts_and_checksums():
     bucket, loc = MemoryBucket(), Location.parse("s3://mem/backups/one")
     data = os.urandom(50_000) + b"row\n" * 200_000  # incompressible, then very compressible
-    writer = PartWriter(bucket, loc, Stream("tables/t"), part_bytes=4096)
+    writer = PartWriter(bucket, loc, Stream("tables/t"), size=4096)
     for start in range(0, len(data), 70_000):
         writer.write(data[start : start + 70_000])
     stream = writer.close().to_json()
