@@ -54,7 +54,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from api_server.db.migrate import upgrade
     from api_server.settings import get_settings
 
-    upgrade(get_settings().database_url)
+    upgrade(get_settings().resolved_database_url())
     return 0
 
 
