@@ -142,8 +142,11 @@ def operator_from(
     return OperatorProcess(identity, container["args"][1:] if args is None else args, log, env=env)
 
 
+SPARE_VOLUMES = 4  # volumes are cluster-wide: other tests' claims may take some of ours
+
+
 def volumes(cluster: Cluster, owner: str, count: int) -> None:
-    """PersistentVolumes for `count` claims, labelled with their owner (see `delete_volumes`)."""
+    """PersistentVolumes for `count` claims (and spares), labelled with their owner (see `delete_volumes`)."""
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -156,7 +159,7 @@ def volumes(cluster: Cluster, owner: str, count: int) -> None:
                 "hostPath": {"path": f"/nonexistent/{owner}-{i}"},
             },
         }
-        for i in range(count)
+        for i in range(count + SPARE_VOLUMES)
     )
 
 
