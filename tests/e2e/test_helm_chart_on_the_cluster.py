@@ -38,18 +38,13 @@ def release(cluster: Cluster) -> Iterator[str]:
     delete_volumes(cluster, name)
 
 
-def install(cluster: Cluster, values: dict, release: str, namespace: str) -> list[dict]:
-    objects = render_chart(values, release, namespace)
-    cluster.apply(objects)
-    return objects
-
-
 def test_default_values_install_a_cluster_wide_operator(
     cluster: Cluster, namespace: str, release: str, tmp_path: Path
 ) -> None:
+    objects = render_chart({}, release, namespace)
     projects = cluster.new_namespace("e2e-helm-projects")
-    objects = install(cluster, {}, release, namespace)
     try:
+        cluster.apply(objects)  # what `helm install` sends, server-side
         kinds = {o["kind"] for o in objects}
         assert {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ServiceAccount"} <= kinds
         assert "Role" not in kinds
@@ -82,8 +77,9 @@ def test_namespaced_rbac_mode_watches_only_its_namespaces(
     watched = cluster.new_namespace("e2e-helm-watched")
     other = cluster.new_namespace("e2e-helm-other")
     values = {"rbac": {"scope": "namespace"}, "watch": {"namespaces": [watched]}}
-    objects = install(cluster, values, release, namespace)
+    objects = render_chart(values, release, namespace)
     try:
+        cluster.apply(objects)  # what `helm install` sends, server-side
         assert {o["metadata"].get("namespace") for o in objects if o["kind"] in {"Role", "RoleBinding"}} == {watched}
         bound = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
         assert [b["roleRef"]["name"] for b in bound] == [f"{release}-kubelabel-discovery"], (

@@ -44,14 +44,14 @@ def prefix(cluster: Cluster) -> Iterator[str]:
 
 
 def overlay(cluster: Cluster, name: str, namespace: str, prefix: str) -> list[dict[str, Any]]:
-    objects = relocate(cluster.kustomize(OVERLAYS / name), namespace, prefix)
-    cluster.apply(objects)
-    return objects
+    """The overlay's objects, moved aside (applied by the test inside its cleanup's reach)."""
+    return relocate(cluster.kustomize(OVERLAYS / name), namespace, prefix)
 
 
 def test_cluster_wide_overlay_is_accepted(cluster: Cluster, namespace: str, prefix: str) -> None:
     objects = overlay(cluster, "cluster-wide", namespace, prefix)
     try:
+        cluster.apply(objects)
         for obj in objects:
             found = cluster.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"].get("namespace"))
             assert found, (obj["kind"], obj["metadata"]["name"])
@@ -113,6 +113,7 @@ def _crd(kind: str, plural: str) -> dict[str, Any]:
 def test_monitoring_overlay_is_accepted(cluster: Cluster, namespace: str, prefix: str, monitoring_crds: None) -> None:
     objects = overlay(cluster, "monitoring", namespace, prefix)
     try:
+        cluster.apply(objects)
         for obj in objects:
             found = cluster.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"].get("namespace"))
             assert found, (obj["kind"], obj["metadata"]["name"])
@@ -150,6 +151,7 @@ def test_namespaced_overlay_runs_the_operator_in_its_namespaces_only(
     objects = overlay(cluster, "namespaced", namespace, prefix)
     other = cluster.new_namespace("e2e-unwatched")
     try:
+        cluster.apply(objects)
         assert {o["metadata"]["namespace"] for o in objects if o["kind"] == "Role"} == set(teams)
         deployment = one(objects, "Deployment")
         assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [

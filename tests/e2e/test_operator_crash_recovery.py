@@ -35,11 +35,13 @@ def base(cluster: Cluster, namespace: str) -> Iterator[list[dict[str, Any]]]:
     """manifests/base's ServiceAccount and RBAC, moved aside (see installs.relocate)."""
     prefix = f"e2e-{uuid.uuid4().hex[:6]}"
     objects = relocate(cluster.kustomize(ROOT / "manifests" / "base"), namespace, prefix)
-    cluster.apply(objects)
-    volumes(cluster, prefix, PROJECTS)
-    yield objects
-    delete_objects(cluster, objects)
-    delete_volumes(cluster, prefix)
+    try:
+        cluster.apply(objects)
+        volumes(cluster, prefix, PROJECTS)
+        yield objects
+    finally:
+        delete_objects(cluster, objects)
+        delete_volumes(cluster, prefix)
 
 
 def tokens(cluster: Cluster, namespace: str) -> dict[str, str]:

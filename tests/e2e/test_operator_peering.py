@@ -59,13 +59,15 @@ def install(cluster: Cluster, namespace: str) -> Iterator[tuple[str, list[dict[s
         },
         peering,
     ]
-    cluster.apply(objects)
-    volumes(cluster, prefix, 4)
-    yield prefix, objects
-    delete_objects(cluster, objects)
-    delete_volumes(cluster, prefix)
-    if not had_crd:
-        cluster.run("delete", "crd", crd["metadata"]["name"], "--wait=false", check=False)
+    try:
+        cluster.apply(objects)
+        volumes(cluster, prefix, 4)
+        yield prefix, objects
+    finally:
+        delete_objects(cluster, objects)
+        delete_volumes(cluster, prefix)
+        if not had_crd:
+            cluster.run("delete", "crd", crd["metadata"]["name"], "--wait=false", check=False)
 
 
 def refusing_writes_of(user: str, namespace: str, prefix: str) -> list[dict[str, Any]]:
