@@ -11,7 +11,8 @@ etcd, the controllers and kwok, whose fake nodes run the pods, so projects reall
 use the cluster). The bench creates the projects concurrently and prints the time until every
 project has its Deployment and Service, a status with conditions, and (real cluster only) the
 Ready condition, plus the operator's peak RSS. On the cluster it adds, for the run only, fake
-nodes, PersistentVolumes and a ServiceCIDR big enough for N projects, and removes them after.
+nodes and a ServiceCIDR big enough for N projects, and removes them after (the cluster's own
+provisioner gives each project's claim a volume).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ MOCK = ROOT / "tests" / "integration" / "operator" / "mock_server.py"
 CLUSTER_SCRIPT = ROOT / "tests" / "cluster" / "cluster.py"
 CONFIG = '<View><Text name="text" value="$text"/><Choices name="c" toName="text"><Choice value="A"/></Choices></View>'
 PODS_PER_NODE = 110  # tests/cluster's fake nodes
-SPARE_VOLUMES = 20  # volumes are cluster-wide: other claims may take some of the bench's
 BENCH_CIDR = "10.97.0.0/20"  # next to the cluster's 10.96.0.0/24 (too small for hundreds of Services)
 
 
@@ -235,15 +235,6 @@ async def on_cluster(n: int, tmp: Path) -> Figures:
              "spec": {"cidrs": [BENCH_CIDR]}},
         ),
         *(("/api/v1/nodes", cluster._node(name)) for name in nodes),
-        *(
-            ("/api/v1/persistentvolumes", {
-                "apiVersion": "v1", "kind": "PersistentVolume",
-                "metadata": {"name": f"{tag}-volume-{i}", "labels": {"kubelabel.io/bench": tag}},
-                "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteOnce"],
-                         "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/nonexistent/{tag}-{i}"}},
-            })
-            for i in range(n + SPARE_VOLUMES)
-        ),
     ]  # fmt: skip
     async with client(kubeconfig) as api:
         try:
@@ -263,7 +254,6 @@ async def on_cluster(n: int, tmp: Path) -> Figures:
             while (await api.get(f"/api/v1/namespaces/{tag}")).status_code != 404 and time.monotonic() < deadline:
                 await asyncio.sleep(2)
             await api.delete(f"/apis/networking.k8s.io/v1/servicecidrs/{tag}")
-            await api.delete("/api/v1/persistentvolumes", params={"labelSelector": f"kubelabel.io/bench={tag}"})
             await _each([(f"/api/v1/nodes/{name}", {}) for name in nodes], lambda p, _: api.delete(p))
 
 

@@ -12,8 +12,10 @@ Succeed (kwok's own stage files, copied from its module next to the programs). B
 kept under ~/.cache/kubelabel/cluster-bin/<hash of the go.mod/go.sum files>, so a kept machine
 starts a cluster in seconds; Go's own module and build caches stay in their default places.
 
-Everything listens on 127.0.0.1 only. The state (certificates, etcd data, logs, kubeconfig) goes to
-$KUBELABEL_CLUSTER_DIR (default .cache/cluster in the repository).
+A small provisioner (`provision`, started by `up`) gives every pending claim without a class a
+volume, as kind's local-path-provisioner would. Everything listens on 127.0.0.1 only. The state
+(certificates, etcd data, logs, kubeconfig) goes to $KUBELABEL_CLUSTER_DIR (default .cache/cluster
+in the repository).
 """
 
 from __future__ import annotations
@@ -459,8 +461,46 @@ def up() -> Path:
         ),
         state,
     )
+    _start(
+        state, "provisioner", [sys.executable, str(Path(__file__).resolve()), "provision", str(kubeconfig), str(bins)]
+    )
     log(f"up in {time.monotonic() - started:.1f} s: {server}")
     return kubeconfig
+
+
+def provision(kubeconfig: Path, bins: Path) -> None:
+    """The cluster's volume provisioner (kind has local-path-provisioner; this cluster has this):
+    every pending claim without a class gets a PersistentVolume bound to it by claimRef. Nothing
+    mounts it (kwok runs no containers); the scheduler only needs the claim bound."""
+    while True:
+        try:
+            claims = json.loads(_kubectl(bins, kubeconfig, "get", "pvc", "-A", "-o", "json"))["items"]
+            for claim in claims:
+                meta, spec = claim["metadata"], claim["spec"]
+                if claim["status"].get("phase") != "Pending" or spec.get("volumeName") or spec.get("storageClassName"):
+                    continue
+                volume = {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": f"pv-{meta['uid']}", "labels": {"kubelabel.io/provisioned-for": meta["name"]}},
+                    "spec": {
+                        "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                        "accessModes": spec["accessModes"],
+                        "persistentVolumeReclaimPolicy": "Delete",
+                        "hostPath": {"path": f"/nonexistent/{meta['uid']}"},
+                        "claimRef": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+                    },
+                }
+                subprocess.run(
+                    [str(bins / "kubectl"), "--kubeconfig", str(kubeconfig), "create", "-f", "-"],
+                    input=json.dumps(volume),
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+        except (subprocess.CalledProcessError, ValueError, KeyError):
+            pass  # the API server starting or stopping: try again
+        time.sleep(0.5)
 
 
 def _node(name: str) -> dict:
@@ -513,9 +553,12 @@ def status() -> Path | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["build", "up", "down", "status"])
+    parser.add_argument("command", choices=["build", "up", "down", "status", "provision"])
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.command == "build":
+    if args.command == "provision":  # started by `up`
+        provision(Path(args.args[0]), Path(args.args[1]))
+    elif args.command == "build":
         print(build())
     elif args.command == "up":
         print(up())

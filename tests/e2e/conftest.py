@@ -9,7 +9,6 @@ The CRDs of crds/ are applied server-side once per session; each test works in i
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from installs import delete_objects  # noqa: E402
+from operator_process import OperatorProcess  # noqa: E402
 from realcluster import ROOT, Cluster, Kubectl, eventually  # noqa: E402
 
 from tests.support.services import unavailable  # noqa: E402
@@ -66,33 +67,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     admin("apply", "--server-side", "--field-manager=kubelabel-e2e", "--force-conflicts", "-f", str(ROOT / "crds"))
     for crd in ("labelingprojects", "storageconnections", "mlbackends"):
         admin("wait", "--for=condition=Established", f"crd/{crd}.kubelabel.io", "--timeout=60s")
-    admin.apply(_volumes(40))
     try:
         yield admin
     finally:
         if started:
             _script("down")
-
-
-def _volumes(count: int) -> list[dict[str, object]]:
-    """PersistentVolumes without a class, for claims to bind to: the cluster has no provisioner.
-
-    Nothing mounts them (kwok runs no containers); the scheduler only needs claims bound.
-    """
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"e2e-volume-{i}", "labels": {"kubelabel.io/e2e": "true"}},
-            "spec": {
-                "capacity": {"storage": "100Gi"},
-                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": f"/nonexistent/e2e-volume-{i}"},
-            },
-        }
-        for i in range(count)
-    ]
 
 
 @pytest.fixture
@@ -110,12 +89,21 @@ def operator_identity(cluster: Cluster) -> Iterator[Kubectl]:
     cluster.apply(docs)
     identity = cluster.identity(SYSTEM_NS, "kubelabel-operator")
     yield identity
-    rbac = [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding", "Deployment"}]
-    cluster.run(
-        "delete",
-        "-f",
-        "-",
-        "--ignore-not-found",
-        "--wait=false",
-        stdin=json.dumps({"kind": "List", "apiVersion": "v1", "items": rbac}),
-    )
+    delete_objects(cluster, [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding", "Deployment"}])
+
+
+@pytest.fixture
+def operator_env() -> dict[str, str]:
+    """Extra settings of the `operator` fixture's process (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def operator(
+    operator_identity: Kubectl, namespace: str, operator_env: dict[str, str], tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The operator with manifests/base's identity and RBAC, watching the test's namespace."""
+    proc = OperatorProcess(operator_identity, ["--namespace", namespace], tmp_path / "operator.log", env=operator_env)
+    with proc:
+        yield proc
+    print(proc.output()[-6000:])

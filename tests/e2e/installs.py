@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_process import OperatorProcess
-from realcluster import ROOT, Cluster, Kubectl, condition, docs_of
+from realcluster import ROOT, Cluster, Kubectl, docs_of
 
 from tests.support.apiserver import TEST_EGRESS_ALLOW
 from tests.support.net import free_port
@@ -22,10 +22,6 @@ CHART = ROOT / "charts" / "kubelabel"
 EXAMPLE_01 = ROOT / "manifests" / "examples" / "01-minimal-project.yaml"
 RENAMED_KINDS = {"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
 WEBHOOK_KINDS = {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
-
-
-def ready(obj: dict[str, Any] | None) -> bool:
-    return condition(obj, "Ready").get("status") == "True"
 
 
 def render_chart(values: dict[str, Any], release: str, namespace: str) -> list[dict[str, Any]]:
@@ -140,31 +136,6 @@ def operator_from(
         )
     env.update(extra_env or {})
     return OperatorProcess(identity, container["args"][1:] if args is None else args, log, env=env)
-
-
-SPARE_VOLUMES = 4  # volumes are cluster-wide: other tests' claims may take some of ours
-
-
-def volumes(cluster: Cluster, owner: str, count: int) -> None:
-    """PersistentVolumes for `count` claims (and spares), labelled with their owner (see `delete_volumes`)."""
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": f"{owner}-volume-{i}", "labels": {"kubelabel.io/e2e-owner": owner}},
-            "spec": {
-                "capacity": {"storage": "100Gi"},
-                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": f"/nonexistent/{owner}-{i}"},
-            },
-        }
-        for i in range(count + SPARE_VOLUMES)
-    )
-
-
-def delete_volumes(cluster: Cluster, owner: str) -> None:
-    cluster.run("delete", "pv", "-l", f"kubelabel.io/e2e-owner={owner}", "--wait=false", check=False)
 
 
 def example_project(name: str | None = None) -> dict[str, Any]:

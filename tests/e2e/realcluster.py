@@ -39,6 +39,15 @@ def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
     return {}
 
 
+def ready(obj: dict[str, Any] | None) -> bool:
+    return condition(obj, "Ready").get("status") == "True"
+
+
+def ready_at_generation(obj: dict[str, Any] | None) -> bool:
+    """Ready, and for the spec as it is now (not an older generation's verdict)."""
+    return ready(obj) and obj is not None and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+
+
 def docs_of(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 

@@ -7,25 +7,15 @@ name (or with spec.adoptFrom) takes that very PVC back; Delete leaves nothing be
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from installs import example_project
 from operator_process import OperatorProcess
-from realcluster import ROOT, Cluster, Kubectl, eventually
+from realcluster import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
-MINIMAL = yaml.safe_load((ROOT / "manifests" / "examples" / "01-minimal-project.yaml").read_text())
-
-
-@pytest.fixture
-def operator(cluster: Cluster, operator_identity: Kubectl, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(operator_identity, ["--namespace", namespace], tmp_path / "operator.log")
-    with proc:
-        yield proc
-    print(proc.output()[-6000:])
+MINIMAL = example_project()
 
 
 def project(name: str, **spec: Any) -> dict[str, Any]:

@@ -14,16 +14,13 @@ import pytest
 from installs import (
     children,
     delete_objects,
-    delete_volumes,
     example_project,
     one,
     operator_from,
-    ready,
     refusals,
     render_chart,
-    volumes,
 )
-from realcluster import Cluster, eventually
+from realcluster import Cluster, eventually, ready
 
 pytestmark = pytest.mark.e2e
 pytest.importorskip("helm_python", reason="helm-python-sdk is in the dev extra")
@@ -33,9 +30,7 @@ pytest.importorskip("helm_python", reason="helm-python-sdk is in the dev extra")
 def release(cluster: Cluster) -> Iterator[str]:
     """A release name of this test's own (so its cluster-scoped objects clash with nobody's)."""
     name = f"e2e-{uuid.uuid4().hex[:6]}"
-    volumes(cluster, name, 3)
     yield name
-    delete_volumes(cluster, name)
 
 
 def test_default_values_install_a_cluster_wide_operator(

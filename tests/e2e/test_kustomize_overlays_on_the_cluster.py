@@ -17,16 +17,13 @@ import pytest
 from installs import (
     children,
     delete_objects,
-    delete_volumes,
     example_project,
     one,
     operator_from,
-    ready,
     refusals,
     relocate,
-    volumes,
 )
-from realcluster import ROOT, Cluster, eventually
+from realcluster import ROOT, Cluster, eventually, ready
 
 pytestmark = pytest.mark.e2e
 OVERLAYS = ROOT / "manifests" / "overlays"
@@ -38,9 +35,7 @@ MONITORING_KINDS = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
 @pytest.fixture
 def prefix(cluster: Cluster) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
-    volumes(cluster, name, 3)
     yield name
-    delete_volumes(cluster, name)
 
 
 def overlay(cluster: Cluster, name: str, namespace: str, prefix: str) -> list[dict[str, Any]]:

@@ -16,15 +16,12 @@ import pytest
 from installs import (
     children,
     delete_objects,
-    delete_volumes,
     example_project,
     one,
     operator_from,
-    ready,
     relocate,
-    volumes,
 )
-from realcluster import ROOT, Cluster, eventually
+from realcluster import ROOT, Cluster, eventually, ready, ready_at_generation
 
 pytestmark = pytest.mark.e2e
 PROJECTS = 10
@@ -37,11 +34,9 @@ def base(cluster: Cluster, namespace: str) -> Iterator[list[dict[str, Any]]]:
     objects = relocate(cluster.kustomize(ROOT / "manifests" / "base"), namespace, prefix)
     try:
         cluster.apply(objects)
-        volumes(cluster, prefix, PROJECTS)
         yield objects
     finally:
         delete_objects(cluster, objects)
-        delete_volumes(cluster, prefix)
 
 
 def tokens(cluster: Cluster, namespace: str) -> dict[str, str]:
@@ -77,11 +72,7 @@ def test_a_killed_operator_restarted_converges_without_duplicates(
         second.start()
         for name in names:
             eventually(
-                lambda n=name: (
-                    (p := cluster.get("lproj", n, projects))
-                    and ready(p)
-                    and p["status"].get("observedGeneration") == p["metadata"]["generation"]
-                ),
+                lambda n=name: ready_at_generation(cluster.get("lproj", n, projects)),
                 timeout=180,
                 what=f"{name} Ready at its generation",
             )

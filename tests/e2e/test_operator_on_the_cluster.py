@@ -14,7 +14,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import httpx
 import pytest
 from kubelet import LocalContainer, report_exit, run_container
 from operator_process import OperatorProcess
-from realcluster import ROOT, Cluster, Kubectl, condition, eventually
+from realcluster import ROOT, Cluster, condition, eventually, ready
 
 from tests.support.apiserver import TEST_EGRESS_ALLOW
 from tests.support.net import free_port, wait_for_port
@@ -34,29 +33,15 @@ EXAMPLES = ROOT / "manifests" / "examples"
 LOOPBACK_ALLOWED = {"KUBELABEL_EGRESS_ALLOW": TEST_EGRESS_ALLOW}
 
 
-def ready(obj: dict[str, Any] | None) -> bool:
-    return condition(obj, "Ready").get("status") == "True"
-
-
 @pytest.fixture
 def api_port() -> int:
     return free_port()
 
 
 @pytest.fixture
-def operator(
-    cluster: Cluster, operator_identity: Kubectl, namespace: str, api_port: int, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    """The operator with manifests/base's identity, watching the test's namespace; project APIs at api_port."""
-    proc = OperatorProcess(
-        operator_identity,
-        ["--namespace", namespace],
-        tmp_path / "operator.log",
-        env={"KUBELABEL_OPERATOR_API_URL_TEMPLATE": f"http://127.0.0.1:{api_port}", **LOOPBACK_ALLOWED},
-    )
-    with proc:
-        yield proc
-    print(proc.output()[-6000:])
+def operator_env(api_port: int) -> dict[str, str]:
+    """The project APIs at api_port (where this module runs them), loopback targets allowed."""
+    return {"KUBELABEL_OPERATOR_API_URL_TEMPLATE": f"http://127.0.0.1:{api_port}", **LOOPBACK_ALLOWED}
 
 
 def project_pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:

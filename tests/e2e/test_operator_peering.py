@@ -19,16 +19,13 @@ import pytest
 from installs import (
     children,
     delete_objects,
-    delete_volumes,
     example_project,
     one,
     operator_from,
-    ready,
     refusals,
     relocate,
-    volumes,
 )
-from realcluster import ROOT, Cluster, docs_of, eventually
+from realcluster import ROOT, Cluster, docs_of, eventually, ready, ready_at_generation
 
 pytestmark = pytest.mark.e2e
 PEERING = ROOT / "manifests" / "base" / "peering" / "kopf-peering.yaml"
@@ -61,11 +58,9 @@ def install(cluster: Cluster, namespace: str) -> Iterator[tuple[str, list[dict[s
     ]
     try:
         cluster.apply(objects)
-        volumes(cluster, prefix, 4)
         yield prefix, objects
     finally:
         delete_objects(cluster, objects)
-        delete_volumes(cluster, prefix)
         if not had_crd:
             cluster.run("delete", "crd", crd["metadata"]["name"], "--wait=false", check=False)
 
@@ -155,11 +150,7 @@ def test_only_the_higher_priority_operator_acts(
         cluster.apply([example_project(n) for n in ("second", "third")], namespace=projects)
         for name in ("first", "second", "third"):
             eventually(
-                lambda n=name: (
-                    (p := cluster.get("lproj", n, projects))
-                    and ready(p)
-                    and p["status"].get("observedGeneration") == p["metadata"]["generation"]
-                ),
+                lambda n=name: ready_at_generation(cluster.get("lproj", n, projects)),
                 timeout=120,
                 what=f"{name} Ready at its generation",
             )

@@ -7,26 +7,16 @@ from __future__ import annotations
 import base64
 import copy
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from installs import example_project
 from operator_process import OperatorProcess
-from realcluster import ROOT, Cluster, Kubectl, eventually
+from realcluster import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
-MINIMAL = yaml.safe_load((ROOT / "manifests" / "examples" / "01-minimal-project.yaml").read_text())
+MINIMAL = example_project()
 HASH = "kubelabel.io/secrets-hash"
-
-
-@pytest.fixture
-def operator(cluster: Cluster, operator_identity: Kubectl, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(operator_identity, ["--namespace", namespace], tmp_path / "operator.log")
-    with proc:
-        yield proc
-    print(proc.output()[-6000:])
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:
