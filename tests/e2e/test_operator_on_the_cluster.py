@@ -81,16 +81,18 @@ def test_a_project_is_ready_only_once_its_pods_are(cluster: Cluster, namespace: 
         )
         assert pending
         # The real scheduler's verdict reaches the status, with its cause.
+        # (For a moment the scheduler may first name the claim the provisioner has not bound yet.)
         project = eventually(
             lambda: (
                 (p := cluster.get("lproj", "sentiment", namespace))
                 and condition(p, "Ready").get("reason") == "Unschedulable"
+                and "node(s) were unschedulable" in condition(p, "Ready")["message"]
                 and p
             ),
-            what="Unschedulable in status",
+            timeout=90,
+            what="Unschedulable, with the scheduler's message, in status",
         )
         assert not ready(project), "Ready while no pod can be scheduled"
-        assert "node(s) were unschedulable" in condition(project, "Ready")["message"]
     finally:
         for node in nodes:
             cluster("uncordon", node)
