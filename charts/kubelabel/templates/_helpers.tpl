@@ -141,6 +141,9 @@ app.kubernetes.io/component: {{ .component }}
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- if .Values.leaderElection.enabled }}
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]

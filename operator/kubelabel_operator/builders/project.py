@@ -1,4 +1,4 @@
-"""Children of a LabelingProject: ConfigMap, admin-token Secret, Deployment, Service, Ingress, PVC."""
+"""Children of a LabelingProject: ConfigMap, admin-token Secret, Deployment, Service, Ingress, PDB, PVC."""
 
 from __future__ import annotations
 
@@ -320,6 +320,19 @@ def ingress(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
     if ing.tls_secret_name:
         body["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret_name}]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
+
+
+def disruption_budget(owner: Owner, spec: LabelingProjectSpec) -> dict[str, Any] | None:
+    """With more than one API server replica, a node drain evicts them one at a time, so the API
+    keeps serving. None with one replica (or none): a budget there would only block the drain."""
+    if spec.server.replicas <= 1:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(api_name(owner.name), owner, labels(owner.name, COMPONENT)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(owner.name, COMPONENT)}},
+    }
 
 
 def data_pvc_metadata(owner: Owner, spec: LabelingProjectSpec, name: str | None = None) -> dict[str, Any]:

@@ -41,13 +41,14 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
+PDBS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 PROJECTS = Resource(GROUP, VERSION, "labelingprojects", "LabelingProject")
 STORAGES = Resource(GROUP, VERSION, "storageconnections", "StorageConnection")
 MLBACKENDS = Resource(GROUP, VERSION, "mlbackends", "MLBackend")
 
 BY_KIND: dict[str, Resource] = {
     r.kind: r
-    for r in (CONFIGMAPS, SECRETS, SERVICES, PVCS, PODS, DEPLOYMENTS, JOBS, CRONJOBS, INGRESSES)
+    for r in (CONFIGMAPS, SECRETS, SERVICES, PVCS, PODS, DEPLOYMENTS, JOBS, CRONJOBS, INGRESSES, PDBS)
     + (PROJECTS, STORAGES, MLBACKENDS)
 }
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from kubelabel_operator.builders import project as build
 from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
-from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES
+from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES, PDBS
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
 from kubelabel_operator.reconcilers import admission, data_volume, pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
@@ -94,6 +94,9 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         ingress = build.ingress(owner, spec)
         if ingress is not None:
             wanted.append(ingress)
+        budget = build.disruption_budget(owner, spec)
+        if budget is not None:
+            wanted.append(budget)
         worker = build.worker_deployment(owner, spec, image, build.config_hash(spec, xml), digest)
         if worker is not None:
             wanted.append(worker)
@@ -104,6 +107,8 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
                 deployment = actual
         if ingress is None and await remove(k8s, INGRESSES, owner.namespace, build.api_name(owner.name), owner.uid):
             children[f"Ingress/{build.api_name(owner.name)}"] = "deleted"
+        if budget is None and await remove(k8s, PDBS, owner.namespace, build.api_name(owner.name), owner.uid):
+            children[f"PodDisruptionBudget/{build.api_name(owner.name)}"] = "deleted"
         if worker is None and await remove(k8s, DEPLOYMENTS, owner.namespace, build.worker_name(owner.name), owner.uid):
             children[f"Deployment/{build.worker_name(owner.name)}"] = "deleted"
         if children.get(f"Deployment/{build.api_name(owner.name)}") == "updated":

@@ -76,6 +76,13 @@ def _builtin_resources() -> dict[str, kmock.ResourceInfo]:
         "networking.k8s.io/v1/ingresses": kmock.ResourceInfo(
             kind="Ingress", singular="ingress", namespaced=True, verbs=rw, subresources={"status"}
         ),
+        "policy/v1/poddisruptionbudgets": kmock.ResourceInfo(
+            kind="PodDisruptionBudget",
+            singular="poddisruptionbudget",
+            namespaced=True,
+            verbs=rw,
+            subresources={"status"},
+        ),
         "events.k8s.io/v1/events": kmock.ResourceInfo(kind="Event", singular="event", namespaced=True, verbs=rw),
     }
 

@@ -7,14 +7,16 @@ from typing import Any
 
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import (
+    BY_KIND,
     CONFIGMAPS,
     DEPLOYMENTS,
+    PDBS,
     PROJECTS,
     PVCS,
     SECRETS,
     SERVICES,
 )
-from operator_support import NS, eventually
+from operator_support import NS, eventually, namespaced
 
 
 def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
@@ -172,3 +174,26 @@ async def test_a_bad_config_from_a_config_map_is_reported_and_never_rolled_out(k
 async def _with_reason(client: K8s, reason: str) -> dict[str, Any] | None:
     project = await client.get(PROJECTS, NS, "sentiment")
     return project if condition(project, "Ready").get("reason") == reason else None
+
+
+async def test_a_disruption_budget_only_while_more_than_one_replica_serves(kube, client, operator, example):
+    """Example 02 runs 2 API replicas: a node drain may evict only one at a time. At 1 replica the
+    budget would only block drains, so it goes."""
+    for doc in namespaced(example("02-postgres-project.yaml")):
+        await client.create(BY_KIND[doc["kind"]], NS, doc)
+    pdb = await eventually(lambda: client.get(PDBS, NS, "images-api"))
+    dep = await client.get(DEPLOYMENTS, NS, "images-api")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"] == dep["spec"]["selector"]
+    project = await client.get(PROJECTS, NS, "images")
+    (ref,) = pdb["metadata"]["ownerReferences"]
+    assert ref["uid"] == project["metadata"]["uid"] and ref["controller"] is True
+
+    await client.patch(PROJECTS, NS, "images", {"spec": {"server": {"replicas": 1}}})
+
+    async def removed() -> bool:
+        return await client.get(PDBS, NS, "images-api") is None
+
+    await eventually(removed)
+    # The API server itself stays.
+    assert await client.get(DEPLOYMENTS, NS, "images-api") is not None

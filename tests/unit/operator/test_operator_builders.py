@@ -52,6 +52,7 @@ def project_children(file: str, name: str) -> list[dict[str, Any] | None]:
         project.deployment(o, spec, IMAGE, project.config_hash(spec, xml)),
         project.service(o, spec),
         project.ingress(o, spec),
+        project.disruption_budget(o, spec),
         project.worker_deployment(o, spec, IMAGE, project.config_hash(spec, xml)),
     ]
 
@@ -148,7 +149,7 @@ def test_admin_token_secret_holds_the_token_only() -> None:
 
 def test_children_never_carry_the_instance_label() -> None:
     children = [c for c in project_children("02-postgres-project.yaml", "images") if c is not None]
-    assert len(children) == 6  # no PVC with PostgreSQL; a worker because Redis is set
+    assert len(children) == 7  # no PVC with PostgreSQL; a worker because Redis is set; a PDB for 2 replicas
     for child in children:
         assert "app.kubernetes.io/instance" not in child["metadata"]["labels"]
         assert child["metadata"]["ownerReferences"][0]["uid"] == "uid-images"
@@ -214,3 +215,18 @@ def test_worker_only_with_redis_and_postgres() -> None:
     assert project.worker_deployment(o, spec.model_copy(update={"redis": None}), IMAGE, "h") is None
     minimal = LabelingProjectSpec.model_validate(example("01-minimal-project.yaml", "sentiment")["spec"])
     assert project.worker_deployment(owner("LabelingProject", "sentiment"), minimal, IMAGE, "h") is None
+
+
+def test_disruption_budget_only_with_more_than_one_replica() -> None:
+    spec = LabelingProjectSpec.model_validate(example("02-postgres-project.yaml", "images")["spec"])
+    o = owner("LabelingProject", "images")
+    assert spec.server.replicas > 1
+    pdb = project.disruption_budget(o, spec)
+    assert pdb is not None and pdb["metadata"]["name"] == "images-api"
+    assert pdb["spec"]["maxUnavailable"] == 1
+    # The API Deployment's own selector: the budget covers its pods, never the worker's.
+    assert pdb["spec"]["selector"] == project.deployment(o, spec, IMAGE, "h")["spec"]["selector"]
+    assert pdb["metadata"]["ownerReferences"][0]["uid"] == "uid-images"
+    for replicas in (1, 0):
+        server = spec.server.model_copy(update={"replicas": replicas})
+        assert project.disruption_budget(o, spec.model_copy(update={"server": server})) is None
