@@ -64,10 +64,11 @@ cluster: deps ## start a real control plane on 127.0.0.1 (builds it first); prin
 cluster-down: ## stop the control plane `make cluster` started and remove its state
 	@$(BIN)/python tests/cluster/cluster.py down
 
-crds: deps ## regenerate crds/ from the operator's models, and the chart's and manifests/base's copies of them
+crds: deps ## regenerate crds/ from the operator's models, the chart's and manifests/base's copies, and manifests/release
 	$(BIN)/kubelabel crds --out crds/
 	cp crds/*.kubelabel.io.yaml manifests/base/crds/
 	$(BIN)/python scripts/sync_chart_crds.py
+	$(BIN)/python scripts/release_manifest.py
 
 clean: ## remove the venv, caches and local data
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(DATA_DIR)
