@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from api_server.storages.config import spec_from_env
 from api_server.storages.providers import (
     SCHEMES,
     Credentials,
@@ -85,14 +86,10 @@ def open_provider(location: Location, environ: dict[str, str] | None = None) -> 
     KUBELABEL_STORAGE_SPEC (a StorageConnection spec) or KUBELABEL_BACKUP_ENDPOINT / _REGION.
     The endpoint passes the outbound-address policy (storage targets) in make_provider."""
     env = dict(os.environ if environ is None else environ)
-    spec: dict[str, Any] = {}
-    if env.get("KUBELABEL_STORAGE_SPEC"):
-        try:
-            spec = json.loads(env["KUBELABEL_STORAGE_SPEC"])
-        except ValueError as exc:
-            raise BackupError(f"KUBELABEL_STORAGE_SPEC is not JSON: {exc}") from None
-        if not isinstance(spec, dict):
-            raise BackupError("KUBELABEL_STORAGE_SPEC must be a JSON object")
+    try:
+        spec = spec_from_env(env)
+    except ValueError as exc:
+        raise BackupError(str(exc)) from None
     credentials: Credentials = load_credentials(environ=env)
     return make_provider(
         location.kind,

@@ -8,6 +8,7 @@ Label Studio's field names plus a few kubelabel extensions (`glob_filter`, `endp
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -155,3 +156,19 @@ def credentials_to_fields(type_: str, credentials: Credentials) -> dict[str, str
         if value:
             out[field_name] = value
     return out
+
+
+def spec_from_env(env: Any) -> dict[str, Any]:
+    """KUBELABEL_STORAGE_SPEC (a StorageConnection spec as JSON, set by the operator), or {} when unset.
+
+    Raises ValueError naming the variable when it is not a JSON object."""
+    raw = env.get("KUBELABEL_STORAGE_SPEC")
+    if not raw:
+        return {}
+    try:
+        spec = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"KUBELABEL_STORAGE_SPEC is not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ValueError("KUBELABEL_STORAGE_SPEC must be a JSON object")
+    return spec

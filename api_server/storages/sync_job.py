@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from api_server.storages.api_client import ApiError, HttpSink, StorageApi
-from api_server.storages.config import StorageConfig, credentials_to_fields
+from api_server.storages.config import StorageConfig, credentials_to_fields, spec_from_env
 from api_server.storages.import_sync import SyncProgress, run_import
 from api_server.storages.providers import Credentials, StorageError, load_credentials
 
@@ -68,12 +68,7 @@ class JobEnv:
         missing = [k for k in ("KUBELABEL_API_URL", "KUBELABEL_STORAGE_SPEC") if not env.get(k)]
         if missing:
             raise ValueError(f"missing environment: {', '.join(missing)}")
-        try:
-            spec = json.loads(env["KUBELABEL_STORAGE_SPEC"])
-        except ValueError as exc:
-            raise ValueError(f"KUBELABEL_STORAGE_SPEC is not JSON: {exc}") from None
-        if not isinstance(spec, dict):
-            raise ValueError("KUBELABEL_STORAGE_SPEC must be a JSON object")
+        spec = spec_from_env(env)
         return cls(
             api_url=env["KUBELABEL_API_URL"],
             token=env.get("KUBELABEL_API_TOKEN", ""),
