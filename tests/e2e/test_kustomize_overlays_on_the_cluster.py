@@ -23,7 +23,7 @@ from installs import (
     refusals,
     relocate,
 )
-from realcluster import ROOT, Cluster, eventually, ready
+from realcluster import ROOT, Cluster, condition, eventually, ready
 
 pytestmark = pytest.mark.e2e
 OVERLAYS = ROOT / "manifests" / "overlays"
@@ -192,8 +192,18 @@ def _a_missing_verb_is_noticed(cluster: Cluster, objects: list[dict[str, Any]], 
         cluster.apply([example_project("second")], namespace="team-vision")
         eventually(lambda: refusals(output()), timeout=60, what="the operator's 403")
         assert cluster.get("secret", "second-admin-token", "team-vision") is None
-        second = cluster.get("lproj", "second", "team-vision")
+        # The cause reaches the project's status, not only the operator's log.
+        second = eventually(
+            lambda: (
+                (p := cluster.get("lproj", "second", "team-vision"))
+                and condition(p, "Ready").get("reason") == "Forbidden"
+                and p
+            ),
+            timeout=60,
+            what="Forbidden in status",
+        )
         assert not ready(second)
+        assert "secrets" in condition(second, "Ready")["message"], condition(second, "Ready")
     finally:
         cluster.apply([role])
     # The verb back: the operator's retry gets through, so the missing verb was the cause.

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from kubelabel_operator.builders import project as build
 from kubelabel_operator.builders.meta import Owner
-from kubelabel_operator.k8s import K8s
+from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES, PDBS
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
 from kubelabel_operator.reconcilers import admission, data_volume, pods, refs
@@ -117,6 +117,12 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
             verdict = await rollout_verdict(k8s, owner.namespace, spec.server.replicas, deployment)
     except Blocked as exc:
         verdict = Verdict.degraded(exc.reason, exc.message)
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+        # The RBAC the operator runs with lacks a verb: say so where the user looks (a retry cannot
+        # help; the next resync tries again once the role is fixed).
+        verdict = Verdict.degraded("Forbidden", f"the operator's role does not allow it: {exc.message[:400]}")
     outcome = finish(body, verdict, _base_status(owner), now, children)
     outcome.events[:0] = volume_events
     return outcome
