@@ -43,13 +43,18 @@ def overlay(cluster: Cluster, name: str, namespace: str, prefix: str) -> list[di
     return relocate(cluster.kustomize(OVERLAYS / name), namespace, prefix)
 
 
+def apply_and_find(cluster: Cluster, objects: list[dict[str, Any]]) -> None:
+    """Apply server-side, then read each object back: the server kept every one."""
+    cluster.apply(objects)
+    for obj in objects:
+        found = cluster.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        assert found, (obj["kind"], obj["metadata"]["name"])
+
+
 def test_cluster_wide_overlay_is_accepted(cluster: Cluster, namespace: str, prefix: str) -> None:
     objects = overlay(cluster, "cluster-wide", namespace, prefix)
     try:
-        cluster.apply(objects)
-        for obj in objects:
-            found = cluster.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"].get("namespace"))
-            assert found, (obj["kind"], obj["metadata"]["name"])
+        apply_and_find(cluster, objects)
         binding = cluster.get("clusterrolebinding", f"{prefix}-kubelabel-operator")
         assert binding and binding["subjects"][0]["namespace"] == namespace
         # The identity it binds may do what the operator does, everywhere; the people's roles aggregate.
@@ -108,10 +113,7 @@ def _crd(kind: str, plural: str) -> dict[str, Any]:
 def test_monitoring_overlay_is_accepted(cluster: Cluster, namespace: str, prefix: str, monitoring_crds: None) -> None:
     objects = overlay(cluster, "monitoring", namespace, prefix)
     try:
-        cluster.apply(objects)
-        for obj in objects:
-            found = cluster.get(obj["kind"].lower(), obj["metadata"]["name"], obj["metadata"].get("namespace"))
-            assert found, (obj["kind"], obj["metadata"]["name"])
+        apply_and_find(cluster, objects)
         assert {o["kind"] for o in objects} >= set(MONITORING_KINDS)
         service = cluster.get("service", "kubelabel-operator-metrics", namespace)
         deployment = cluster.get("deployment", "kubelabel-operator", namespace)
