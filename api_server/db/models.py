@@ -52,8 +52,22 @@ class User(Base):
     # Organisation-wide role: admin sees and changes everything; others act through memberships.
     role: Mapped[str] = mapped_column(String(20), default="annotator", nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # Argon2id hash (api_server/auth/passwords.py); NULL: no password, the user signs in with tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class AuthSession(Base):
+    """A signed-in browser session; only the SHA-256 of the cookie's random id is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
 
 class ApiToken(Base):
