@@ -10,6 +10,7 @@ from api_server.common.inputs import INT32_MAX
 from api_server.common.pagination import Page, PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
+from api_server.labelconfig.editor import editor_warnings
 from api_server.projects import repository, service
 from api_server.projects.schemas import (
     ProjectFields,
@@ -52,6 +53,7 @@ def validate_config(body: ValidateConfigRequest, user: CurrentUser) -> ValidateC
         label_config=body.label_config,
         parsed_label_config=service.parsed_config_dict(interface),
         data_variables=sorted(interface.variables),
+        warnings=editor_warnings(body.label_config),
     )
 
 
@@ -82,4 +84,5 @@ def validate_config_for_project(
         label_config=body.label_config,
         parsed_label_config=service.parsed_config_dict(interface),
         data_variables=sorted(interface.variables),
+        warnings=editor_warnings(body.label_config),
     )

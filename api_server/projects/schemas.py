@@ -140,3 +140,6 @@ class ValidateConfigResponse(BaseModel):
     label_config: str
     parsed_label_config: dict[str, Any]
     data_variables: list[str]
+    warnings: list[str] = Field(
+        default_factory=list, description="tags the web app's editor cannot render (the config is still valid)"
+    )
