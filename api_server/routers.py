@@ -16,6 +16,7 @@ from api_server.storages.router import router as storages
 from api_server.system.router import router as system
 from api_server.tasks.router import router as tasks
 from api_server.users.router import router as users
+from api_server.views.router import router as views
 from api_server.web.router import router as web
 from api_server.webhooks.router import router as webhooks
 from api_server.workflow.router import router as workflow
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     drafts,
     predictions,
     tasks,
+    views,
     projects,
     system,
     users,

@@ -212,6 +212,24 @@ class Task(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+class View(Base):
+    """A data-manager view (Label Studio's tab): its `data` JSON (filters, ordering, hidden columns, ...) as sent.
+
+    Each belongs to the user who made it; project members may read and use it (`?view=`).
+    """
+
+    __tablename__ = "views"
+    __table_args__ = (Index("ix_views_project_user", "project_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
+    order: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
 class TaskTransition(Base):
     """Recorded history of the task state machine: who moved which task from where to where."""
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,10 +30,24 @@ def make_engine(url: str, connections: int = 30) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite parses `x REGEXP y` but has no such function: the data-manager filters' regex.
+            dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
 
         return engine
     kept = min(10, connections)
     return create_engine(url, pool_size=kept, max_overflow=connections - kept, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str | None, value: object) -> bool | None:
+    """SQLite's REGEXP (pattern first): a search, as PostgreSQL's `~` does; NULL stays NULL."""
+    if pattern is None or value is None:
+        return None
+    return _pattern(pattern).search(str(value)) is not None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from api_server.exports.source import Batch, Selection
+from api_server.exports.source import Batch, Selection, view_id_pages
 
 BATCH = 5000
 
@@ -197,9 +197,11 @@ def _pages(session: Session, selection: Selection, columns: str, size: int) -> I
     """Keyset pages of `SELECT t.id, <columns>`, ordered by id, through the raw DBAPI cursor."""
     d = Dialect(session.get_bind().dialect.name)
     driver = session.connection().connection.driver_connection
-    if selection.ids is not None:
+    if selection.where is not None:
+        chunks: Iterator[list[int] | None] = view_id_pages(session, selection, size)
+    elif selection.ids is not None:
         wanted = sorted(set(selection.ids))
-        chunks: Iterator[list[int] | None] = (wanted[i : i + size] for i in range(0, len(wanted), size))
+        chunks = (wanted[i : i + size] for i in range(0, len(wanted), size))
     else:
         chunks = iter([None])
     for chunk in chunks:

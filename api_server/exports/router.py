@@ -32,6 +32,12 @@ def export(
     export_type_snake: Annotated[str | None, Query(alias="export_type", include_in_schema=False)] = None,
     download_all_tasks: Annotated[bool, Query(description="false: only tasks with annotations")] = False,
     download_resources: Annotated[bool, Query(description="accepted; media files are never bundled")] = False,
+    view: Annotated[
+        int | None, Query(description="only tasks of this data-manager view (Label Studio: task_filter_options.view)")
+    ] = None,
+    resolve_uri: Annotated[
+        bool, Query(description="rewrite bucket URIs in task data to this server's presign endpoint")
+    ] = False,
 ) -> StreamingResponse:
     """Stream the project's tasks in the chosen format (ids filter: `ids=1,2` or `ids[]=1&ids[]=2`)."""
     plan = service.plan(
@@ -41,6 +47,8 @@ def export(
         export_type or export_type_snake or "JSON",
         annotated_only=not download_all_tasks,
         ids=id_list(request),
+        view_id=view,
+        resolve=resolve_uri,
     )
     return StreamingResponse(
         service.stream(request.app.state.session_factory, plan),

@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import BadRequest
 from api_server.db.models import User
-from api_server.exports import rawsql, source, vision, writers
+from api_server.exports import jsontext, rawsql, source, vision, writers
 from api_server.exports.formats import INFO, ExportType, available
 from api_server.labelconfig.parser import LabelConfigError, LabelInterface, parse
 from api_server.projects import service as projects
+from api_server.storages.presign import PREFIXES, resolve_task_data
+from api_server.tasks.serialize import data_text
 from api_server.users.roles import Role
+from api_server.views import service as views
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,22 @@ def formats_for(session: Session, user: User, project_id: int) -> LabelInterface
 
 
 def plan(
-    session: Session, user: User, project_id: int, export_type: str, annotated_only: bool, ids: list[int] | None
+    session: Session,
+    user: User,
+    project_id: int,
+    export_type: str,
+    annotated_only: bool,
+    ids: list[int] | None,
+    view_id: int | None = None,
+    resolve: bool = False,
 ) -> ExportPlan:
     project = projects.get_project(session, user, project_id, Role.manager)
+    # A view narrows the export to the tasks its filters and selected items admit (its ordering is not used).
+    where = (
+        views.prepared(session, user, view_id=view_id, query=None, project_id=project.id).where
+        if view_id is not None
+        else None
+    )
     try:
         fmt = ExportType(export_type.upper())
     except ValueError:
@@ -62,11 +78,25 @@ def plan(
     stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")
     return ExportPlan(
         fmt=fmt,
-        selection=source.Selection(project_id=project.id, annotated_only=annotated_only, ids=ids),
+        selection=source.Selection(
+            project_id=project.id, annotated_only=annotated_only, ids=ids, where=where, resolve=resolve
+        ),
         interface=interface,
         filename=f"project-{project.id}-at-{stamp}.{info.extension}",
         media_type=info.media_type,
     )
+
+
+def _resolved_task(text: str) -> str:
+    """One exported task's JSON with its data's bucket URIs resolved (parsed only when it holds one)."""
+    if not any(prefix in text for prefix in PREFIXES):
+        return text
+    try:
+        task = jsontext.loads(text)
+    except ValueError:
+        return text
+    task["data"] = resolve_task_data(task["data"], task["id"]) if isinstance(task.get("data"), dict) else task["data"]
+    return jsontext.dumps(task).decode()
 
 
 def stream(factory: sessionmaker[Session], export: ExportPlan) -> Iterator[bytes]:
@@ -90,9 +120,17 @@ def stream(factory: sessionmaker[Session], export: ExportPlan) -> Iterator[bytes
 def _body(session: Session, export: ExportPlan) -> Iterator[bytes]:
     fmt, selection, interface = export.fmt, export.selection, export.interface
     if fmt in (ExportType.JSON, ExportType.JSONL):
-        yield from writers.json_texts(rawsql.task_json_pages(session, selection), lines=fmt is ExportType.JSONL)
+        pages = rawsql.task_json_pages(session, selection)
+        if selection.resolve:
+            pages = ([_resolved_task(t) for t in page] for page in pages)
+        yield from writers.json_texts(pages, lines=fmt is ExportType.JSONL)
         return
     batches = rawsql.batches(session, selection)
+    if selection.resolve:
+        batches = (
+            source.Batch([(t[0], data_text(t[1], t[0], True)) for t in b.tasks], b.annotations, b.predictions)
+            for b in batches
+        )
     if fmt is ExportType.JSON_MIN:
         yield from writers.json_min(batches, interface)
     elif fmt in (ExportType.CSV, ExportType.TSV):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, delete, func, select
+from sqlalchemy import ColumnElement, Select, Text, cast, delete, func, select
 from sqlalchemy.orm import Session
 
+from api_server.common.errors import BadRequest
 from api_server.db.models import Annotation, Prediction, Task
+from api_server.views.filters import Order
 
 TASK_COLUMNS = (
     Task.id,
@@ -72,7 +74,11 @@ class TaskFilter:
     is_labeled: bool | None = None
     only_annotated: bool | None = None
     has_predictions: bool | None = None
+    # Keyset paging: the tasks after this one in the list's order.
     after: int | None = None
+    # A view's or a query's compiled filters, and the list's order (views.filters).
+    where: ColumnElement[bool] | None = None
+    order: Order = field(default_factory=Order)
 
     def apply(self, stmt: Select[Any]) -> Select[Any]:
         if self.project_ids is not None:
@@ -86,13 +92,30 @@ class TaskFilter:
             stmt = stmt.where(annotated if self.only_annotated else ~annotated)
         if self.has_predictions is not None:
             stmt = stmt.where(Task.total_predictions > 0 if self.has_predictions else Task.total_predictions == 0)
-        if self.after is not None:
-            stmt = stmt.where(Task.id > self.after)
+        if self.where is not None:
+            stmt = stmt.where(self.where)
         return stmt
 
 
+def _keyset(session: Session, flt: TaskFilter) -> ColumnElement[bool] | None:
+    """The condition for `after`: past that task in the list's order (its sort value is looked up by id)."""
+    if flt.after is None:
+        return None
+    if flt.order.column is None:
+        return flt.order.after(None, flt.after)
+    row = session.execute(select(flt.order.column).where(Task.id == flt.after)).first()
+    if row is None:
+        raise BadRequest(
+            f"after: task {flt.after} does not exist", validation_errors={"after": ["must be a task of this list"]}
+        )
+    return flt.order.after(row[0], flt.after)
+
+
 def page(session: Session, flt: TaskFilter, *, offset: int, limit: int) -> list[Any]:
-    stmt = flt.apply(select(*TASK_COLUMNS)).order_by(Task.id).offset(offset).limit(limit)
+    stmt = flt.apply(select(*TASK_COLUMNS))
+    if (after := _keyset(session, flt)) is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(*flt.order.clauses()).offset(offset).limit(limit)
     return list(session.execute(stmt))
 
 
@@ -105,6 +128,8 @@ def totals(session: Session, flt: TaskFilter) -> tuple[int, int, int]:
             func.coalesce(func.sum(Task.total_predictions), 0),
         )
     )
+    if (after := _keyset(session, flt)) is not None:
+        stmt = stmt.where(after)
     count, annotations, predictions = session.execute(stmt).one()
     return int(count), int(annotations), int(predictions)
 
@@ -125,12 +150,16 @@ def annotations_of(session: Session, task_ids: Sequence[int], only_user: int | N
     return out
 
 
-def predictions_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Any]]:
+def predictions_of(session: Session, task_ids: Sequence[int], first_version: str = "") -> dict[int, list[Any]]:
+    """Predictions of the tasks, oldest first; those of `first_version` (the project's model version) first."""
     out: dict[int, list[Any]] = defaultdict(list)
     if not task_ids:
         return out
     stmt = select(*PREDICTION_COLUMNS).where(Prediction.task_id.in_(task_ids))
-    for row in session.execute(stmt.order_by(Prediction.task_id, Prediction.id)):
+    order = [Prediction.task_id, Prediction.id]
+    if first_version:
+        order.insert(1, (Prediction.model_version != first_version).asc())
+    for row in session.execute(stmt.order_by(*order)):
         out[row.task_id].append(row)
     return out
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Depends, Query, Request, Response
 
 from api_server.common.errors import BadRequest
@@ -60,6 +61,15 @@ class TaskQuery:
         )
 
 
+def _json_param(name: str, raw: str | None) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest(f"{name}: not valid JSON", validation_errors={name: ["must be a JSON object"]}) from None
+
+
 @router.get("/api/tasks/", response_model=TaskList)
 def list_tasks(
     session: SessionDep,
@@ -70,8 +80,31 @@ def list_tasks(
     fields: Annotated[Literal["task_only", "all"], Query(description="all: with annotations and predictions")] = (
         "task_only"
     ),
+    view: Annotated[int | None, Query(description="a data-manager view: its filters, ordering, selected items")] = None,
+    dm_query: Annotated[
+        str | None,
+        Query(
+            alias="query",
+            description='JSON {"filters": {...}, "ordering": [...], "selectedItems": {...}}; ignored with `view`',
+        ),
+    ] = None,
+    selected_items: Annotated[
+        str | None, Query(alias="selectedItems", description="JSON {all, included | excluded}")
+    ] = None,
+    resolve_uri: Annotated[
+        bool, Query(description="rewrite bucket URIs in task data to this server's presign endpoint")
+    ] = True,
 ) -> Response:
-    """Label Studio's task list: {"tasks": [...], "total", "total_annotations", "total_predictions"}."""
+    """Label Studio's task list: {"tasks": [...], "total", "total_annotations", "total_predictions"}.
+
+    Keyset paging: `after=<id of the last task of a page>` continues in the list's order.
+    """
+    parsed = _json_param("query", dm_query)
+    selected = _json_param("selectedItems", selected_items)
+    if selected is not None:
+        if parsed is not None and not isinstance(parsed, dict):
+            raise BadRequest("query: must be a JSON object", validation_errors={"query": ["must be a JSON object"]})
+        parsed = {**(parsed or {}), "selectedItems": selected}
     tasks, (total, annotations, predictions) = service.list_tasks(
         session,
         user,
@@ -80,6 +113,9 @@ def list_tasks(
         offset=page.offset,
         limit=page.page_size,
         with_results=fields == "all",
+        view_id=view,
+        query=parsed,
+        resolve=resolve_uri,
     )
     return json_response(
         {"tasks": tasks, "total": total, "total_annotations": annotations, "total_predictions": predictions}
@@ -121,8 +157,15 @@ def create_task(body: TaskCreate, session: SessionDep, user: CurrentUser) -> Res
 
 
 @router.get("/api/tasks/{task_id}/", response_model=TaskPublic)
-def get_task(task_id: int, session: SessionDep, user: CurrentUser) -> Response:
-    return json_response(service.get_task(session, user, task_id))
+def get_task(
+    task_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    resolve_uri: Annotated[
+        bool, Query(description="rewrite bucket URIs in task data to this server's presign endpoint")
+    ] = True,
+) -> Response:
+    return json_response(service.get_task(session, user, task_id, resolve_uri))
 
 
 @router.patch("/api/tasks/{task_id}/", response_model=TaskPublic)

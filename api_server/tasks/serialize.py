@@ -1,7 +1,8 @@
 """Tasks, annotations and predictions as Label Studio's JSON, straight from query rows.
 
 Stored JSON (data, meta, result) arrives as text and is embedded with orjson.Fragment,
-never parsed. Timestamps are UTC with a Z, naive ones (SQLite) included.
+never parsed; task data is parsed only to resolve storage URIs, and only when its text holds
+one. Timestamps are UTC with a Z, naive ones (SQLite) included.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import orjson
 from fastapi import Response
+
+from api_server.storages.presign import PREFIXES, resolve_task_data
 
 Fragment = orjson.Fragment
 DUMP_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
@@ -24,10 +27,21 @@ def json_response(obj: Any, status_code: int = 200) -> Response:
     return Response(dumps(obj), status_code=status_code, media_type="application/json")
 
 
-def task_dict(row: Any) -> dict[str, Any]:
+def data_text(raw: str, task_id: int, resolve: bool) -> str:
+    """The task's data JSON; with `resolve`, storage URIs point at its presign endpoint (as /next serves them)."""
+    if not resolve or not any(prefix in raw for prefix in PREFIXES):
+        return raw
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # integers beyond 64 bits: served as stored
+        return raw
+    return dumps(resolve_task_data(data, task_id)).decode() if isinstance(data, dict) else raw
+
+
+def task_dict(row: Any, resolve: bool = False) -> dict[str, Any]:
     return {
         "id": row.id,
-        "data": Fragment(row.data),
+        "data": Fragment(data_text(row.data, row.id, resolve)),
         "meta": Fragment(row.meta or "{}"),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -79,8 +93,10 @@ def prediction_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def full_task_dict(row: Any, annotations: Sequence[Any], predictions: Sequence[Any]) -> dict[str, Any]:
-    out = task_dict(row)
+def full_task_dict(
+    row: Any, annotations: Sequence[Any], predictions: Sequence[Any], resolve: bool = False
+) -> dict[str, Any]:
+    out = task_dict(row, resolve)
     out["annotations"] = [annotation_dict(a) for a in annotations]
     out["predictions"] = [prediction_dict(p) for p in predictions]
     out["drafts"] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ from api_server.tasks.repository import TaskFilter
 from api_server.tasks.schemas import TaskCreate, TaskUpdate
 from api_server.users.roles import Role
 from api_server.users.service import project_role
+from api_server.views import service as views
 
 # Deleted-task events list the ids up to this many tasks; bigger deletes carry the count and id ranges.
 EVENT_FULL_PAYLOAD_LIMIT = 1000
@@ -35,6 +38,12 @@ def _annotations_for(session: Session, user: User, project_id: int, task_ids: li
     return repository.annotations_of(session, task_ids, only_user=only)
 
 
+def _model_versions(session: Session, project_ids: Iterable[int]) -> dict[int, str]:
+    """Each project's chosen model version ('' when none): its predictions are listed first."""
+    rows = session.execute(select(Project.id, Project.model_version).where(Project.id.in_(set(project_ids))))
+    return {pid: version for pid, version in rows}
+
+
 def list_tasks(
     session: Session,
     user: User,
@@ -44,27 +53,36 @@ def list_tasks(
     offset: int,
     limit: int,
     with_results: bool,
+    view_id: int | None = None,
+    query: Any = None,
+    resolve: bool = False,
 ) -> tuple[list[dict[str, Any]], tuple[int, int, int]]:
+    if view_id is not None and project_id is None:
+        project_id = views.project_of(session, user, view_id)
     if project_id is not None:
         projects.get_project(session, user, project_id, Role.viewer)
-        flt = TaskFilter(**{**flt.__dict__, "project_ids": [project_id]})
+        flt = replace(flt, project_ids=[project_id])
     else:
         visible = _visible_projects(session, user)
         if visible is not None:
-            flt = TaskFilter(**{**flt.__dict__, "project_ids": visible})
+            flt = replace(flt, project_ids=visible)
+    if view_id is not None or query is not None:
+        prepared = views.prepared(session, user, view_id=view_id, query=query, project_id=project_id)
+        flt = replace(flt, where=prepared.where, order=prepared.order)
     rows = repository.page(session, flt, offset=offset, limit=limit)
     totals = repository.totals(session, flt)
     if not with_results:
-        return [serialize.task_dict(r) for r in rows], totals
-    ids = [r.id for r in rows]
-    predictions = repository.predictions_of(session, ids)
+        return [serialize.task_dict(r, resolve) for r in rows], totals
+    versions = _model_versions(session, {r.project_id for r in rows})
     by_project: dict[int, list[int]] = {}
     for r in rows:
         by_project.setdefault(r.project_id, []).append(r.id)
     annotations: dict[int, list[Any]] = {}
+    predictions: dict[int, list[Any]] = {}
     for pid, task_ids in by_project.items():
         annotations.update(_annotations_for(session, user, pid, task_ids))
-    out = [serialize.full_task_dict(r, annotations.get(r.id, []), predictions.get(r.id, [])) for r in rows]
+        predictions.update(repository.predictions_of(session, task_ids, first_version=versions.get(pid, "")))
+    out = [serialize.full_task_dict(r, annotations.get(r.id, []), predictions.get(r.id, []), resolve) for r in rows]
     return out, totals
 
 
@@ -76,11 +94,12 @@ def _task_row(session: Session, user: User, task_id: int, minimum: Role) -> Any:
     return row
 
 
-def get_task(session: Session, user: User, task_id: int) -> dict[str, Any]:
+def get_task(session: Session, user: User, task_id: int, resolve: bool = False) -> dict[str, Any]:
     row = _task_row(session, user, task_id, Role.viewer)
     annotations = _annotations_for(session, user, row.project_id, [row.id]).get(row.id, [])
-    predictions = repository.predictions_of(session, [row.id]).get(row.id, [])
-    return serialize.full_task_dict(row, annotations, predictions)
+    version = _model_versions(session, [row.project_id]).get(row.project_id, "")
+    predictions = repository.predictions_of(session, [row.id], first_version=version).get(row.id, [])
+    return serialize.full_task_dict(row, annotations, predictions, resolve)
 
 
 def _check_data(project: Project, data: dict[str, Any]) -> None:

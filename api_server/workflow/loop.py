@@ -16,13 +16,19 @@ from api_server.workflow import pg_loop, service
 from api_server.workflow.schemas import TaskPayload
 
 
-async def next_task(request: Request, user: User, project_id: int) -> TaskPayload:
-    fast = pg_loop.of(request)
+async def next_task(request: Request, user: User, project_id: int, view_id: int | None = None) -> TaskPayload:
+    # A view's filters are arbitrary SQL, which the database function does not take: the services answer.
+    fast = pg_loop.of(request) if view_id is None else None
     if fast is not None and (payload := await fast.next_task(user, project_id)) is not None:
         return payload
     state = request.app.state
     return await in_new_session(
-        state.session_factory, service.next_task, user=user, project_id=project_id, settings=state.settings
+        state.session_factory,
+        service.next_task,
+        user=user,
+        project_id=project_id,
+        settings=state.settings,
+        view_id=view_id,
     )
 
 

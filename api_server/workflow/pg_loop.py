@@ -65,7 +65,11 @@ SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
 _NEXT = "SELECT * FROM kubelabel_next_task(%s, %s, %s, %s, %s, %s, %s)"
-_PREDICTIONS = "SELECT * FROM predictions WHERE task_id = %s ORDER BY id"
+# Pre-annotations: the predictions of the project's model version when it names one, else all.
+_PREDICTIONS = (
+    "SELECT p.* FROM predictions p JOIN projects pr ON pr.id = p.project_id"
+    " WHERE p.task_id = %s AND (pr.model_version = '' OR p.model_version = pr.model_version) ORDER BY p.id"
+)
 _DRAFTS = "SELECT * FROM drafts WHERE task_id = %s AND user_id = %s ORDER BY id"
 
 

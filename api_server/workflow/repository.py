@@ -197,12 +197,19 @@ def _id_range() -> Select[tuple[int | None, int | None]]:
 
 
 def candidate(
-    session: Session, project: Project, user_id: int, now: datetime, *, allow_own_skips: bool, start: int | None
+    session: Session,
+    project: Project,
+    user_id: int,
+    now: datetime,
+    *,
+    allow_own_skips: bool,
+    start: int | None,
+    where: ColumnElement[bool] | None = None,
 ) -> Task | None:
     """The first task the user may get, in the project's sampling order (row-locked, see `_candidate`).
 
     Uniform sampling starts at a random id `start` and wraps around: an index range scan, never
-    a sort of the whole project.
+    a sort of the whole project. `where` (a view's filters) narrows the candidates.
     """
     skips = project.skip_queue == IGNORE_SKIPPED
     params = {"project_id": project.id, "user_id": user_id, "now": now, "start": start}
@@ -211,7 +218,8 @@ def candidate(
     else:
         orders = ["score" if project.sampling == UNCERTAINTY else "id"]
     for order in orders:
-        found = session.scalars(_candidate(skips, allow_own_skips, order), params).first()
+        stmt = _candidate(skips, allow_own_skips, order)
+        found = session.scalars(stmt if where is None else stmt.where(where), params).first()
         if found is not None:
             return found
     return None

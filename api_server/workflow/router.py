@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic
 from api_server.common.routing import DualSlashRouter
@@ -14,13 +16,20 @@ router = DualSlashRouter(prefix="/api", tags=["workflow"])
 
 
 @router.get("/projects/{project_id}/next/", response_model=TaskPayload)
-async def next_task(project_id: int, request: Request, user: CurrentUser) -> TaskPayload:
+async def next_task(
+    project_id: int,
+    request: Request,
+    user: CurrentUser,
+    view: Annotated[int | None, Query(description="only tasks of this data-manager view (its filters)")] = None,
+) -> TaskPayload:
     """The caller's next task (locked for them until they submit, skip, or the lock expires).
 
     Follows the project's sampling and overlap; never a task the caller already annotated or
     skipped. 404 {"detail": "no more tasks"} when there is nothing left for the caller.
+    With `view`, only tasks that view's filters and selected items admit (Label Studio's
+    "label tasks in this view").
     """
-    return await loop.next_task(request, user, project_id)
+    return await loop.next_task(request, user, project_id, view)
 
 
 @router.post("/tasks/{task_id}/skip/", response_model=AnnotationPublic, status_code=201)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,6 +22,7 @@ from api_server.settings import Settings
 from api_server.storages.presign import resolve_task_data
 from api_server.tasks import counters
 from api_server.users.roles import Role
+from api_server.views import service as views
 from api_server.workflow import metrics, repository, txn
 from api_server.workflow.access import project_access, task_access
 from api_server.workflow.schemas import (
@@ -91,11 +92,15 @@ def settle(session: Session, task: Task, project: Project, user_id: int | None, 
 # --- next task ------------------------------------------------------------------------------
 
 
-def _payload(session: Session, task: Task, user: User, *, with_own: bool, fresh: bool) -> TaskPayload:
+def _payload(
+    session: Session, task: Task, user: User, *, with_own: bool, fresh: bool, model_version: str = ""
+) -> TaskPayload:
     # The counters and the state spare queries: no predictions to load when the task has none,
     # no drafts of the caller on a task that was new (saving a draft moves it to in_progress).
+    # Pre-annotations are the predictions of the project's model version when it names one.
+    chosen = [Prediction.model_version == model_version] if model_version else []
     predictions = (
-        session.scalars(select(Prediction).where(Prediction.task_id == task.id).order_by(Prediction.id))
+        session.scalars(select(Prediction).where(Prediction.task_id == task.id, *chosen).order_by(Prediction.id))
         if task.total_predictions
         else []
     )
@@ -128,7 +133,14 @@ def build_payload(
     return payload
 
 
-def _claim(session: Session, project: Project, user_id: int, ttl: timedelta, allow_own_skips: bool) -> Task | None:
+def _claim(
+    session: Session,
+    project: Project,
+    user_id: int,
+    ttl: timedelta,
+    allow_own_skips: bool,
+    where: ColumnElement[bool] | None = None,
+) -> Task | None:
     """Lock an available task for the user; on PostgreSQL re-check it in a fresh statement first.
 
     The candidate query skips rows other transactions hold, but judges the rest by the snapshot
@@ -144,7 +156,9 @@ def _claim(session: Session, project: Project, user_id: int, ttl: timedelta, all
         start = random.randint(low, high)
     for _ in range(_ATTEMPTS):
         now = utcnow()
-        task = repository.candidate(session, project, user_id, now, allow_own_skips=allow_own_skips, start=start)
+        task = repository.candidate(
+            session, project, user_id, now, allow_own_skips=allow_own_skips, start=start, where=where
+        )
         if task is None:
             return None
         if repository.claim(session, project, task.id, user_id, now, now + ttl, allow_own_skips=allow_own_skips):
@@ -152,9 +166,17 @@ def _claim(session: Session, project: Project, user_id: int, ttl: timedelta, all
     return None
 
 
-def next_task(session: Session, user: User, project_id: int, settings: Settings) -> TaskPayload:
+def next_task(
+    session: Session, user: User, project_id: int, settings: Settings, view_id: int | None = None
+) -> TaskPayload:
     started = time.perf_counter()
     project, _ = project_access(session, user, project_id, Role.annotator)
+    # Confined to a view: its filters and selected items narrow the candidates (sampling order kept).
+    where = (
+        views.prepared(session, user, view_id=view_id, query=None, project_id=project.id).where
+        if view_id is not None
+        else None
+    )
     ttl = timedelta(seconds=project.task_lock_ttl or settings.task_lock_ttl_seconds)
     with txn.writing(session):
         now = utcnow()
@@ -165,9 +187,9 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
             repository.extend_lock(session, lock_id, now + ttl)
             fresh = False
         else:
-            task = _claim(session, project, user.id, ttl, allow_own_skips=False)
+            task = _claim(session, project, user.id, ttl, allow_own_skips=False, where=where)
             if task is None and project.skip_queue == repository.REQUEUE_FOR_ME:
-                task = _claim(session, project, user.id, ttl, allow_own_skips=True)
+                task = _claim(session, project, user.id, ttl, allow_own_skips=True, where=where)
             if task is None:
                 session.commit()
                 metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
@@ -177,7 +199,7 @@ def next_task(session: Session, user: User, project_id: int, settings: Settings)
                 move(session, task, S.in_progress, user.id, "handed out by /next")
         session.commit()
     own = project.skip_queue == repository.REQUEUE_FOR_ME
-    payload = _payload(session, task, user, with_own=own, fresh=fresh)
+    payload = _payload(session, task, user, with_own=own, fresh=fresh, model_version=project.model_version)
     metrics.NEXT_TASK_DURATION.observe(time.perf_counter() - started)
     return payload
 

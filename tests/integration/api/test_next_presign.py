@@ -22,5 +22,9 @@ def test_next_rewrites_storage_uris(api):
     fileuri = unquote(parse_qs(url.query)["fileuri"][0])
     padded = fileuri + "=" * (-len(fileuri) % 4)
     assert base64.urlsafe_b64decode(padded).decode() == "s3://pets/cat 1.jpg"
-    # The stored task keeps the original URI.
-    assert api.get(f"/api/tasks/{task['id']}/").json()["data"]["image"] == "s3://pets/cat 1.jpg"
+    # Task reads rewrite it the same way (Label Studio's resolve_uri, on by default); the stored task keeps it.
+    assert api.get(f"/api/tasks/{task['id']}/").json()["data"]["image"] == task["data"]["image"]
+    listed = api.get("/api/tasks/", params={"project": project["id"]}).json()["tasks"]
+    assert listed[0]["data"]["image"] == task["data"]["image"]
+    raw = api.get(f"/api/tasks/{task['id']}/", params={"resolve_uri": "false"}).json()
+    assert raw["data"]["image"] == "s3://pets/cat 1.jpg"
