@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings
 
 
 def _default_image() -> str:
@@ -67,6 +69,26 @@ class OperatorSettings(BaseSettings):
     webhook_key_file: str | None = None
     webhook_ca_file: str | None = Field(default=None, description="CA bundle for clients (default: the cert).")
     webhook_ca_dump: str | None = Field(default=None, description="Write the CA bundle here (for curl --cacert).")
+
+    # Defaults for every pod the operator makes (JSON, the shape of spec.pod); a resource's own spec.pod
+    # fields replace these field by field. Bad JSON or a reserved label stops the operator at start.
+    pod_defaults: PodSettings = Field(default_factory=PodSettings)
+    # Defaults of each project's spec.networkPolicy (JSON, its shape): enabled, ingressNamespaceSelector, allowFrom.
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=lambda: NetworkPolicySpec(
+            enabled=False,
+            ingress_namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+        )
+    )
+    # The NetworkPolicy peer that admits the operator itself (stats, ML registration, health checks).
+    network_policy_operator_peer: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubelabel-system"}},
+            "podSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "kubelabel", "app.kubernetes.io/component": "operator"}
+            },
+        }
+    )
 
 
 @lru_cache

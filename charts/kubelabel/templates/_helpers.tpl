@@ -96,7 +96,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Operator RBAC rules on namespaced objects (used by the ClusterRole or each Role): exactly what the
      operator calls, as manifests/base/rbac.yaml grants (tests/unit/packaging checks they stay equal).
-     No list/watch on Secrets, no delete where owner references let garbage collection do it. */}}
+     No delete where owner references let garbage collection do it. */}}
 {{- define "kubelabel.operatorNamespacedRules" -}}
 # The three kinds: watched, annotated by kopf, status written by the operator.
 - apiGroups: ["kubelabel.io"]
@@ -114,9 +114,10 @@ app.kubernetes.io/component: {{ .component }}
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "create", "patch"]
+# list and watch: a change of a Secret a resource names reconciles it at once (rolls its pods).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create"]
+  verbs: ["get", "list", "watch", "create"]
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "create", "patch", "delete"]
@@ -139,7 +140,7 @@ app.kubernetes.io/component: {{ .component }}
   resources: ["cronjobs"]
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
-  resources: ["ingresses"]
+  resources: ["ingresses", "networkpolicies"]
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]

@@ -16,7 +16,9 @@ from kubelabel_operator.builders.meta import (
     selector,
     service_url,
 )
+from kubelabel_operator.builders.placement import extra_tolerations, place
 from kubelabel_operator.models.ml_backend import ManagedBackend, MLBackendSpec
+from kubelabel_operator.models.pod import PodSettings
 
 COMPONENT = "ml-backend"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -58,7 +60,9 @@ def _container_resources(managed: ManagedBackend) -> dict[str, Any]:
     return out
 
 
-def deployment(owner: Owner, spec: MLBackendSpec, default_image: str) -> dict[str, Any]:
+def deployment(
+    owner: Owner, spec: MLBackendSpec, default_image: str, pod_defaults: PodSettings | None = None
+) -> dict[str, Any]:
     managed = _managed(spec)
     mount_path = managed.model_volume.mount_path if managed.model_volume else "/models"
     if managed.model_volume is None:
@@ -93,8 +97,9 @@ def deployment(owner: Owner, spec: MLBackendSpec, default_image: str) -> dict[st
         "containers": [container],
         "volumes": [models_volume, {"name": "tmp", "emptyDir": {}}],
     }
+    template = place({"metadata": {"labels": _labels(owner, spec)}, "spec": pod_spec}, spec.pod, pod_defaults)
     if managed.gpu:
-        pod_spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+        extra_tolerations(template, [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -102,7 +107,7 @@ def deployment(owner: Owner, spec: MLBackendSpec, default_image: str) -> dict[st
         "spec": {
             "replicas": managed.replicas,
             "selector": {"matchLabels": _selector(owner, spec)},
-            "template": {"metadata": {"labels": _labels(owner, spec)}, "spec": pod_spec},
+            "template": template,
         },
     }
 

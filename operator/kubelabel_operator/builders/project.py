@@ -25,7 +25,9 @@ from kubelabel_operator.builders.meta import (
     selector,
     service_url,
 )
+from kubelabel_operator.builders.placement import place
 from kubelabel_operator.models.labeling_project import SAMPLING_LABELS, LabelingProjectSpec
+from kubelabel_operator.models.pod import PodSettings
 
 COMPONENT = "api"
 WORKER_COMPONENT = "worker"
@@ -110,7 +112,7 @@ def admin_token_secret(owner: Owner, token: str) -> dict[str, Any]:
     }
 
 
-_NOT_IN_PODS = {"deletionPolicy", "adoptFrom"}  # adoptFrom reaches the pods as the claim's name
+_NOT_IN_PODS = {"deletionPolicy", "adoptFrom", "networkPolicy"}  # adoptFrom reaches the pods as the claim's name
 
 
 def config_hash(spec: LabelingProjectSpec, label_config: str) -> str:
@@ -177,9 +179,11 @@ def deployment(
     hash_: str,
     claim: str | None = None,
     secrets_digest: str | None = None,
+    pod_defaults: PodSettings | None = None,
 ) -> dict[str, Any]:
     """`claim`: the SQLite PVC's name when it is not the project's own (one adopted from another project);
-    `secrets_digest`: secrets_hash() of the Secret keys the pods read."""
+    `secrets_digest`: secrets_hash() of the Secret keys the pods read; `pod_defaults`: the operator's
+    defaults under spec.pod."""
     server = spec.server
     sqlite = spec.database.type == "sqlite"
     data_volume: dict[str, Any] = (
@@ -235,29 +239,38 @@ def deployment(
             # SQLite lives on a ReadWriteOnce volume: never two pods at once.
             "strategy": {"type": "Recreate"} if sqlite else {"type": "RollingUpdate"},
             "selector": {"matchLabels": selector(owner.name, COMPONENT)},
-            "template": {
-                "metadata": {
-                    "labels": labels(owner.name, COMPONENT),
-                    "annotations": pod_annotations,
+            "template": place(
+                {
+                    "metadata": {
+                        "labels": labels(owner.name, COMPONENT),
+                        "annotations": pod_annotations,
+                    },
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security_context(),
+                        "initContainers": [migrate],
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": config_map_name(owner.name)}},
+                            data_volume,
+                            {"name": "tmp", "emptyDir": {}},
+                        ],
+                    },
                 },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "initContainers": [migrate],
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": config_map_name(owner.name)}},
-                        data_volume,
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
-                },
-            },
+                spec.pod,
+                pod_defaults,
+            ),
         },
     }
 
 
 def worker_deployment(
-    owner: Owner, spec: LabelingProjectSpec, image: str, hash_: str, secrets_digest: str | None = None
+    owner: Owner,
+    spec: LabelingProjectSpec,
+    image: str,
+    hash_: str,
+    secrets_digest: str | None = None,
+    pod_defaults: PodSettings | None = None,
 ) -> dict[str, Any] | None:
     """`kubelabel worker` beside the API when jobs go through Redis (webhooks, syncs, ML calls).
 
@@ -266,13 +279,13 @@ def worker_deployment(
     """
     if spec.redis is None or spec.database.type != "postgres":
         return None
-    worker = deployment(owner, spec, image, hash_, secrets_digest=secrets_digest)
+    worker = deployment(owner, spec, image, hash_, secrets_digest=secrets_digest, pod_defaults=pod_defaults)
     worker["metadata"] = metadata(worker_name(owner.name), owner, labels(owner.name, WORKER_COMPONENT))
     pod_spec = worker["spec"]
     pod_spec["replicas"] = 1
     pod_spec["strategy"] = {"type": "RollingUpdate"}
     pod_spec["selector"] = {"matchLabels": selector(owner.name, WORKER_COMPONENT)}
-    pod_spec["template"]["metadata"]["labels"] = labels(owner.name, WORKER_COMPONENT)
+    pod_spec["template"]["metadata"]["labels"].update(labels(owner.name, WORKER_COMPONENT))
     container = pod_spec["template"]["spec"]["containers"][0]
     container["name"] = "worker"
     container["args"] = ["worker"]

@@ -13,8 +13,11 @@ from kubelabel_operator.builders.meta import (
     labels,
     metadata,
     pod_security_context,
+    resources,
 )
+from kubelabel_operator.builders.placement import place
 from kubelabel_operator.builders.project import TOKEN_KEY, admin_secret_name, endpoint
+from kubelabel_operator.models.pod import PodSettings
 from kubelabel_operator.models.storage_connection import StorageConnectionSpec
 
 COMPONENT = "storage-sync"
@@ -35,7 +38,9 @@ def _labels(owner: Owner, spec: StorageConnectionSpec) -> dict[str, str]:
     return labels(spec.project_ref.name, COMPONENT, **{STORAGE_LABEL: owner.name})
 
 
-def pod_template(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[str, Any]:
+def pod_template(
+    owner: Owner, spec: StorageConnectionSpec, image: str, pod_defaults: PodSettings | None = None
+) -> dict[str, Any]:
     project = spec.project_ref.name
     env: list[dict[str, Any]] = [
         {"name": "KUBELABEL_API_URL", "value": endpoint(project, owner.namespace)},
@@ -66,11 +71,11 @@ def pod_template(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[
         "env": env,
         "terminationMessagePath": RESULT_FILE,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": resources(spec.resources, {"cpu": "100m", "memory": "128Mi"}, {"memory": "512Mi"}),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
-    return {
+    template = {
         "metadata": {"labels": _labels(owner, spec)},
         "spec": {
             "restartPolicy": "Never",
@@ -80,27 +85,34 @@ def pod_template(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[
             "volumes": volumes,
         },
     }
+    return place(template, spec.pod, pod_defaults)
 
 
-def _job_spec(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[str, Any]:
+def _job_spec(
+    owner: Owner, spec: StorageConnectionSpec, image: str, pod_defaults: PodSettings | None
+) -> dict[str, Any]:
     return {
         "backoffLimit": spec.backoff_limit,
         "ttlSecondsAfterFinished": FINISHED_TTL_SECONDS,
-        "template": pod_template(owner, spec, image),
+        "template": pod_template(owner, spec, image, pod_defaults),
     }
 
 
-def sync_job(owner: Owner, spec: StorageConnectionSpec, image: str, run: int) -> dict[str, Any]:
+def sync_job(
+    owner: Owner, spec: StorageConnectionSpec, image: str, run: int, pod_defaults: PodSettings | None = None
+) -> dict[str, Any]:
     annotations = {SYNC_REQUEST_ANNOTATION: spec.sync_request} if spec.sync_request else None
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata(job_name(owner.name, run), owner, _labels(owner, spec), annotations),
-        "spec": _job_spec(owner, spec, image),
+        "spec": _job_spec(owner, spec, image, pod_defaults),
     }
 
 
-def sync_cronjob(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[str, Any]:
+def sync_cronjob(
+    owner: Owner, spec: StorageConnectionSpec, image: str, pod_defaults: PodSettings | None = None
+) -> dict[str, Any]:
     assert spec.schedule is not None
     return {
         "apiVersion": "batch/v1",
@@ -111,6 +123,9 @@ def sync_cronjob(owner: Owner, spec: StorageConnectionSpec, image: str) -> dict[
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"metadata": {"labels": _labels(owner, spec)}, "spec": _job_spec(owner, spec, image)},
+            "jobTemplate": {
+                "metadata": {"labels": _labels(owner, spec)},
+                "spec": _job_spec(owner, spec, image, pod_defaults),
+            },
         },
     }

@@ -26,7 +26,13 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
     with metrics.observe(KIND):
         try:
             outcome = await reconcile_mlbackend(
-                rt.k8s, rt.http, body, rt.settings.image, rt.settings.api_url_template, now_iso()
+                rt.k8s,
+                rt.http,
+                body,
+                rt.settings.image,
+                rt.settings.api_url_template,
+                now_iso(),
+                rt.settings.pod_defaults,
             )
             await report(rt.k8s, MLBACKENDS, body, outcome, logger)
         except ApiError as exc:

@@ -29,7 +29,15 @@ async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None
         return
     with metrics.observe(KIND):
         try:
-            outcome = await reconcile_project(rt.k8s, data, rt.settings.image, now_iso())
+            outcome = await reconcile_project(
+                rt.k8s,
+                data,
+                rt.settings.image,
+                now_iso(),
+                pod_defaults=rt.settings.pod_defaults,
+                network_defaults=rt.settings.network_policy,
+                operator_peer=rt.settings.network_policy_operator_peer,
+            )
             await report(rt.k8s, PROJECTS, data, outcome, logger)
         except ApiError as exc:
             raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=5) from exc

@@ -25,7 +25,9 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
         return
     with metrics.observe(KIND):
         try:
-            outcome = await reconcile_storage(rt.k8s, body, rt.settings.image, now_iso())
+            outcome = await reconcile_storage(
+                rt.k8s, body, rt.settings.image, now_iso(), pod_defaults=rt.settings.pod_defaults
+            )
             await report(rt.k8s, STORAGES, body, outcome, logger)
         except ApiError as exc:
             raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=5) from exc

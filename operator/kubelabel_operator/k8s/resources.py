@@ -42,13 +42,14 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
 PDBS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 PROJECTS = Resource(GROUP, VERSION, "labelingprojects", "LabelingProject")
 STORAGES = Resource(GROUP, VERSION, "storageconnections", "StorageConnection")
 MLBACKENDS = Resource(GROUP, VERSION, "mlbackends", "MLBackend")
 
 BY_KIND: dict[str, Resource] = {
     r.kind: r
-    for r in (CONFIGMAPS, SECRETS, SERVICES, PVCS, PODS, DEPLOYMENTS, JOBS, CRONJOBS, INGRESSES, PDBS)
+    for r in (CONFIGMAPS, SECRETS, SERVICES, PVCS, PODS, DEPLOYMENTS, JOBS, CRONJOBS, INGRESSES, PDBS, NETWORKPOLICIES)
     + (PROJECTS, STORAGES, MLBACKENDS)
 }
 

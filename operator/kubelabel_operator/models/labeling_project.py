@@ -17,6 +17,7 @@ from kubelabel_operator.models.common import (
     SecretKeyRef,
     immutable,
 )
+from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings
 
 Sampling = Literal["sequential", "uniform", "uncertainty"]
 DeletionPolicy = Literal["Retain", "Delete"]
@@ -188,6 +189,12 @@ class LabelingProjectSpec(Model):
         description="What deleting the project does to its SQLite PVC: Retain keeps it (never owned by the project,"
         " labelled kubelabel.io/retained-from) for a new project to adopt; Delete lets the garbage collector remove it."
         " A PostgreSQL database is never dropped.",
+    )
+    pod: PodSettings | None = Field(
+        default=None, description="Placement and identity of the API server and worker pods (default: the operator's)."
+    )
+    network_policy: NetworkPolicySpec | None = Field(
+        default=None, description="A NetworkPolicy admitting only the operator, the ingress and the project's own pods."
     )
     adopt_from: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from kubelabel_operator.models.common import (
     ResourceRequirements,
     immutable,
 )
+from kubelabel_operator.models.pod import PodSettings
 
 
 class EnvVar(Model):
@@ -95,6 +96,9 @@ class MLBackendSpec(Model):
         default=30, ge=5, le=3600, description="How often the operator checks /health and /setup."
     )
     title: str | None = Field(default=None, max_length=200, description="Title in the project (default ns/name).")
+    pod: PodSettings | None = Field(
+        default=None, description="Placement and identity of a managed model server's pods (default: the operator's)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

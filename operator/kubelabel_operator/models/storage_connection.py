@@ -6,7 +6,8 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kubelabel_operator.models.common import BaseStatus, Model, ObjectRef, immutable
+from kubelabel_operator.models.common import BaseStatus, Model, ObjectRef, ResourceRequirements, immutable
+from kubelabel_operator.models.pod import PodSettings
 
 SyncState = Literal["initialized", "queued", "in_progress", "completed", "completed_with_errors", "failed"]
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "completed_with_errors", "failed"})
@@ -98,6 +99,12 @@ class StorageConnectionSpec(Model):
         default=None, max_length=253, description="Change this value to start a new sync (on demand)."
     )
     backoff_limit: int = Field(default=2, ge=0, le=10, description="Retries of a failed sync Job.")
+    resources: ResourceRequirements | None = Field(
+        default=None, description="Sync container resources (default: requests cpu 100m, memory 128Mi)."
+    )
+    pod: PodSettings | None = Field(
+        default=None, description="Placement and identity of the sync pods (default: the operator's)."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelabel_operator.builders.meta import MANAGED_BY
+from kubelabel_operator.builders.placement import clear_dropped
 from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.k8s.resources import Resource, for_object
 from kubelabel_operator.reconcilers.conditions import is_subset
@@ -55,6 +56,7 @@ async def ensure(k8s: K8s, desired: dict[str, Any], *, create_only: bool = False
     if create_only:
         return "unchanged", actual
     patch = _patch_for(desired)
+    clear_dropped(patch, actual)
     if is_subset(patch, actual):
         return "unchanged", actual
     patched = await k8s.patch(res, ns, name, patch)

@@ -103,7 +103,10 @@ def transition_events(previous: list[dict[str, Any]] | None, current: list[dict[
 def is_subset(desired: Any, actual: Any) -> bool:
     """True when every field of `desired` is present with the same value in `actual` (lists by position)."""
     if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(k in actual and is_subset(v, actual[k]) for k, v in desired.items())
+        # None: the key is absent (what a merge patch's null makes of it).
+        return isinstance(actual, dict) and all(
+            actual.get(k) is None if v is None else k in actual and is_subset(v, actual[k]) for k, v in desired.items()
+        )
     if isinstance(desired, list):
         return (
             isinstance(actual, list)

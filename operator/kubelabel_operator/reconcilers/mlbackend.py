@@ -14,6 +14,7 @@ from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, PVCS, SERVICES
 from kubelabel_operator.models.ml_backend import MLBackendSpec
+from kubelabel_operator.models.pod import PodSettings
 from kubelabel_operator.reconcilers import pods, project_api, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Verdict
@@ -75,6 +76,7 @@ async def reconcile_mlbackend(
     default_image: str,
     api_url_template: str,
     now: str,
+    pod_defaults: PodSettings | None = None,
 ) -> Outcome:
     owner = Owner.from_body(body)
     base: dict[str, Any] = {}
@@ -93,7 +95,7 @@ async def reconcile_mlbackend(
         auth = await _auth(k8s, owner.namespace, spec)
         if spec.managed is not None:
             image = project_spec.server.image or default_image
-            wanted = [build.deployment(owner, spec, image), build.service(owner, spec)]
+            wanted = [build.deployment(owner, spec, image, pod_defaults), build.service(owner, spec)]
             pvc = build.models_pvc(owner, spec)
             if pvc is not None:
                 children[key(pvc)], _ = await ensure(k8s, pvc, create_only=True)

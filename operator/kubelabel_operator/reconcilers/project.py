@@ -7,11 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kubelabel_operator.builders import network_policy as netpol
 from kubelabel_operator.builders import project as build
 from kubelabel_operator.builders.meta import Owner
 from kubelabel_operator.k8s import ApiError, K8s
-from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES, PDBS
+from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES, NETWORKPOLICIES, PDBS
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
+from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings, effective
 from kubelabel_operator.reconcilers import admission, data_volume, pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Event, Verdict
@@ -62,7 +64,17 @@ def _base_status(owner: Owner) -> dict[str, Any]:
     }
 
 
-async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str) -> Outcome:
+async def reconcile_project(
+    k8s: K8s,
+    body: dict[str, Any],
+    image: str,
+    now: str,
+    *,
+    pod_defaults: PodSettings | None = None,
+    network_defaults: NetworkPolicySpec | None = None,
+    operator_peer: dict[str, Any] | None = None,
+) -> Outcome:
+    """`pod_defaults`, `network_defaults`, `operator_peer`: the operator's settings of those names."""
     owner = Owner.from_body(body)
     try:
         spec = LabelingProjectSpec.model_validate(body.get("spec") or {})
@@ -89,7 +101,8 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         if spec.database.type == "sqlite":
             claim, state, volume_events = await data_volume.ensure_data_volume(k8s, owner, spec)
             children[f"PersistentVolumeClaim/{claim}"] = state
-        wanted.append(build.deployment(owner, spec, image, build.config_hash(spec, xml), claim, digest))
+        config_hash = build.config_hash(spec, xml)
+        wanted.append(build.deployment(owner, spec, image, config_hash, claim, digest, pod_defaults))
         wanted.append(build.service(owner, spec))
         ingress = build.ingress(owner, spec)
         if ingress is not None:
@@ -97,9 +110,13 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
         budget = build.disruption_budget(owner, spec)
         if budget is not None:
             wanted.append(budget)
-        worker = build.worker_deployment(owner, spec, image, build.config_hash(spec, xml), digest)
+        worker = build.worker_deployment(owner, spec, image, config_hash, digest, pod_defaults)
         if worker is not None:
             wanted.append(worker)
+        policy = effective(spec.network_policy, network_defaults) or NetworkPolicySpec()
+        network = netpol.network_policy(owner, policy, operator_peer or {})
+        if network is not None:
+            wanted.append(network)
         deployment: dict[str, Any] | None = None
         for child in wanted:
             children[key(child)], actual = await ensure(k8s, child)
@@ -109,6 +126,8 @@ async def reconcile_project(k8s: K8s, body: dict[str, Any], image: str, now: str
             children[f"Ingress/{build.api_name(owner.name)}"] = "deleted"
         if budget is None and await remove(k8s, PDBS, owner.namespace, build.api_name(owner.name), owner.uid):
             children[f"PodDisruptionBudget/{build.api_name(owner.name)}"] = "deleted"
+        if network is None and await remove(k8s, NETWORKPOLICIES, owner.namespace, netpol.name(owner.name), owner.uid):
+            children[f"NetworkPolicy/{netpol.name(owner.name)}"] = "deleted"
         if worker is None and await remove(k8s, DEPLOYMENTS, owner.namespace, build.worker_name(owner.name), owner.uid):
             children[f"Deployment/{build.worker_name(owner.name)}"] = "deleted"
         if children.get(f"Deployment/{build.api_name(owner.name)}") == "updated":

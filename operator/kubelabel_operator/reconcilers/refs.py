@@ -7,6 +7,7 @@ from typing import Any
 
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import CONFIGMAPS, PROJECTS, SECRETS
+from kubelabel_operator.models.common import SecretKeyRef
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
 from kubelabel_operator.reconcilers.outcome import Blocked
 
@@ -42,21 +43,26 @@ async def label_config(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> s
     return str(value)
 
 
-async def project_secrets(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> list[tuple[str, str, str]]:
-    """(Secret, key, value) of every Secret key the pods read (DSN, Redis URL, webhook signing keys).
-
-    Read on every reconcile, the periodic resync included: that is how a rotated Secret reaches the
-    pods. A watch on Secrets would need list and watch on every Secret of the namespace (RBAC cannot
-    narrow those by label), which the operator is deliberately not given.
-    """
+def project_secret_refs(spec: LabelingProjectSpec) -> list[SecretKeyRef]:
+    """The Secret keys a project's pods read as env: DSN, Redis URL, webhook signing keys."""
     refs = []
     if spec.database.postgres is not None and spec.database.type == "postgres":
         refs.append(spec.database.postgres.secret_ref)
     if spec.redis is not None:
         refs.append(spec.redis.secret_ref)
     refs += [hook.secret_ref for hook in spec.webhooks if hook.secret_ref is not None]
+    return refs
+
+
+async def project_secrets(k8s: K8s, namespace: str, spec: LabelingProjectSpec) -> list[tuple[str, str, str]]:
+    """(Secret, key, value) of every Secret key the pods read (project_secret_refs).
+
+    Read on every reconcile: the hash of these values on the pod template is how a rotated Secret rolls
+    the pods. The operator's watch on Secrets (handlers.secrets) reconciles a project as soon as one of
+    them changes; the periodic resync is the safety net.
+    """
     out = []
-    for ref in refs:
+    for ref in project_secret_refs(spec):
         secret = await require_secret(k8s, namespace, ref.name, ref.key)
         out.append((ref.name, ref.key, secret_value(secret, ref.key) or ""))
     return out

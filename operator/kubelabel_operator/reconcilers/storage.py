@@ -13,6 +13,7 @@ from kubelabel_operator.builders import storage as build
 from kubelabel_operator.builders.meta import STORAGE_LABEL, SYNC_REQUEST_ANNOTATION, Owner
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import CRONJOBS, JOBS, PODS
+from kubelabel_operator.models.pod import PodSettings
 from kubelabel_operator.models.storage_connection import FINISHED_STATES, StorageConnectionSpec
 from kubelabel_operator.reconcilers import refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
@@ -106,7 +107,13 @@ async def _jobs(k8s: K8s, owner: Owner) -> list[dict[str, Any]]:
 
 
 async def reconcile_storage(
-    k8s: K8s, body: dict[str, Any], default_image: str, now: str, *, start_jobs: bool = True
+    k8s: K8s,
+    body: dict[str, Any],
+    default_image: str,
+    now: str,
+    *,
+    start_jobs: bool = True,
+    pod_defaults: PodSettings | None = None,
 ) -> Outcome:
     owner = Owner.from_body(body)
     previous = body.get("status") or {}
@@ -123,7 +130,7 @@ async def reconcile_storage(
         if spec.credentials_secret_ref is not None:
             await refs.require_secret(k8s, owner.namespace, spec.credentials_secret_ref.name)
         if spec.schedule:
-            cron = build.sync_cronjob(owner, spec, image)
+            cron = build.sync_cronjob(owner, spec, image, pod_defaults)
             children[key(cron)], _ = await ensure(k8s, cron)
         elif await remove(k8s, CRONJOBS, owner.namespace, build.cronjob_name(owner.name), owner.uid):
             children[f"CronJob/{build.cronjob_name(owner.name)}"] = "deleted"
@@ -144,7 +151,7 @@ async def reconcile_storage(
         if start_jobs and not spec.schedule and wants_run and idle:
             # Deterministic names make a restarted operator converge on a Job it already created.
             runs += 1
-            job = build.sync_job(owner, spec, image, runs)
+            job = build.sync_job(owner, spec, image, runs, pod_defaults)
             children[key(job)], latest = await ensure(k8s, job, create_only=True)
             report = JobReport("queued")
             last_request = spec.sync_request

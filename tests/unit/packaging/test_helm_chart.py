@@ -92,10 +92,11 @@ def test_cluster_scope_grants_the_operator_what_it_needs() -> None:
             assert ("kubelabel.io", kind, verb) in granted
         assert ("kubelabel.io", f"{kind}/status", "patch") in granted
     assert ("", "events", "create") in granted
-    # Least privilege: no wildcard, no rights on RBAC, no listing of Secrets, no update of anything.
+    # Least privilege: no wildcard, no rights on RBAC, no update of anything; Secrets read, watched (a change
+    # reconciles the resource naming one) and created (admin tokens), never patched or deleted.
     assert not any("*" in triple for triple in granted)
     assert not any(group == "rbac.authorization.k8s.io" for group, _, _ in granted)
-    assert {v for g, r, v in granted if r == "secrets"} == {"get", "create"}
+    assert {v for g, r, v in granted if r == "secrets"} == {"get", "list", "watch", "create"}
     assert not any(v == "update" for _, _, v in granted)
     discovery = set(rules_of(one(objects, "ClusterRole", "kubelabel-discovery")))
     assert (

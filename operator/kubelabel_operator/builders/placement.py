@@ -1,0 +1,74 @@
+"""Placement and identity on a pod template: the one place every builder of pods goes through.
+
+`place(template, own, defaults)` sets the pod spec fields of `spec.pod` (the resource's own, each
+field falling back to the operator's default as a whole) on a pod template the caller built. Labels
+and annotations are added beside the operator's own, which always win (admission refuses the reserved
+keys anyway). Children are applied with merge patches: `clear_dropped` turns a field no longer set
+into a null, so it is cleared on the object rather than left behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelabel_operator.models.pod import PodSettings, effective
+
+# Pod spec field -> PodSettings attribute. `serviceAccount` is the deprecated twin the API server keeps
+# equal to serviceAccountName; both are cleared together or the old account stays.
+SPEC_FIELDS = {
+    "imagePullSecrets": "image_pull_secrets",
+    "nodeSelector": "node_selector",
+    "tolerations": "tolerations",
+    "affinity": "affinity",
+    "topologySpreadConstraints": "topology_spread_constraints",
+    "serviceAccountName": "service_account_name",
+    "priorityClassName": "priority_class_name",
+}
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if hasattr(value, "wire"):
+        return value.wire()
+    return value
+
+
+def place(template: dict[str, Any], own: PodSettings | None, defaults: PodSettings | None = None) -> dict[str, Any]:
+    """Sets placement and identity on `template` ({metadata, spec} of a pod) in place and returns it."""
+    pod = effective(own, defaults) or PodSettings()
+    spec = template.setdefault("spec", {})
+    for wire_name, attr in SPEC_FIELDS.items():
+        value = getattr(pod, attr)
+        if value is not None:
+            spec[wire_name] = _wire(value)
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(pod.labels or {}), **(meta.get("labels") or {})}
+    if pod.annotations:
+        meta["annotations"] = {**pod.annotations, **(meta.get("annotations") or {})}
+    return template
+
+
+def pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod templates inside a Deployment, Job or CronJob (none in other kinds)."""
+    spec = obj.get("spec") or {}
+    if "jobTemplate" in spec:
+        spec = (spec["jobTemplate"] or {}).get("spec") or {}
+    template = spec.get("template")
+    return [template] if isinstance(template, dict) else []
+
+
+def clear_dropped(patch: dict[str, Any], actual: dict[str, Any]) -> None:
+    """Nulls in a merge `patch` for the placement fields `actual`'s pod template has and the desired one
+    no longer sets (a nodeSelector removed from spec.pod leaves the pods free again)."""
+    for want, have in zip(pod_templates(patch), pod_templates(actual), strict=False):
+        want_spec, have_spec = want.setdefault("spec", {}), have.get("spec") or {}
+        for field in [*SPEC_FIELDS, "serviceAccount"]:
+            if field in have_spec and field not in want_spec:
+                want_spec[field] = None
+
+
+def extra_tolerations(template: dict[str, Any], tolerations: list[dict[str, Any]]) -> None:
+    """Tolerations the operator itself needs (a GPU node's taint), after the user's."""
+    spec = template["spec"]
+    spec["tolerations"] = [*(spec.get("tolerations") or []), *tolerations]
