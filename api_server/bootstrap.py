@@ -17,8 +17,9 @@ from api_server.db.models import Project, ProjectMember, Task, User
 from api_server.imports.service import ImportJob
 from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.settings import Settings
+from api_server.users.repository import user_by_username
 from api_server.users.roles import Role
-from api_server.users.service import ensure_admin
+from api_server.users.service import create_user, ensure_admin, ensure_admin_password
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,30 @@ def bootstrap(session_factory: sessionmaker[Session], settings: Settings) -> Non
             admin = ensure_admin(session, username=settings.admin_username, token=settings.admin_token)
             session.commit()
             log.info("admin user %r is ready", admin.username)
+        if settings.admin_password is not None:
+            admin = _admin_with_password(session, admin, settings)
         if settings.project_file is not None:
             spec = orjson.loads(settings.project_file.read_bytes())
             project = upsert_provisioned_project(session, spec, admin_id=admin.id if admin else None)
             session.commit()
             if settings.seed_tasks is not None:
                 seed_tasks(session, project, admin, orjson.loads(settings.seed_tasks.read_bytes()))
+
+
+def _admin_with_password(session: Session, admin: User | None, settings: Settings) -> User:
+    """The bootstrap admin (the token's, else the one named KUBELABEL_ADMIN_USERNAME, created when
+    missing) with exactly KUBELABEL_ADMIN_PASSWORD; unchanged when it already has it."""
+    assert settings.admin_password is not None
+    if admin is None:
+        admin = user_by_username(session, settings.admin_username)
+        if admin is None:
+            admin = create_user(session, username=settings.admin_username, role=Role.admin)
+        admin.role = Role.admin.value
+    changed = ensure_admin_password(session, admin, settings.admin_password.get_secret_value())
+    session.commit()
+    if changed:
+        log.info("admin user %r: password set from KUBELABEL_ADMIN_PASSWORD", admin.username)
+    return admin
 
 
 def upsert_provisioned_project(session: Session, spec: dict[str, Any], *, admin_id: int | None) -> Project:
@@ -89,7 +108,9 @@ def seed_tasks(session: Session, project: Project, admin: User | None, tasks: li
     if session.scalar(select(Task.id).where(Task.project_id == project.id).limit(1)) is not None:
         return
     if admin is None:
-        log.warning("KUBELABEL_SEED_TASKS needs KUBELABEL_ADMIN_TOKEN (the admin imports them); skipped")
+        log.warning(
+            "KUBELABEL_SEED_TASKS needs KUBELABEL_ADMIN_TOKEN or KUBELABEL_ADMIN_PASSWORD (the admin imports them)"
+        )
         return
     job = ImportJob(session, admin, project.id)
     try:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: database session, current user, settings (as Annotated aliases)."""
+"""FastAPI dependencies: database session, current user (API token or sign-in cookie), settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api_server.common.errors import Unauthorized
+from api_server.auth import service as auth
+from api_server.auth import sessions
+from api_server.common.errors import Forbidden, Unauthorized
 from api_server.db.models import User
 from api_server.settings import Settings
 from api_server.users import service as users
@@ -71,10 +73,39 @@ def _authenticate(factory: sessionmaker[Session], token: str) -> User | None:
         return user
 
 
+def _session_user(factory: sessionmaker[Session], session_id: str) -> User | None:
+    with factory() as session:
+        found = auth.session_user(session, session_id)
+        if found is None:
+            return None
+        session.expunge(found[0])
+        return found[0]
+
+
 async def current_user(request: Request) -> User:
+    """The caller: by API token (`Authorization: Token ...`, for scripts and the SDK) or by the
+    sign-in cookie (the web app). A cookie-authenticated POST, PUT, PATCH or DELETE must also
+    carry the session's CSRF token in X-CSRFToken: a cross-site page can make the browser send
+    the cookie, but cannot read the token. Token-authenticated requests need none."""
     token = _token_from(request)
-    if token is None:
-        raise Unauthorized("authentication required: send the header 'Authorization: Token <your API token>'")
+    if token is not None:
+        return await _token_user(request, token)
+    session_id = request.cookies.get(sessions.COOKIE)
+    if session_id:
+        user = await _cookie_user(request, session_id)
+        if request.method not in sessions.SAFE_METHODS and not sessions.csrf_ok(request, session_id):
+            raise Forbidden(
+                f"CSRF check failed: a request signed in by cookie that changes something needs the header "
+                f"{sessions.CSRF_HEADER} with the csrf_token from POST /api/auth/login or GET /api/auth/session"
+            )
+        return user
+    raise Unauthorized(
+        "authentication required: send the header 'Authorization: Token <your API token>', "
+        "or sign in with POST /api/auth/login"
+    )
+
+
+async def _token_user(request: Request, token: str) -> User:
     ttl = request.app.state.settings.auth_cache_seconds
     digest = hash_token(token)
     cached = AUTH_CACHE.get(digest, ttl)
@@ -83,6 +114,19 @@ async def current_user(request: Request) -> User:
     user = await run_in_threadpool(_authenticate, request.app.state.session_factory, token)
     if user is None:
         raise Unauthorized("invalid API token")
+    AUTH_CACHE.put(digest, user, ttl)
+    return user
+
+
+async def _cookie_user(request: Request, session_id: str) -> User:
+    ttl = request.app.state.settings.auth_cache_seconds
+    digest = "session:" + sessions.hash_session_id(session_id)
+    cached = AUTH_CACHE.get(digest, ttl)
+    if cached is not None:
+        return cached
+    user = await run_in_threadpool(_session_user, request.app.state.session_factory, session_id)
+    if user is None:
+        raise Unauthorized("your session has ended (signed out, expired or revoked): sign in again")
     AUTH_CACHE.put(digest, user, ttl)
     return user
 

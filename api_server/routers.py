@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api_server.annotations.router import router as annotations
+from api_server.auth.router import router as auth
 from api_server.drafts.router import router as drafts
 from api_server.exports.router import router as exports
 from api_server.imports.router import router as imports
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     projects,
     system,
     users,
+    auth,
     members,
     imports,
     exports,

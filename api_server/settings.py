@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     admin_token: str | None = Field(default=None, alias="KUBELABEL_ADMIN_TOKEN")
     admin_username: str = Field(default="admin", alias="KUBELABEL_ADMIN_USERNAME")
+    # When set, the admin user signs in with exactly this password (idempotent, like the token).
+    admin_password: SecretStr | None = Field(default=None, alias="KUBELABEL_ADMIN_PASSWORD")
+    # Sign-in sessions (api_server/auth): a session cookie lives at most this long.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90, alias="KUBELABEL_SESSION_HOURS")
+    # Failed sign-ins in a row before a username (and, at 4x, a client address) is locked out; the
+    # lockout starts at this many seconds and doubles with every further failure (at most an hour).
+    login_max_failures: int = Field(default=5, ge=1, le=1000, alias="KUBELABEL_LOGIN_MAX_FAILURES")
+    login_lockout_seconds: float = Field(default=30.0, ge=1, le=3600, alias="KUBELABEL_LOGIN_LOCKOUT_SECONDS")
+    # Proxies whose X-Forwarded-Proto/-For are believed (comma-separated addresses or networks, `*`
+    # for any); empty: none, the connection itself says whether it is TLS and who the client is.
+    forwarded_allow_ips: str = Field(default="", alias="KUBELABEL_FORWARDED_ALLOW_IPS")
     project_file: Path | None = Field(default=None, alias="KUBELABEL_PROJECT_FILE")
     # Tasks (a JSON list) loaded into the provisioned project when it has none yet (`make run`'s sample).
     seed_tasks: Path | None = Field(default=None, alias="KUBELABEL_SEED_TASKS")
@@ -61,7 +72,7 @@ class Settings(BaseSettings):
     # Settled deliveries older than this are purged from the history.
     webhook_history_days: int = Field(default=30, ge=1, alias="KUBELABEL_WEBHOOK_HISTORY_DAYS")
 
-    @field_validator("redis_url", "admin_token", "worker_metrics_port", mode="before")
+    @field_validator("redis_url", "admin_token", "admin_password", "worker_metrics_port", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

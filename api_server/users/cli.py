@@ -4,6 +4,8 @@ They work on the database directly (DATABASE_URL, or the SQLite file under KUBEL
 so they need no server and no token: whoever can run them owns the database anyway.
 
     kubelabel user create alice --role annotator      prints alice's first API token
+    kubelabel user create alice --password            ... and asks for her password (or --password-stdin)
+    kubelabel user passwd alice [--password-stdin]    sets her password, ends her signed-in sessions
     kubelabel user token alice [--name ci]            prints a new token for alice
     kubelabel user list | tokens alice | revoke alice 3 | set-role alice manager | deactivate alice
     kubelabel member add 1 alice annotator            adds alice to project 1 (or changes her role)
@@ -13,6 +15,7 @@ so they need no server and no token: whoever can run them owns the database anyw
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +29,10 @@ def add_arguments(sub: Any, handler: Callable[[argparse.Namespace], int]) -> Non
     create.add_argument("username")
     create.add_argument("--role", choices=[r.value for r in Role], default=Role.annotator.value)
     create.add_argument("--email", default="")
+    _password_arguments(create, optional=True)
+    passwd = actions.add_parser("passwd", help="set a user's password (prompted; ends their signed-in sessions)")
+    passwd.add_argument("username")
+    _password_arguments(passwd, optional=False)
     token = actions.add_parser("token", help="issue a new API token for an existing user (printed once)")
     token.add_argument("username")
     token.add_argument("--name", default="cli", help="a label for the token")
@@ -54,6 +61,47 @@ def add_arguments(sub: Any, handler: Callable[[argparse.Namespace], int]) -> Non
     remove.add_argument("project", type=int)
     remove.add_argument("username")
     m.set_defaults(func=handler)
+
+
+_PROMPT = object()  # `--password` without a value: ask for it
+
+
+def _password_arguments(parser: argparse.ArgumentParser, *, optional: bool) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--password",
+        nargs="?",
+        const=_PROMPT,
+        default=None if optional else _PROMPT,
+        help="set a password: prompted for without a value (a value given here is visible to other "
+        "users of the machine, in ps and shell history)",
+    )
+    group.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+
+
+def read_password(args: argparse.Namespace) -> str | None:
+    """The password the arguments ask for (prompted twice, or from stdin), or None."""
+    import getpass
+
+    from api_server.common.errors import BadRequest
+
+    if getattr(args, "password_stdin", False):
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    given = getattr(args, "password", None)
+    if given is None:
+        return None
+    if given is not _PROMPT:
+        print(
+            "warning: a password given on the command line is visible to other users (ps, shell history); "
+            "prefer the prompt or --password-stdin",
+            file=sys.stderr,
+        )
+        return str(given)
+    first = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("Again: ") != first:
+        raise BadRequest("the passwords do not match")
+    return first
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +146,12 @@ def _user(session: Any, args: argparse.Namespace) -> int:
     cmd = args.user_command
     out: list[str] = []
     if cmd == "create":
-        user = service.create_user(session, username=args.username, role=args.role, email=args.email)
+        password = read_password(args)
+        user = service.create_user(session, username=args.username, role=args.role, email=args.email, password=password)
         out.append(service.issue_token(session, user, name="cli"))
+    elif cmd == "passwd":
+        service.set_password(session, _find(session, args.username), read_password(args))
+        out.append(f"password of {args.username} set; their signed-in sessions have ended")
     elif cmd == "token":
         out.append(service.issue_token(session, _find(session, args.username), name=args.name))
     elif cmd == "list":

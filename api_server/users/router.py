@@ -73,8 +73,12 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, user: Curre
     found = session.get(User, user_id)
     if found is None:
         raise NotFound(f"user {user_id} does not exist")
-    for key, value in body.model_dump(exclude_unset=True, mode="json").items():
+    changes = body.model_dump(exclude_unset=True, mode="json")
+    password = changes.pop("password", None)
+    for key, value in changes.items():
         setattr(found, key, value)
+    if password is not None:
+        service.set_password(session, found, password)
     session.commit()
     return UserPublic.model_validate(found)
 

@@ -6,8 +6,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api_server.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from api_server.common.inputs import UpdateBody
 from api_server.users.roles import Role
+
+# Passwords are write-only: accepted here, never part of a response model.
+_SECRET = {"writeOnly": True, "format": "password"}
 
 
 class UserPublic(BaseModel):
@@ -31,6 +35,7 @@ class UserCreate(BaseModel):
     first_name: str = Field(default="", max_length=150)
     last_name: str = Field(default="", max_length=150)
     role: Role = Role.annotator
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=MAX_LENGTH, json_schema_extra=_SECRET)
 
 
 class UserUpdate(UpdateBody):
@@ -41,6 +46,8 @@ class UserUpdate(UpdateBody):
     last_name: str | None = Field(default=None, max_length=150)
     role: Role | None = None
     is_active: bool | None = None
+    # Sets a new password and ends the user's signed-in sessions.
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=MAX_LENGTH, json_schema_extra=_SECRET)
 
 
 class TokenResponse(BaseModel):

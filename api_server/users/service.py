@@ -1,4 +1,4 @@
-"""Users and tokens: creation, the bootstrap admin, authentication."""
+"""Users, passwords and tokens: creation, the bootstrap admin, authentication."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api_server.common.errors import Conflict, Forbidden, NotFound
+from api_server.auth import passwords
+from api_server.auth import repository as auth_repository
+from api_server.common.errors import Conflict, Forbidden, NotFound, field_error
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import ApiToken, User
 from api_server.users import repository
+from api_server.users.auth_cache import AUTH_CACHE
 from api_server.users.roles import Role, at_least
 from api_server.users.tokens import hash_token, new_token
 
@@ -43,13 +46,37 @@ def create_user(
     email: str = "",
     first_name: str = "",
     last_name: str = "",
+    password: str | None = None,
 ) -> User:
     if repository.user_by_username(session, username) is not None:
         raise Conflict(f"username '{username}' is taken", validation_errors={"username": ["already exists"]})
     user = User(username=username, role=Role(role).value, email=email, first_name=first_name, last_name=last_name)
     session.add(user)
     session.flush()
+    if password is not None:
+        set_password(session, user, password)
     return user
+
+
+def set_password(session: Session, user: User, password: str | None) -> None:
+    """Set (or, with None, remove) the user's password; every signed-in session of theirs ends."""
+    if password is not None:
+        why = passwords.problem(password)
+        if why is not None:
+            raise field_error("password", why)
+    user.password_hash = passwords.hash_password(password) if password is not None else None
+    auth_repository.delete_sessions_of(session, user.id)
+    session.flush()
+    AUTH_CACHE.clear()
+
+
+def ensure_admin_password(session: Session, user: User, password: str) -> bool:
+    """Give the admin exactly this password (idempotent: an unchanged one keeps its sessions).
+    True when it changed."""
+    if user.password_hash is not None and passwords.verify(user.password_hash, password):
+        return False
+    set_password(session, user, password)
+    return True
 
 
 def issue_token(session: Session, user: User, *, token: str | None = None, name: str = "default") -> str:
