@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings
+
+DEFAULT_INGRESS_NAMESPACES = {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
 
 
 def _default_image() -> str:
@@ -73,13 +75,9 @@ class OperatorSettings(BaseSettings):
     # Defaults for every pod the operator makes (JSON, the shape of spec.pod); a resource's own spec.pod
     # fields replace these field by field. Bad JSON or a reserved label stops the operator at start.
     pod_defaults: PodSettings = Field(default_factory=PodSettings)
-    # Defaults of each project's spec.networkPolicy (JSON, its shape): enabled, ingressNamespaceSelector, allowFrom.
-    network_policy: NetworkPolicySpec = Field(
-        default_factory=lambda: NetworkPolicySpec(
-            enabled=False,
-            ingress_namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
-        )
-    )
+    # Defaults of each project's spec.networkPolicy (JSON, its shape): enabled (default false),
+    # ingressNamespaceSelector (default: the namespace ingress-nginx), allowFrom.
+    network_policy: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
     # The NetworkPolicy peer that admits the operator itself (stats, ML registration, health checks).
     network_policy_operator_peer: dict[str, Any] = Field(
         default_factory=lambda: {
@@ -89,6 +87,17 @@ class OperatorSettings(BaseSettings):
             },
         }
     )
+
+    @model_validator(mode="after")
+    def _network_policy_defaults(self) -> Self:
+        policy = self.network_policy
+        self.network_policy = policy.model_copy(
+            update={
+                "enabled": bool(policy.enabled),
+                "ingress_namespace_selector": policy.ingress_namespace_selector or DEFAULT_INGRESS_NAMESPACES,
+            }
+        )
+        return self
 
 
 @lru_cache
