@@ -53,6 +53,8 @@ def backend(name: str = "m", **spec: Any) -> dict[str, Any]:
 
 POSTGRES = {"type": "postgres", "postgres": {"secretRef": {"name": "db", "key": "dsn"}}}
 OTHER_POSTGRES = {"type": "postgres", "postgres": {"secretRef": {"name": "db2", "key": "dsn"}}}
+BACKUP = {"schedule": "@daily", "storage": {"bucket": "s3://backups"}}
+RESTORE = "s3://backups/kubelabel-backups/ns/old/20261206T031803Z-c8e53309/"
 
 TRANSITIONS: list[Transition] = [
     # LabelingProject: the database type is chosen once.
@@ -79,6 +81,27 @@ TRANSITIONS: list[Transition] = [
     ),
     Transition("project adoptFrom removed", project(adoptFrom="old"), project(), "spec.adoptFrom is immutable"),
     Transition("project deletionPolicy changed", project(), project(deletionPolicy="Delete"), None),
+    # LabelingProject: a backup is restored only into a new project; the backup settings may change.
+    Transition(
+        "project restoreFrom set later",
+        project(backup=BACKUP),
+        project(backup=BACKUP, restoreFrom=RESTORE),
+        "spec.restoreFrom is immutable",
+    ),
+    Transition(
+        "project restoreFrom changed",
+        project(backup=BACKUP, restoreFrom=RESTORE),
+        project(backup=BACKUP, restoreFrom=RESTORE.replace("c8e53309", "0000ffff")),
+        "spec.restoreFrom is immutable",
+    ),
+    Transition(
+        "project restoreFrom removed",
+        project(backup=BACKUP, restoreFrom=RESTORE),
+        project(backup=BACKUP),
+        "spec.restoreFrom is immutable",
+    ),
+    Transition("project backup schedule changed", project(backup=BACKUP), project(backup={**BACKUP, "keep": 3}), None),
+    Transition("project backup removed", project(backup=BACKUP), project(), None),
     # StorageConnection: the project, the store, the bucket and the direction are fixed.
     Transition(
         "storage another project",

@@ -113,6 +113,7 @@ def admin_token_secret(owner: Owner, token: str) -> dict[str, Any]:
 
 
 _NOT_IN_PODS = {"deletionPolicy", "adoptFrom", "networkPolicy"}  # adoptFrom reaches the pods as the claim's name
+_NOT_IN_PODS |= {"backup", "restoreFrom"}  # backups and restores run in pods of their own
 
 
 def config_hash(spec: LabelingProjectSpec, label_config: str) -> str:
@@ -140,13 +141,19 @@ def _secret_env(name: str, ref: Any) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
 
-def _env(owner: Owner, spec: LabelingProjectSpec) -> list[dict[str, Any]]:
+def database_env(spec: LabelingProjectSpec) -> list[dict[str, Any]]:
+    """The database the project's pods use (API server, migrations, backups, restores)."""
     env: list[dict[str, Any]] = []
     if spec.database.type == "postgres" and spec.database.postgres is not None:
         env.append(_secret_env("DATABASE_URL", spec.database.postgres.secret_ref))
     else:
         env.append({"name": "DATABASE_URL", "value": f"sqlite:///{DATA_DIR}/kubelabel.db"})
     env.append({"name": "KUBELABEL_DATA_DIR", "value": DATA_DIR})
+    return env
+
+
+def _env(owner: Owner, spec: LabelingProjectSpec) -> list[dict[str, Any]]:
+    env = database_env(spec)
     if spec.redis is not None:
         env.append(_secret_env("REDIS_URL", spec.redis.secret_ref))
     env.append(

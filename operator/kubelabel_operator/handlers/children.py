@@ -1,4 +1,5 @@
-"""Children's changes move their owner's status: a Deployment turning ready, a sync Job finishing."""
+"""Children's changes move their owner's status: a Deployment turning ready, a sync, backup or restore
+Job finishing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import kopf
 
 from kubelabel_operator import metrics
+from kubelabel_operator.builders.backup import BACKUP_COMPONENT, RESTORE_COMPONENT
 from kubelabel_operator.builders.meta import MANAGED_BY, PROJECT_LABEL, STORAGE_LABEL
 from kubelabel_operator.handlers import pause
 from kubelabel_operator.handlers import project as project_handlers
@@ -47,3 +49,21 @@ async def sync_job_event(type: str | None, body: kopf.Body, memo: Any, logger: l
     if storage is None or storage["metadata"].get("deletionTimestamp"):
         return
     await storage_handlers.reconcile(rt, storage, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={**OURS, "app.kubernetes.io/component": kopf.PRESENT})
+async def project_job_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+    """A backup Job finishing moves status.lastBackup; a restore Job finishing lets the API server start."""
+    meta = body["metadata"]
+    labels = meta.get("labels") or {}
+    if labels.get("app.kubernetes.io/component") not in (BACKUP_COMPONENT, RESTORE_COMPONENT):
+        return
+    conditions = (body.get("status") or {}).get("conditions") or []
+    if type == "DELETED" or not any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions):
+        return  # still running (or gone): nothing to report
+    rt = runtime(memo)
+    name = labels.get(PROJECT_LABEL)
+    project = await rt.k8s.get(PROJECTS, meta["namespace"], name) if name else None
+    if project is None or project["metadata"].get("deletionTimestamp") or pause.is_paused(project):
+        return
+    await project_handlers.reconcile(rt, project, logger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
@@ -11,16 +12,24 @@ from kubelabel_operator.models.common import (
     OBJECT_DEFAULT,
     QUANTITY,
     BaseStatus,
+    Condition,
     ConfigMapKeyRef,
     Model,
+    ObjectRef,
     ResourceRequirements,
     SecretKeyRef,
     immutable,
 )
 from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings
+from kubelabel_operator.models.storage_connection import CRON_MESSAGE, CRON_RE
 
 Sampling = Literal["sequential", "uniform", "uncertainty"]
 DeletionPolicy = Literal["Retain", "Delete"]
+RESTORE_NEEDS_BACKUP = "spec.restoreFrom reads the bucket through spec.backup.storage: set spec.backup"
+STORAGE_CONNECTION_ONLY = (
+    "with backup.storage.storageConnection, the endpoint, region and credentials are the StorageConnection's:"
+    " leave them out"
+)
 SAMPLING_LABELS: dict[str, str] = {
     "sequential": "Sequential sampling",
     "uniform": "Uniform sampling",
@@ -145,6 +154,88 @@ class WebhookSpec(Model):
     secret_ref: SecretKeyRef | None = Field(default=None, description="Secret key with the HMAC signing key.")
 
 
+BACKUP_URI = r"^(s3|gs|azure-blob)://[^/\s]+$"
+RESTORE_URI = r"^(s3|gs|azure-blob)://[^/\s]+/\S+$"
+
+
+class BackupStorage(Model):
+    """The bucket backups go to: a StorageConnection's (provider, bucket, endpoint, region, credentials),
+    or a bucket given here. Exactly one of storageConnection or bucket."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule(
+                    "has(self.storageConnection) != has(self.bucket)",
+                    "set exactly one of backup.storage.storageConnection or backup.storage.bucket",
+                ),
+                _rule(
+                    "!has(self.storageConnection)"
+                    " || !(has(self.endpoint) || has(self.region) || has(self.credentialsSecretRef))",
+                    STORAGE_CONNECTION_ONLY,
+                ),
+            ]
+        }
+    )
+
+    storage_connection: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Name of a StorageConnection in the namespace whose provider, bucket, endpoint, region and"
+        " credentials the backups use (not its prefix).",
+    )
+    bucket: str | None = Field(
+        default=None,
+        pattern=BACKUP_URI,
+        max_length=1100,
+        description="s3://bucket, gs://bucket or azure-blob://container.",
+    )
+    endpoint: str | None = Field(
+        default=None, pattern=r"^https?://", description="Custom endpoint URL (S3-compatible stores, emulators)."
+    )
+    region: str | None = Field(default=None, description="Region (S3).")
+    credentials_secret_ref: ObjectRef | None = Field(
+        default=None,
+        description="Secret with the credentials, keys as a StorageConnection's (AWS_ACCESS_KEY_ID, ...);"
+        " unset for workload identity.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.storage_connection is None) == (self.bucket is None):
+            raise ValueError("set exactly one of backup.storage.storageConnection or backup.storage.bucket")
+        if self.storage_connection is not None and (self.endpoint or self.region or self.credentials_secret_ref):
+            raise ValueError(STORAGE_CONNECTION_ONLY)
+        return self
+
+
+class BackupSpec(Model):
+    """Scheduled backups: a CronJob running `kubelabel backup --to <bucket>/<prefix> --keep <keep>`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [_rule("self.schedule.matches('" + CRON_RE + "')", CRON_MESSAGE, ".schedule")]
+        }
+    )
+
+    schedule: str = Field(max_length=100, description="Cron schedule of the backups (e.g. `0 3 * * *`, @daily).")
+    storage: BackupStorage = Field(description="Where the backups go.")
+    prefix: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^[^/]",
+        description="Folder of this project's backups in the bucket (default kubelabel-backups/<namespace>/<name>);"
+        " one project per prefix, since keep prunes every backup under it.",
+    )
+    keep: int = Field(default=7, ge=1, le=1000, description="Backups kept; older ones are deleted after each backup.")
+
+    @model_validator(mode="after")
+    def _cron(self) -> Self:
+        if not re.match(CRON_RE, self.schedule):
+            raise ValueError(CRON_MESSAGE)
+        return self
+
+
 class LabelingProjectSpec(Model):
     """Desired state of a LabelingProject."""
 
@@ -165,6 +256,13 @@ class LabelingProjectSpec(Model):
                     "spec.adoptFrom is immutable: the project would switch to another volume's data",
                     ".adoptFrom",
                 ),
+                _rule(
+                    "has(self.restoreFrom) == has(oldSelf.restoreFrom)"
+                    " && (!has(self.restoreFrom) || self.restoreFrom == oldSelf.restoreFrom)",
+                    "spec.restoreFrom is immutable: a backup is restored only into a new project",
+                    ".restoreFrom",
+                ),
+                _rule("!has(self.restoreFrom) || has(self.backup)", RESTORE_NEEDS_BACKUP, ".restoreFrom"),
             ]
         }
     )
@@ -203,12 +301,39 @@ class LabelingProjectSpec(Model):
         description="Name of a deleted project whose retained SQLite PVC this project takes over"
         " (default: a PVC retained from a project of this name).",
     )
+    backup: BackupSpec | None = Field(default=None, description="Scheduled backups of the project's database.")
+    restore_from: str | None = Field(
+        default=None,
+        pattern=RESTORE_URI,
+        max_length=2048,
+        description="A backup (the URI `kubelabel backup` printed) restored into the new project's empty database"
+        " before its API server first starts; read through spec.backup.storage. Immutable.",
+    )
 
     @model_validator(mode="after")
     def _replicas_need_postgres(self) -> Self:
         if self.server.replicas > 1 and self.database.type != "postgres":
             raise ValueError("more than one API server replica needs PostgreSQL (set spec.database.type: postgres)")
+        if self.restore_from is not None and self.backup is None:
+            raise ValueError(RESTORE_NEEDS_BACKUP)
         return self
+
+
+class ProjectCondition(Condition):
+    """A project's condition: also BackedUp (its newest backup Job) and Restored (spec.restoreFrom)."""
+
+    type: Literal["Ready", "Progressing", "Degraded", "BackedUp", "Restored"] = Field(  # type: ignore[assignment]
+        description="Ready (usable), Progressing (converging), Degraded (needs action), BackedUp (the newest"
+        " backup Job succeeded), Restored (spec.restoreFrom was restored)."
+    )
+
+
+class LastBackup(Model):
+    """A completed backup, as its Job's pod reported it."""
+
+    time: str = Field(description="When the backup finished (RFC 3339).")
+    size: int | None = Field(default=None, description="Bytes stored in the bucket.")
+    location: str = Field(description="The backup's URI (what spec.restoreFrom or `kubelabel restore --from` takes).")
 
 
 class LabelingProjectStatus(BaseStatus):
@@ -219,6 +344,12 @@ class LabelingProjectStatus(BaseStatus):
     tasks: int | None = Field(default=None, description="Tasks in the project (polled from its API).")
     labeled_tasks: int | None = Field(default=None, description="Tasks with at least one annotation.")
     annotations: int | None = Field(default=None, description="Annotations in the project.")
+    last_backup: LastBackup | None = Field(default=None, description="The newest completed backup.")
+    conditions: list[ProjectCondition] = Field(  # type: ignore[assignment]
+        default_factory=list,
+        description="Ready, Progressing and Degraded; BackedUp with spec.backup, Restored with spec.restoreFrom.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
 
 
 __all__ = ["LabelingProjectSpec", "LabelingProjectStatus", "SAMPLING_LABELS"]

@@ -77,6 +77,8 @@ def set_conditions(
         if generation is not None:
             cond["observedGeneration"] = generation
         out.append(cond)
+    # Conditions of other types (a project's BackedUp, Restored) are another reconciler's: kept as they were.
+    out += [c for c in previous or [] if c.get("type") not in TYPES]
     return out
 
 

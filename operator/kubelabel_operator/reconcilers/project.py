@@ -14,7 +14,7 @@ from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.k8s.resources import DEPLOYMENTS, INGRESSES, NETWORKPOLICIES, PDBS
 from kubelabel_operator.models.labeling_project import LabelingProjectSpec
 from kubelabel_operator.models.pod import NetworkPolicySpec, PodSettings, effective
-from kubelabel_operator.reconcilers import admission, data_volume, pods, refs
+from kubelabel_operator.reconcilers import admission, backup, data_volume, pods, refs
 from kubelabel_operator.reconcilers.apply import ensure, key, remove
 from kubelabel_operator.reconcilers.conditions import Event, Verdict
 from kubelabel_operator.reconcilers.outcome import Blocked, Outcome, finish
@@ -83,6 +83,7 @@ async def reconcile_project(
         return finish(body, Verdict.degraded("InvalidSpec", msg), _base_status(owner), now)
     children: dict[str, str] = {}
     volume_events: list[Event] = []
+    backups = backup.State()
     try:
         xml = await refs.label_config(k8s, owner.namespace, spec)
         try:
@@ -101,6 +102,8 @@ async def reconcile_project(
         if spec.database.type == "sqlite":
             claim, state, volume_events = await data_volume.ensure_data_volume(k8s, owner, spec)
             children[f"PersistentVolumeClaim/{claim}"] = state
+        # With spec.restoreFrom the API server first starts on the restored database, never before.
+        await backup.restore_first(k8s, owner, spec, image, claim, body, backups, children, pod_defaults)
         config_hash = build.config_hash(spec, xml)
         wanted.append(build.deployment(owner, spec, image, config_hash, claim, digest, pod_defaults))
         wanted.append(build.service(owner, spec))
@@ -130,12 +133,15 @@ async def reconcile_project(
             children[f"NetworkPolicy/{netpol.name(owner.name)}"] = "deleted"
         if worker is None and await remove(k8s, DEPLOYMENTS, owner.namespace, build.worker_name(owner.name), owner.uid):
             children[f"Deployment/{build.worker_name(owner.name)}"] = "deleted"
+        await backup.keep_backups(k8s, owner, spec, image, claim, body, backups, children, pod_defaults)
         if children.get(f"Deployment/{build.api_name(owner.name)}") == "updated":
             verdict = Verdict.progressing("RollingOut", "the API server is rolling out a new spec")
         else:
             verdict = await rollout_verdict(k8s, owner.namespace, spec.server.replicas, deployment)
     except Blocked as exc:
         verdict = Verdict.degraded(exc.reason, exc.message)
+    except backup.Restoring as exc:
+        verdict = exc.verdict
     except ApiError as exc:
         if exc.status != 403:
             raise
@@ -144,7 +150,7 @@ async def reconcile_project(
         verdict = Verdict.degraded("Forbidden", f"the operator's role does not allow it: {exc.message[:400]}")
     outcome = finish(body, verdict, _base_status(owner), now, children)
     outcome.events[:0] = volume_events
-    return outcome
+    return backup.apply(outcome, backups, body, now)
 
 
 async def refresh_project_status(

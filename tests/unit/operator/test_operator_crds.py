@@ -79,7 +79,9 @@ def test_schema_is_structural_and_documented(kind: Any) -> None:
             assert node.get("description"), f"spec{path} has no description"
     conditions = schema["properties"]["status"]["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
-    assert conditions["items"]["properties"]["type"]["enum"] == ["Ready", "Progressing", "Degraded"]
+    # A LabelingProject also reports its backups and its restore.
+    extra = ["BackedUp", "Restored"] if crd["spec"]["names"]["kind"] == "LabelingProject" else []
+    assert conditions["items"]["properties"]["type"]["enum"] == ["Ready", "Progressing", "Degraded", *extra]
 
 
 def test_project_columns_and_rules() -> None:
