@@ -46,7 +46,7 @@ def main() -> int:
     print(f"kubelabel API:  {url}   (docs: {url}/docs)")
     print(f"admin token:    {env['KUBELABEL_ADMIN_TOKEN']}   (also in {token_file})")
     where = "from KUBELABEL_ADMIN_PASSWORD" if "KUBELABEL_ADMIN_PASSWORD" in os.environ else f"also in {password_file}"
-    print(f"sign in:        {url}/ as admin, password {env['KUBELABEL_ADMIN_PASSWORD']}   ({where})")
+    print(f"admin password: {env['KUBELABEL_ADMIN_PASSWORD']}   (user admin; {where})")
     print(f"try:            curl -H 'Authorization: Token {env['KUBELABEL_ADMIN_TOKEN']}' {url}/api/projects/1/")
     sys.stdout.flush()
     kubelabel = Path(sys.executable).with_name("kubelabel")
