@@ -1,6 +1,7 @@
 """A rotated Secret rolls the pods that read it, on a real control plane: the operator re-reads the
-referenced Secret keys on its periodic resync (3 s in these tests) and their keyed hash is a pod
-template annotation of the API server's and the worker's Deployments."""
+referenced Secret keys at each reconcile (the Secret watch starts one at once, the periodic resync,
+3 s in these tests, is the safety net) and their keyed hash is a pod template annotation of the API
+server's and the worker's Deployments. test_secret_watch_on_the_cluster.py runs without the resync."""
 
 from __future__ import annotations
 
