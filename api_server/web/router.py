@@ -1,33 +1,66 @@
-"""The annotation web page: a small static app over the same HTTP API the SDK uses."""
+"""The labeling web app: one HTML shell at / and its files under /static/ (see assets.py).
+
+The shell is never cached (it names the current hashed files); everything it loads is. The app
+is plain JavaScript over the same HTTP API the SDK uses, with Label Studio's editor behind one
+adapter (static/editor.js).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-STATIC = Path(__file__).resolve().parent / "static"
+from api_server.web.assets import PREFIX, Assets, HashedStaticFiles
+
+# As strict as the editor allows: scripts only from here (the editor needs no eval), inline
+# styles (its React components set them), no plugins, frames or foreign form targets. Images and
+# media may come from anywhere: task data holds plain URLs, and bucket media is redirected to
+# presigned links on the storage's own host. None of these can run code.
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src * data: blob:",
+        "media-src * data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ]
+)
+SHELL_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+ASSETS = Assets()
+
+
+def _shell() -> str:
+    html = (ASSETS.files["index.html"]).read_text()
+    for name in ASSETS.files:
+        html = html.replace("{{static:" + name + "}}", ASSETS.url(name))
+    return html
+
+
+SHELL = _shell()
 
 router = APIRouter(include_in_schema=False)
+router.mount(PREFIX.rstrip("/"), HashedStaticFiles(ASSETS), name="static")
 
 
 @router.get("/")
-def root() -> RedirectResponse:
-    return RedirectResponse("/label/")
+def shell() -> HTMLResponse:
+    return HTMLResponse(SHELL, headers=SHELL_HEADERS)
 
 
 @router.get("/label/")
-def label_page() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
-
-
-@router.get("/label/{name}")
-def label_asset(name: str) -> FileResponse:
-    # Only the page's own files, by exact name: no path traversal possible.
-    assets = {p.name: p for p in STATIC.iterdir() if p.is_file()}
-    if name not in assets:
-        from api_server.common.errors import NotFound
-
-        raise NotFound(f"no such file: {name}")
-    return FileResponse(assets[name], headers={"Cache-Control": "no-cache"})
+def old_label_page() -> RedirectResponse:
+    # The page's former address (bookmarks, docs of earlier releases).
+    return RedirectResponse("/")

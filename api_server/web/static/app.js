@@ -1,161 +1,564 @@
-// kubelabel's annotation page: sign in with an API token, pick a project, label the next task.
-// It only uses the public HTTP API (the same calls as Label Studio's SDK).
+// kubelabel's labeling app: sign in, pick a project, label, review, manage. Plain JavaScript over
+// the public HTTP API (the calls Label Studio's SDK makes); Label Studio's editor is reached only
+// through editor.js. Views are chosen by the URL's hash: #/login, #/projects, #/p/<id>/label,
+// #/p/<id>/review, #/p/<id>/manage.
 "use strict";
 
-const state = { token: localStorage.getItem("kubelabel.token") || "", project: null, task: null, started: 0 };
+const RANK = { viewer: 0, annotator: 1, reviewer: 2, manager: 3, admin: 4 };
+const session = { me: null, csrf: "" };
 const $ = (id) => document.getElementById(id);
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { "Authorization": `Token ${state.token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+// h("button", {class: "x", onclick}, "text", child, ...): a DOM element; text is never parsed as HTML.
+function h(tag, attrs, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(element.dataset, value);
+    else element.setAttribute(key, value === true ? "" : value);
+  }
+  element.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return element;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body, options = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = session.csrf;
+  let payload = body;
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers["Content-Type"] = options.contentType || "application/json";
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const response = await fetch(path, { method, headers, body: payload, credentials: "same-origin", keepalive: options.keepalive });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
-    const error = new Error((data && data.detail) || `HTTP ${response.status}`);
-    error.status = response.status;
-    throw error;
+    if (response.status === 401 && !options.signingIn) {
+      session.me = null;
+      location.hash = "#/login";
+    }
+    throw new ApiError(response.status, data);
   }
   return data;
 }
 
-function say(text, isError = false) {
+function say(text, kind = "") {
   $("message").textContent = text;
-  $("message").className = isError ? "error" : "";
+  $("message").className = kind;
 }
 
-async function signIn(event) {
-  if (event) event.preventDefault();
-  state.token = $("token").value.trim() || state.token;
-  try {
-    const me = await api("GET", "/api/current-user/whoami");
-    localStorage.setItem("kubelabel.token", state.token);
-    $("whoami").textContent = `${me.username} (${me.role})`;
-    await loadProjects();
-  } catch (error) {
-    say(`Sign-in failed: ${error.message}`, true);
+function errorText(error) {
+  const details = Object.entries(error.body && error.body.validation_errors ? error.body.validation_errors : {});
+  if (!details.length) return error.message;
+  return `${error.message}\n` + details.map(([where, msgs]) => `${where}: ${[].concat(msgs).join("; ")}`).join("\n");
+}
+
+// -- session ------------------------------------------------------------------------------------
+
+async function whoami() {
+  if (!session.me) {
+    // Who is signed in, and the session's CSRF token (kept in memory only, re-read on reload).
+    const info = await api("GET", "/api/auth/session");
+    session.me = info.user;
+    session.csrf = info.csrf_token || "";
   }
+  $("whoami").textContent = `${session.me.username} (${session.me.role})`;
+  $("signout").hidden = false;
+  return session.me;
 }
 
-async function loadProjects() {
+function renderLogin(view) {
+  $("whoami").textContent = "";
+  $("signout").hidden = true;
+  $("nav").replaceChildren();
+  const form = h(
+    "form",
+    { id: "login", class: "card narrow", autocomplete: "on" },
+    h("h1", {}, "Sign in"),
+    h("label", {}, "Username", h("input", { id: "username", name: "username", autocomplete: "username", required: true })),
+    h("label", {}, "Password", h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true })),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const answer = await api("POST", "/api/auth/login", { username: $("username").value, password: $("password").value }, { signingIn: true });
+      session.me = answer.user;
+      session.csrf = answer.csrf_token || "";
+      say("");
+      location.hash = "#/projects";
+    } catch (error) {
+      say(`Sign-in failed: ${error.message}`, "error");
+    }
+  });
+  view.append(form);
+  $("username").focus();
+}
+
+async function signOut() {
+  try { await api("POST", "/api/auth/logout"); } catch (error) { /* the session is gone either way */ }
+  session.me = null;
+  session.csrf = "";
+  window.KubelabelEditor.close();
+  location.hash = "#/login";
+}
+
+// -- projects -----------------------------------------------------------------------------------
+
+async function usernames(projectId) {
+  // user id -> username, from the members list (task lists name annotators by id).
+  const members = await api("GET", `/api/projects/${projectId}/members/`).catch(() => []);
+  return new Map(members.map((m) => [m.user, m.username]));
+}
+
+async function roleIn(projectId) {
+  const me = await whoami();
+  if (me.role === "admin") return "admin";
+  const members = await api("GET", `/api/projects/${projectId}/members/`);
+  const mine = members.find((m) => m.user === me.id);
+  return mine ? mine.role : "viewer";
+}
+
+function projectNav(project, role) {
+  const links = [h("a", { href: "#/projects" }, "Projects"), h("span", { class: "title" }, project.title || `Project ${project.id}`)];
+  if (RANK[role] >= RANK.annotator) links.push(h("a", { href: `#/p/${project.id}/label` }, "Label"));
+  if (RANK[role] >= RANK.reviewer) links.push(h("a", { href: `#/p/${project.id}/review` }, "Review"));
+  if (RANK[role] >= RANK.manager) links.push(h("a", { href: `#/p/${project.id}/manage` }, "Overview"));
+  $("nav").replaceChildren(...links);
+}
+
+async function renderProjects(view) {
+  await whoami();
+  $("nav").replaceChildren(h("a", { href: "#/projects" }, "Projects"));
   const page = await api("GET", "/api/projects/?page_size=100");
-  const select = $("project");
-  select.replaceChildren(...page.results.map((p) => new Option(p.title || `Project ${p.id}`, p.id)));
-  $("projects").hidden = false;
-  if (page.results.length === 0) { say("No projects yet: create one through the API."); return; }
-  await chooseProject();
+  const roles = await Promise.all(page.results.map((p) => roleIn(p.id)));
+  const rows = page.results.map((p, i) =>
+    h(
+      "tr",
+      { dataset: { project: p.id } },
+      h("td", {}, p.title || `Project ${p.id}`),
+      h("td", {}, roles[i]),
+      h("td", { class: "num" }, `${p.finished_task_number} / ${p.task_number}`),
+      h(
+        "td",
+        { class: "links" },
+        RANK[roles[i]] >= RANK.annotator && h("a", { href: `#/p/${p.id}/label` }, "Label"),
+        RANK[roles[i]] >= RANK.reviewer && h("a", { href: `#/p/${p.id}/review` }, "Review"),
+        RANK[roles[i]] >= RANK.manager && h("a", { href: `#/p/${p.id}/manage` }, "Overview"),
+      ),
+    ),
+  );
+  view.append(
+    h("h1", {}, "Projects"),
+    rows.length
+      ? h("table", { id: "project-list" }, h("tr", {}, h("th", {}, "Project"), h("th", {}, "Your role"), h("th", {}, "Labeled"), h("th", {}, "")), rows)
+      : h("p", {}, "You are not a member of any project yet."),
+  );
 }
 
-async function chooseProject() {
-  state.project = await api("GET", `/api/projects/${$("project").value}/`);
-  $("instructions").textContent = state.project.expert_instruction || "";
-  $("instructions").hidden = !state.project.expert_instruction;
-  showProgress();
-  await nextTask();
+// -- labeling -----------------------------------------------------------------------------------
+
+function instructions(project) {
+  if (!project.expert_instruction) return null;
+  // Shown as text: instructions are the manager's words, not markup to run.
+  return h("details", { id: "instructions", open: true }, h("summary", {}, "Instructions"), h("div", { class: "instruction-text" }, project.expert_instruction));
 }
 
-function showProgress() {
-  const p = state.project;
-  $("progress").textContent = `${p.finished_task_number} of ${p.task_number} tasks labeled`;
-}
-
-function renderObject(input, data) {
-  const value = data[input.value];
-  const box = document.createElement("div");
-  if (input.type === "Image") {
-    const img = document.createElement("img");
-    img.src = value; img.alt = input.value;
-    box.append(img);
-  } else {
-    const pre = document.createElement("pre");
-    pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
-    box.append(pre);
-  }
-  return box;
-}
-
-function renderControl(name, control) {
-  const fieldset = document.createElement("fieldset");
-  fieldset.dataset.name = name;
-  fieldset.dataset.type = control.type;
-  fieldset.dataset.toName = control.to_name[0];
-  const legend = document.createElement("legend");
-  legend.textContent = name;
-  fieldset.append(legend);
-  if (control.type === "Choices") {
-    for (const label of control.labels) {
-      const wrap = document.createElement("label");
-      const input = document.createElement("input");
-      input.type = "checkbox"; input.value = label; input.name = name;
-      wrap.append(input, ` ${label}`);
-      fieldset.append(wrap);
-    }
-  } else if (control.type === "TextArea") {
-    fieldset.append(document.createElement("textarea"));
-  } else if (control.type === "Rating") {
-    const input = document.createElement("input");
-    input.type = "number"; input.min = 1; input.max = 5;
-    fieldset.append(input);
-  } else {
-    const note = document.createElement("em");
-    note.textContent = `${control.type} is labeled through the API or Label Studio's editor.`;
-    fieldset.append(note);
-  }
-  return fieldset;
-}
-
-async function nextTask() {
-  $("task").hidden = true;
-  try {
-    state.task = await api("GET", `/api/projects/${state.project.id}/next`);
-  } catch (error) {
-    say(error.status === 404 ? "No more tasks for you in this project. Thank you!" : error.message, error.status !== 404);
-    return;
-  }
-  const controls = state.project.parsed_label_config;
-  const inputs = new Map();
-  for (const control of Object.values(controls)) for (const input of control.inputs) inputs.set(input.value, input);
-  $("objects").replaceChildren(...[...inputs.values()].map((input) => renderObject(input, state.task.data)));
-  $("controls").replaceChildren(...Object.entries(controls).map(([name, c]) => renderControl(name, c)));
-  $("task").hidden = false;
-  state.started = performance.now();
-  say(`Task ${state.task.id}`);
-}
-
-function collectResult() {
-  const result = [];
-  for (const fieldset of $("controls").querySelectorAll("fieldset")) {
-    const item = { from_name: fieldset.dataset.name, to_name: fieldset.dataset.toName, type: fieldset.dataset.type.toLowerCase() };
-    if (item.type === "choices") {
-      const choices = [...fieldset.querySelectorAll("input:checked")].map((i) => i.value);
-      if (choices.length) result.push({ ...item, value: { choices } });
-    } else if (item.type === "textarea") {
-      const text = fieldset.querySelector("textarea").value.trim();
-      if (text) result.push({ ...item, value: { text: [text] } });
-    } else if (item.type === "rating") {
-      const rating = Number(fieldset.querySelector("input").value);
-      if (rating) result.push({ ...item, value: { rating } });
+async function ownRejected(project) {
+  // Annotators see only their own annotations in task lists; a rejected one waits for their rework.
+  const tasks = await api("GET", `/api/projects/${project.id}/tasks/?only_annotated=true&page_size=100`);
+  const out = [];
+  for (const task of tasks) {
+    for (const a of task.annotations || []) {
+      if (a.completed_by === session.me.id && a.review_status === "rejected") out.push({ task, annotation: a });
     }
   }
-  return result;
+  return out;
 }
 
-async function submit(skip) {
-  const body = { result: skip ? [] : collectResult(), lead_time: (performance.now() - state.started) / 1000 };
-  if (skip) body.was_cancelled = true;
-  try {
-    await api("POST", `/api/tasks/${state.task.id}/annotations/`, body);
-    state.project = await api("GET", `/api/projects/${state.project.id}/`);
-    showProgress();
-    await nextTask();
-  } catch (error) {
-    say(error.message, true);
+async function rejectionComment(taskId) {
+  const history = await api("GET", `/api/tasks/${taskId}/history/`).catch(() => []);
+  const last = [...history].reverse().find((t) => t.to_state === "rejected" || t.comment);
+  return last && last.comment ? last.comment : "";
+}
+
+async function renderLabel(view, projectId) {
+  const me = await whoami();
+  const project = await api("GET", `/api/projects/${projectId}/`);
+  const role = await roleIn(projectId);
+  projectNav(project, role);
+  const progress = h("p", { id: "progress" }, `${project.finished_task_number} of ${project.task_number} tasks labeled`);
+  const rework = h("section", { id: "rework", hidden: true });
+  const editorRoot = h("div", { id: "editor" });
+  view.append(...[progress, instructions(project), rework, editorRoot].filter(Boolean));
+
+  const returned = await ownRejected(project);
+  if (returned.length) {
+    rework.hidden = false;
+    rework.append(
+      h("h2", {}, "Returned to you for rework"),
+      h("ul", {}, returned.map(({ task, annotation }) =>
+        h("li", {}, h("a", { href: `#/p/${projectId}/rework/${task.id}/${annotation.id}` }, `Task ${task.id}`), " rejected by a reviewer"))),
+    );
+  }
+
+  let started = performance.now();
+  const next = async () => {
+    let task;
+    try {
+      task = await api("GET", `/api/projects/${projectId}/next`);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      window.KubelabelEditor.close();
+      editorRoot.replaceChildren(h("div", { id: "done", class: "card" }, h("h2", {}, "All done"), h("p", {}, "No more tasks for you in this project. Thank you!")));
+      say("");
+      return;
+    }
+    const fresh = await api("GET", `/api/projects/${projectId}/`);
+    progress.textContent = `${fresh.finished_task_number} of ${fresh.task_number} tasks labeled`;
+    started = performance.now();
+    const leadTime = () => (performance.now() - started) / 1000;
+    const hooks = {
+      submit: async (result) => {
+        try {
+          await api("POST", `/api/tasks/${task.id}/annotations/`, { result, lead_time: leadTime() });
+          say(`Task ${task.id} submitted`);
+          await next();
+        } catch (error) { say(errorText(error), "error"); }
+      },
+      skip: async () => {
+        try {
+          await api("POST", `/api/tasks/${task.id}/skip/`, { lead_time: leadTime() });
+          say(`Task ${task.id} skipped`);
+          await next();
+        } catch (error) { say(errorText(error), "error"); }
+      },
+      saveDraft: async (draftId, result) => {
+        const body = { result, lead_time: leadTime() };
+        const saved = draftId
+          ? await api("PATCH", `/api/drafts/${draftId}/`, body, { keepalive: true })
+          : await api("POST", `/api/tasks/${task.id}/drafts/`, body, { keepalive: true });
+        $("draft-state").textContent = `Draft saved ${new Date().toLocaleTimeString()}`;
+        return saved.id;
+      },
+    };
+    editorRoot.dataset.task = task.id;
+    editorRoot.dataset.ready = "";
+    const editor = await window.KubelabelEditor.open(editorRoot, { config: project.label_config, task, user: me, mode: "label", hooks });
+    editorRoot.prepend(h("p", { class: "task-head" }, `Task ${task.id}`, h("span", { id: "draft-state" }, task.drafts && task.drafts.length ? "Draft restored" : "")));
+    editorRoot.dataset.ready = String(task.id);
+    window.kubelabelPage = { task, editor };
+  };
+  await next();
+}
+
+async function renderRework(view, projectId, taskId, annotationId) {
+  const me = await whoami();
+  const project = await api("GET", `/api/projects/${projectId}/`);
+  projectNav(project, await roleIn(projectId));
+  const task = await api("GET", `/api/tasks/${taskId}/`);
+  const annotation = await api("GET", `/api/annotations/${annotationId}/`);
+  const comment = await rejectionComment(taskId);
+  const editorRoot = h("div", { id: "editor" });
+  view.append(
+    ...[
+      instructions(project),
+      h("p", { class: "task-head" }, `Task ${taskId}: rework your rejected annotation and update it`),
+      comment && h("blockquote", { id: "review-comment" }, comment),
+      editorRoot,
+    ].filter(Boolean),
+  );
+  const hooks = {
+    update: async (id, result) => {
+      try {
+        await api("PATCH", `/api/annotations/${annotationId}/`, { result });
+        say(`Annotation ${annotationId} updated: it awaits a new review`);
+        location.hash = `#/p/${projectId}/label`;
+      } catch (error) { say(errorText(error), "error"); }
+    },
+  };
+  await window.KubelabelEditor.open(editorRoot, { config: project.label_config, task: { ...task, annotations: [annotation], drafts: [] }, user: me, mode: "rework", hooks, annotationId: annotation.id });
+  editorRoot.dataset.ready = String(taskId);
+}
+
+// -- review -------------------------------------------------------------------------------------
+
+async function awaitingReview(projectId) {
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const page = await api("GET", `/api/projects/${projectId}/tasks/?only_annotated=true&page_size=100&after=${after}`);
+    for (const task of page) {
+      for (const a of task.annotations || []) {
+        if (!a.was_cancelled && !a.review_status && ["completed", "accepted", "rejected"].includes(task.state)) out.push({ task, annotation: a });
+      }
+    }
+    if (page.length < 100) return out;
+    after = page[page.length - 1].id;
   }
 }
 
-$("login").addEventListener("submit", signIn);
-$("project").addEventListener("change", chooseProject);
-$("submit").addEventListener("click", () => submit(false));
-$("skip").addEventListener("click", () => submit(true));
-if (state.token) signIn();
+async function renderReview(view, projectId) {
+  const me = await whoami();
+  const project = await api("GET", `/api/projects/${projectId}/`);
+  projectNav(project, await roleIn(projectId));
+  const queue = (await awaitingReview(projectId)).filter((item) => item.annotation.completed_by !== me.id || me.role === "admin");
+  const names = await usernames(projectId);
+  const count = h("p", { id: "review-count" });
+  const editorRoot = h("div", { id: "editor" });
+  const comment = h("textarea", { id: "review-comment-input", placeholder: "Comment for the annotator", rows: 2 });
+  const bar = h("div", { class: "actions", id: "review-actions" });
+  view.append(h("h1", {}, "Review"), count, bar, editorRoot);
+
+  const show = async (index) => {
+    count.textContent = `${queue.length - index} annotations awaiting review`;
+    if (index >= queue.length) {
+      window.KubelabelEditor.close();
+      bar.replaceChildren();
+      editorRoot.replaceChildren(h("div", { id: "done", class: "card" }, h("h2", {}, "Nothing to review"), h("p", {}, "Every submitted annotation has been reviewed.")));
+      return;
+    }
+    const { task, annotation } = queue[index];
+    const decide = async (accepted) => {
+      try {
+        await api("POST", `/api/annotations/${annotation.id}/review/`, { accepted, comment: comment.value });
+        say(`Annotation ${annotation.id} ${accepted ? "accepted" : "rejected"}`);
+        comment.value = "";
+        await show(index + 1);
+      } catch (error) { say(errorText(error), "error"); }
+    };
+    bar.replaceChildren(
+      h("span", { class: "who" }, `Task ${task.id}, annotated by ${names.get(annotation.completed_by) || annotation.created_username || `user ${annotation.completed_by}`}`),
+      comment,
+      h("button", { id: "accept", type: "button", onclick: () => decide(true) }, "Accept"),
+      h("button", { id: "reject", type: "button", class: "danger", onclick: () => decide(false) }, "Reject"),
+    );
+    editorRoot.dataset.ready = "";
+    await window.KubelabelEditor.open(editorRoot, { config: project.label_config, task: { ...task, drafts: [] }, user: me, mode: "review", hooks: {}, annotationId: annotation.id });
+    editorRoot.dataset.ready = String(task.id);
+  };
+  await show(0);
+}
+
+// -- manager's overview -------------------------------------------------------------------------
+
+const TASK_SCAN_LIMIT = 5000;
+
+async function scanTasks(projectId) {
+  const tasks = [];
+  let after = 0;
+  while (tasks.length < TASK_SCAN_LIMIT) {
+    const page = await api("GET", `/api/projects/${projectId}/tasks/?page_size=100&after=${after}`);
+    tasks.push(...page);
+    if (page.length < 100) break;
+    after = page[page.length - 1].id;
+  }
+  return tasks;
+}
+
+// What an annotation says, in a form two annotators' work can be compared by: the labels and
+// values of its results, ignoring region ids and order.
+function resultKey(annotation) {
+  return JSON.stringify(
+    (annotation.result || [])
+      .map((r) => JSON.stringify([r.from_name, r.to_name, r.type, Object.keys(r.value || {}).sort().map((k) => [k, r.value[k]])]))
+      .sort(),
+  );
+}
+
+function annotatorStats(tasks, names) {
+  const people = new Map();
+  const person = (a) => {
+    const name = names.get(a.completed_by) || a.created_username || `user ${a.completed_by}`;
+    if (!people.has(name)) people.set(name, { name, submitted: 0, skipped: 0, accepted: 0, rejected: 0, pairs: 0, agreed: 0 });
+    return people.get(name);
+  };
+  for (const task of tasks) {
+    const counted = [];
+    for (const a of task.annotations || []) {
+      const p = person(a);
+      if (a.was_cancelled) { p.skipped += 1; continue; }
+      p.submitted += 1;
+      if (a.review_status === "accepted") p.accepted += 1;
+      if (a.review_status === "rejected") p.rejected += 1;
+      else counted.push(a);
+    }
+    // Agreement: of the pairs of annotations on one task, the share with the same result.
+    for (let i = 0; i < counted.length; i++) {
+      for (let j = i + 1; j < counted.length; j++) {
+        const same = resultKey(counted[i]) === resultKey(counted[j]) ? 1 : 0;
+        for (const a of [counted[i], counted[j]]) { const p = person(a); p.pairs += 1; p.agreed += same; }
+      }
+    }
+  }
+  return [...people.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function renderManage(view, projectId) {
+  await whoami();
+  const project = await api("GET", `/api/projects/${projectId}/`);
+  projectNav(project, await roleIn(projectId));
+  const tasks = await scanTasks(projectId);
+  const states = {};
+  for (const t of tasks) states[t.state] = (states[t.state] || 0) + 1;
+  const overlap = project.maximum_annotations > 1;
+  const people = annotatorStats(tasks, await usernames(projectId));
+  const partial = tasks.length >= TASK_SCAN_LIMIT ? ` (counted over the first ${TASK_SCAN_LIMIT} tasks)` : "";
+
+  const progress = h(
+    "section",
+    { id: "progress-counts", class: "card" },
+    h("h2", {}, "Progress"),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Tasks"), h("dd", { dataset: { count: "total" } }, String(project.task_number)),
+      h("dt", {}, "Done"), h("dd", { dataset: { count: "done" } }, String(project.finished_task_number)),
+      h("dt", {}, "In review"), h("dd", { dataset: { count: "review" } }, String(states.completed || 0)),
+      h("dt", {}, "Skipped"), h("dd", { dataset: { count: "skipped" } }, String(states.skipped || 0)),
+      h("dt", {}, "Rejected"), h("dd", { dataset: { count: "rejected" } }, String(states.rejected || 0)),
+    ),
+    partial && h("p", { class: "note" }, partial),
+  );
+
+  const annotators = h(
+    "section",
+    { id: "annotators", class: "card" },
+    h("h2", {}, "Annotators"),
+    h(
+      "table",
+      {},
+      h("tr", {}, ["Annotator", "Submitted", "Skipped", "Accepted", "Rejected", overlap ? "Agreement" : null].filter(Boolean).map((t) => h("th", {}, t))),
+      people.map((p) =>
+        h(
+          "tr",
+          { dataset: { annotator: p.name } },
+          h("td", {}, p.name),
+          [p.submitted, p.skipped, p.accepted, p.rejected].map((n) => h("td", { class: "num" }, String(n))),
+          overlap ? h("td", { class: "num" }, p.pairs ? `${Math.round((100 * p.agreed) / p.pairs)}% of ${p.pairs}` : "-") : null,
+        ),
+      ),
+    ),
+  );
+
+  const importResult = h("pre", { id: "import-result", role: "status" });
+  const files = h("input", { id: "import-files", type: "file", multiple: true });
+  const url = h("input", { id: "import-url", type: "url", placeholder: "https://example.com/tasks.json" });
+  const importForm = h(
+    "form",
+    { id: "import", class: "card" },
+    h("h2", {}, "Import tasks"),
+    h("label", {}, "Files (JSON, JSONL, CSV, TSV, TXT)", files),
+    h("label", {}, "or a URL", url),
+    h("button", { type: "submit" }, "Import"),
+    h("progress", { id: "import-progress", hidden: true }),
+    importResult,
+  );
+  importForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData();
+    for (const file of files.files) form.append("file", file, file.name);
+    if (url.value.trim()) form.append("url", url.value.trim());
+    $("import-progress").hidden = false;
+    importResult.className = "";
+    importResult.textContent = "Importing...";
+    try {
+      const answer = await api("POST", `/api/projects/${projectId}/import`, form);
+      importResult.textContent = `Imported ${answer.task_count} tasks`;
+    } catch (error) {
+      importResult.className = "error";
+      importResult.textContent = errorText(error);
+    } finally {
+      $("import-progress").hidden = true;
+    }
+  });
+
+  const formats = await api("GET", `/api/projects/${projectId}/export/formats`).catch(() => []);
+  const exportList = h(
+    "section",
+    { id: "export", class: "card" },
+    h("h2", {}, "Export"),
+    h("p", {}, "Each format is a streamed download of the project's annotations."),
+    h(
+      "ul",
+      {},
+      formats.map((f) => {
+        const name = typeof f === "string" ? f : f.name;
+        const usable = typeof f === "string" || !f.disabled;
+        return h("li", {}, usable
+          ? h("a", { href: `/api/projects/${projectId}/export?exportType=${encodeURIComponent(name)}`, download: "", dataset: { format: name } }, (f && f.title) || name)
+          : h("span", { class: "disabled" }, `${(f && f.title) || name} (does not fit this config)`));
+      }),
+    ),
+  );
+
+  const members = await api("GET", `/api/projects/${projectId}/members/`);
+  const roleSelect = (member) => {
+    const select = h("select", { dataset: { user: member.user } }, ["manager", "reviewer", "annotator", "viewer"].map((r) => h("option", { value: r, selected: r === member.role }, r)));
+    select.addEventListener("change", async () => {
+      try {
+        await api("PATCH", `/api/projects/${projectId}/members/${member.user}/`, { role: select.value });
+        say(`${member.username} is now ${select.value}`);
+      } catch (error) { say(errorText(error), "error"); select.value = member.role; }
+    });
+    return select;
+  };
+  const newUser = h("input", { id: "member-user", placeholder: "user id", inputmode: "numeric", size: 8 });
+  const newRole = h("select", { id: "member-role" }, ["annotator", "reviewer", "manager", "viewer"].map((r) => h("option", { value: r }, r)));
+  const membersSection = h(
+    "section",
+    { id: "members", class: "card" },
+    h("h2", {}, "Members"),
+    h("table", {}, members.map((m) => h("tr", { dataset: { member: m.username } }, h("td", {}, m.username), h("td", {}, roleSelect(m))))),
+    h(
+      "form",
+      { id: "add-member", onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          await api("POST", `/api/projects/${projectId}/members/`, { user: Number(newUser.value), role: newRole.value });
+          route();
+        } catch (error) { say(errorText(error), "error"); }
+      } },
+      newUser, newRole, h("button", { type: "submit" }, "Add member"),
+    ),
+  );
+
+  view.append(h("h1", {}, "Overview"), progress, annotators, importForm, exportList, membersSection);
+}
+
+// -- routing ------------------------------------------------------------------------------------
+
+async function route() {
+  const view = $("view");
+  window.KubelabelEditor.close();
+  view.replaceChildren();
+  say("");
+  const parts = (location.hash.replace(/^#\/?/, "") || "projects").split("/");
+  try {
+    if (parts[0] === "login") return renderLogin(view);
+    if (parts[0] === "p" && parts[2] === "label") return await renderLabel(view, Number(parts[1]));
+    if (parts[0] === "p" && parts[2] === "rework") return await renderRework(view, Number(parts[1]), Number(parts[3]), Number(parts[4]));
+    if (parts[0] === "p" && parts[2] === "review") return await renderReview(view, Number(parts[1]));
+    if (parts[0] === "p" && parts[2] === "manage") return await renderManage(view, Number(parts[1]));
+    return await renderProjects(view);
+  } catch (error) {
+    if (error.status === 401) return undefined;
+    say(errorText(error), "error");
+    return undefined;
+  }
+}
+
+window.addEventListener("hashchange", route);
+// A pending draft is saved before the page goes (keepalive lets the request outlive it).
+window.addEventListener("pagehide", () => window.kubelabelPage && window.kubelabelPage.editor.flushDraft());
+document.addEventListener("DOMContentLoaded", () => {
+  $("signout").addEventListener("click", signOut);
+  route();
+});

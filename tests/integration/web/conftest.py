@@ -1,0 +1,148 @@
+"""The web app in headless Chromium (Debian's `chromium`, driven by Python Playwright) against a
+real server, on SQLite and PostgreSQL. One browser per test session, a fresh context (cookies,
+storage) per user; screenshots of each view go to a pytest temporary directory, kept as the
+test run's artifacts (`pytest` keeps the last three runs under its basetemp).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.services import require_executable
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY = "#editor[data-ready]:not([data-ready=''])"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    executable = require_executable("chromium", "Debian package `chromium`; `make test` installs it as root")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web-screenshots", numbered=False)
+
+
+@dataclass
+class WebUser:
+    """One signed-in person: a browser context of their own and their page."""
+
+    base: str
+    page: Any
+    shots: Path
+    prefix: str
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.page.goto(f"{self.base}/#/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("#login button")
+        self.page.wait_for_selector("#project-list, #view > p")
+
+    def open(self, hash_path: str, ready: str = READY) -> None:
+        url = f"{self.base}/{hash_path}"
+        if self.page.url == url:
+            self.page.reload()  # the same address with a hash is no navigation
+        else:
+            self.page.goto(url)
+        self.page.wait_for_selector(ready)
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{self.prefix}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 5000
+        return path
+
+    def result(self) -> list[dict[str, Any]]:
+        """What the editor would submit now (through the app's adapter)."""
+        return self.page.evaluate("window.kubelabelPage.editor.result()")
+
+    def wait_past(self, task_id: int) -> None:
+        """Wait until the editor shows another task than `task_id`, or the queue's end."""
+        # Functions, not expressions: the page's CSP forbids eval, which Playwright uses for expressions.
+        self.page.wait_for_function(
+            "(id) => document.querySelector('#done')"
+            " || !['', id].includes(document.querySelector('#editor').dataset.ready)",
+            arg=str(task_id),
+        )
+
+    def task_id(self) -> int:
+        return int(self.page.get_attribute("#editor", "data-ready"))
+
+    def choose(self, choice: str) -> None:
+        """Tick a choice of a Choices control."""
+        self.page.click(f"#editor label:has(input[name='{choice}'])")
+
+    def click_text(self, text: str) -> None:
+        """Click the editor's element showing exactly `text` (a label of a Labels control)."""
+        self.page.locator("#editor").get_by_text(text, exact=True).first.click()
+
+    def click_button(self, text: str) -> None:
+        self.page.locator("#editor button", has_text=re.compile(f"^{text}$")).first.click()
+
+
+@pytest.fixture
+def web(chromium: Any, live_server: Any, screenshots: Path, request: pytest.FixtureRequest) -> Any:
+    """web(name) -> a WebUser in a fresh browser context; console errors fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+    test = request.node.name.replace("[", "-").rstrip("]")
+
+    def new(name: str) -> WebUser:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{name}: {exc}"))
+        return WebUser(live_server.url, page, screenshots, f"{test}-{name}")
+
+    yield new
+    for context in contexts:
+        context.close()
+    assert errors == [], errors
+
+
+def create_user(api: httpx.Client, username: str, password: str, role: str = "annotator") -> dict[str, Any]:
+    r = api.post("/api/users/", json={"username": username, "password": password, "role": role})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def add_member(api: httpx.Client, project: int, user: int, role: str) -> None:
+    r = api.post(f"/api/projects/{project}/members/", json={"user": user, "role": role})
+    assert r.status_code == 201, r.text
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A one-colour PNG (no imaging library needed)."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
