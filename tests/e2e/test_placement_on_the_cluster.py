@@ -146,7 +146,7 @@ def test_spec_pod_and_defaults_reach_every_pod_and_the_scheduler(
         namespace,
         "--type=merge",
         "-p",
-        '{"spec":{"pod":{"nodeSelector":null,"serviceAccountName":null,"topologySpreadConstraints":null}}}',
+        '{"spec":{"pod":{"nodeSelector":null,"serviceAccountName":null,"topologySpreadConstraints":null,"labels":null,"annotations":null}}}',
     )
     cleared = eventually(
         lambda: (
@@ -157,6 +157,9 @@ def test_spec_pod_and_defaults_reach_every_pod_and_the_scheduler(
     )
     assert "serviceAccountName" not in cleared and "serviceAccount" not in cleared
     assert "topologySpreadConstraints" not in cleared
+    meta = cluster.get("deployment", "sentiment-api", namespace)["spec"]["template"]["metadata"]
+    assert "example.com/owner" not in meta["annotations"]  # the project's own annotation, dropped
+    assert meta["labels"]["team"] == "platform"  # the defaults' labels, now that the project sets none
     assert cleared["priorityClassName"] == priority_class and cleared["imagePullSecrets"] == [{"name": "regcred"}]
 
 

@@ -16,6 +16,8 @@ BACKEND_LABEL = "kubelabel.io/mlbackend"
 CONFIG_HASH_ANNOTATION = "kubelabel.io/config-hash"
 SECRETS_HASH_ANNOTATION = "kubelabel.io/secrets-hash"
 PAUSED_ANNOTATION = "kubelabel.io/paused"
+# On a pod template: the keys of the labels and annotations that came from spec.pod (or its defaults).
+POD_METADATA_ANNOTATION = "kubelabel.io/pod-metadata"
 SYNC_REQUEST_ANNOTATION = "kubelabel.io/sync-request"
 # A Retain project's SQLite PVC: never owned by the project (so no deletion of the project reaches it),
 # labelled with the project's name so a new project finds it, and the uid of the project using it.

@@ -4,13 +4,15 @@
 field falling back to the operator's default as a whole) on a pod template the caller built. Labels
 and annotations are added beside the operator's own, which always win (admission refuses the reserved
 keys anyway). Children are applied with merge patches: `clear_dropped` turns a field no longer set
-into a null, so it is cleared on the object rather than left behind.
+(and a label or annotation of the user's no longer wanted) into a null, so it is cleared on the object
+rather than left behind.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubelabel_operator.builders.meta import POD_METADATA_ANNOTATION
 from kubelabel_operator.models.pod import PodSettings, effective
 
 # Pod spec field -> PodSettings attribute. `serviceAccount` is the deprecated twin the API server keeps
@@ -46,7 +48,17 @@ def place(template: dict[str, Any], own: PodSettings | None, defaults: PodSettin
     meta["labels"] = {**(pod.labels or {}), **(meta.get("labels") or {})}
     if pod.annotations:
         meta["annotations"] = {**pod.annotations, **(meta.get("annotations") or {})}
+    keys = [f"label:{k}" for k in sorted(pod.labels or {})] + [f"annotation:{k}" for k in sorted(pod.annotations or {})]
+    if keys:
+        # Which pod labels and annotations are the user's, so that one dropped later can be cleared (and
+        # the ones others add, such as kubectl rollout restart's, are left alone).
+        meta.setdefault("annotations", {})[POD_METADATA_ANNOTATION] = ",".join(keys)
     return template
+
+
+def _user_keys(template: dict[str, Any]) -> set[str]:
+    recorded = ((template.get("metadata") or {}).get("annotations") or {}).get(POD_METADATA_ANNOTATION)
+    return set(recorded.split(",")) if recorded else set()
 
 
 def pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,6 +78,12 @@ def clear_dropped(patch: dict[str, Any], actual: dict[str, Any]) -> None:
         for field in [*SPEC_FIELDS, "serviceAccount"]:
             if field in have_spec and field not in want_spec:
                 want_spec[field] = None
+        meta = want.setdefault("metadata", {})
+        for dropped in sorted(_user_keys(have) - _user_keys(want)):
+            kind, _, key = dropped.partition(":")
+            meta.setdefault("labels" if kind == "label" else "annotations", {})[key] = None
+        if _user_keys(have) and not _user_keys(want):
+            meta.setdefault("annotations", {})[POD_METADATA_ANNOTATION] = None
 
 
 def extra_tolerations(template: dict[str, Any], tolerations: list[dict[str, Any]]) -> None:

@@ -120,6 +120,19 @@ def test_no_pod_settings_change_nothing() -> None:
         assert not set(template["spec"]) & set(placement.SPEC_FIELDS) - {"tolerations"}
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the API server applies the operator's patches."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
 def test_a_dropped_field_is_nulled_in_the_merge_patch() -> None:
     proj = project_spec(pod=OWN)
     before = project.deployment(OWNER, proj, "img", "h")
@@ -131,10 +144,9 @@ def test_a_dropped_field_is_nulled_in_the_merge_patch() -> None:
     for field in ("nodeSelector", "serviceAccountName", "serviceAccount", "affinity", "topologySpreadConstraints"):
         assert spec[field] is None, field
     assert not is_subset(patch, before)  # a patch is sent
-    cleared = copy.deepcopy(before)
-    for field in ("nodeSelector", "serviceAccountName", "serviceAccount", "affinity", "topologySpreadConstraints"):
-        del cleared["spec"]["template"]["spec"][field]
-    assert is_subset(patch, cleared)  # and once applied, nothing more is
+    applied = merge_patch(before, patch)
+    assert "nodeSelector" not in applied["spec"]["template"]["spec"]
+    assert is_subset(patch, applied)  # and once applied, nothing more is
 
 
 @pytest.mark.parametrize(
@@ -240,3 +252,29 @@ def test_the_secret_indexes_name_each_resource_under_the_secrets_it_reads() -> N
     backend = {"projectRef": {"name": "p"}, "external": {"url": "http://m"}, "authSecretRef": {"name": "auth"}}
     assert secrets.mlbackend_secret_users(namespace="ns", name="m", spec=backend) == {("ns", "auth"): "m"}
     assert secrets.project_secret_users(namespace="ns", name="p", spec={"title": ""}) == {}  # invalid: nothing
+
+
+def test_a_dropped_label_or_annotation_is_nulled_and_nobody_elses() -> None:
+    before = project.deployment(OWNER, project_spec(pod=OWN), "img", "h")
+    template = before["spec"]["template"]
+    assert template["metadata"]["annotations"]["kubelabel.io/pod-metadata"] == (
+        "label:team,annotation:prometheus.io/scrape"
+    )
+    template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "now"  # someone else's
+    keep_team = {**OWN, "labels": {"team": "vision"}, "annotations": None}
+    patch = copy.deepcopy(project.deployment(OWNER, project_spec(pod=keep_team), "img", "h"))
+    placement.clear_dropped(patch, before)
+    meta = patch["spec"]["template"]["metadata"]
+    assert meta["annotations"]["prometheus.io/scrape"] is None
+    assert meta["labels"]["team"] == "vision"
+    assert "kubectl.kubernetes.io/restartedAt" not in meta["annotations"]
+    assert meta["annotations"]["kubelabel.io/pod-metadata"] == "label:team"
+    # Nothing of the user's left: the record goes too.
+    bare = copy.deepcopy(project.deployment(OWNER, project_spec(), "img", "h"))
+    placement.clear_dropped(bare, before)
+    meta = bare["spec"]["template"]["metadata"]
+    assert meta["labels"]["team"] is None and meta["annotations"]["kubelabel.io/pod-metadata"] is None
+    applied = merge_patch(before, bare)["spec"]["template"]["metadata"]
+    assert "team" not in applied["labels"] and "kubelabel.io/pod-metadata" not in applied["annotations"]
+    assert applied["annotations"]["kubectl.kubernetes.io/restartedAt"] == "now"
+    assert is_subset(bare, merge_patch(before, bare))
