@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, Query, Request, Response
 
 from api_server.common.errors import BadRequest
-from api_server.common.inputs import INT64_MAX, INT64_MIN
+from api_server.common.inputs import INT64_MAX, INT64_MIN, InputError, check_value
 from api_server.common.pagination import PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
@@ -65,9 +65,14 @@ def _json_param(name: str, raw: str | None) -> Any:
     if raw is None or raw == "":
         return None
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest(f"{name}: not valid JSON", validation_errors={name: ["must be a JSON object"]}) from None
+    try:
+        check_value(value, name)  # the JSON's strings and numbers within the input limits, as bodies are
+    except InputError as exc:
+        raise BadRequest(str(exc), validation_errors={exc.field: [exc.message]}) from None
+    return value
 
 
 @router.get("/api/tasks/", response_model=TaskList)

@@ -104,6 +104,8 @@ class _Item:
                 raise self.bad("value", f"{value[:50]!r} is not a number") from None
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise self.bad("value", "must be a finite number")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return float(value)  # past 64 bits: SQLite binds no such integer
         return value
 
     def text(self, limit: int = MAX_VALUE_CHARS) -> str:
@@ -129,9 +131,9 @@ class _Item:
             raise self.bad("value", "must be an ISO 8601 date-time")
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.bad("value", f"{value!r} is not an ISO 8601 date-time") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise self.bad("value", f"{value!r} is not an ISO 8601 date-time in range") from None
 
     def bounds(self, convert: Callable[[Any], Any]) -> tuple[Any, Any]:
         value = self.value

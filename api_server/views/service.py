@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import BadRequest, Forbidden, NotFound
+from api_server.common.inputs import INT32_MAX, INT32_MIN
 from api_server.db.base import utcnow
 from api_server.db.models import User, View
 from api_server.projects import service as projects
@@ -46,7 +47,7 @@ def create_view(session: Session, user: User, body: ViewCreate) -> View:
 
 def get_view(session: Session, user: User, view_id: int) -> View:
     """A view the caller may read and use: any member of its project."""
-    view = session.get(View, view_id)
+    view = session.get(View, view_id) if INT32_MIN <= view_id <= INT32_MAX else None
     if view is None:
         raise NotFound(f"view {view_id} does not exist")
     projects.get_project(session, user, view.project_id, Role.viewer)

@@ -361,12 +361,26 @@ def test_views_belong_to_their_author(api, live_server, labeled):
         (json.dumps({"ordering": ["tasks:annotators"]}), "cannot order by 'tasks:annotators'"),
         (json.dumps({"selectedItems": {"all": False, "included": "x"}}), "query.selectedItems"),
         ("{not json", "query: not valid JSON"),
+        (_query(_item("data.text", "equal", "String", "a\u0000b")), "NUL"),
+        (_query(_item("created_at", "less", "Datetime", "0001-01-01T00:00:00+14:00")), "date-time in range"),
     ],
 )
 def test_bad_queries_are_400_naming_the_part(api, text_project, query, named):
     r = api.get("/api/tasks/", params={"project": text_project["id"], "query": query})
     assert r.status_code == 400, r.text
     assert named in r.json()["detail"]
+
+
+def test_out_of_range_numbers_are_answered(api, text_project):
+    r = api.get("/api/tasks/", params={"project": text_project["id"], "view": 2**40})
+    assert r.status_code == 404
+    huge = _query(_item("id", "equal", "Number", 2**63 + 5))
+    r = api.get("/api/tasks/", params={"project": text_project["id"], "query": huge})
+    assert r.status_code == 400 and "integer out of range" in r.json()["detail"]
+    r = api.get(
+        "/api/tasks/", params={"project": text_project["id"], "query": _query(_item("id", "less", "Number", 1e300))}
+    )
+    assert r.status_code == 200 and r.json()["total"] == 0
 
 
 def test_a_saved_view_must_compile(api, text_project):
