@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from installs import example_project
 from operator_process import OperatorProcess
-from realcluster import Cluster, eventually
+from realcluster import Cluster, condition, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -170,3 +170,23 @@ def test_the_operators_labels_are_refused_with_a_reason(cluster: Cluster, namesp
     assert result.returncode != 0
     assert "must not set the operator's keys" in result.stderr, result.stderr
     assert cluster.get("lproj", "sentiment", namespace) is None
+
+
+def test_an_affinity_the_api_server_refuses_is_reported_in_status(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    """Affinity is passed through as written; the API server's verdict on the Deployment is the check."""
+    project = copy.deepcopy(example_project())
+    empty_terms = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    project["spec"]["pod"] = {"affinity": {"nodeAffinity": empty_terms}}
+    cluster.apply([project], namespace)
+    degraded = eventually(
+        lambda: (
+            (d := condition(cluster.get("lproj", "sentiment", namespace), "Degraded")).get("status") == "True" and d
+        ),
+        timeout=30,
+        what="Degraded",
+    )
+    assert degraded["reason"] == "InvalidChild"
+    assert "nodeSelectorTerms" in degraded["message"], degraded["message"]
+    assert cluster.get("deployment", "sentiment-api", namespace) is None

@@ -45,6 +45,7 @@ async def ensure(k8s: K8s, desired: dict[str, Any], *, create_only: bool = False
         try:
             return "created", await k8s.create(res, ns, desired)
         except ApiError as exc:
+            _refused(exc, res.kind, name)
             if exc.status != 409:
                 raise
             # Created concurrently (another worker, or before a crash): converge on it.
@@ -59,8 +60,19 @@ async def ensure(k8s: K8s, desired: dict[str, Any], *, create_only: bool = False
     clear_dropped(patch, actual)
     if is_subset(patch, actual):
         return "unchanged", actual
-    patched = await k8s.patch(res, ns, name, patch)
+    try:
+        patched = await k8s.patch(res, ns, name, patch)
+    except ApiError as exc:
+        _refused(exc, res.kind, name)
+        raise
     return "updated", patched or actual
+
+
+def _refused(exc: ApiError, kind: str, name: str) -> None:
+    """The API server found the child invalid (422): a Kubernetes type the spec passes through as written,
+    such as spec.pod.affinity, is wrong. Retrying cannot help; the owner's status says why."""
+    if exc.status == 422:
+        raise Blocked("InvalidChild", f"the API server refused {kind} {name!r}: {exc.message}") from exc
 
 
 async def remove(k8s: K8s, res: Resource, namespace: str, name: str, owner_uid: str) -> bool:
