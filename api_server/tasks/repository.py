@@ -120,7 +120,7 @@ def page(session: Session, flt: TaskFilter, *, offset: int, limit: int) -> list[
 
 
 def totals(session: Session, flt: TaskFilter) -> tuple[int, int, int]:
-    """Tasks, annotations and predictions of the filtered set (one aggregate query)."""
+    """Tasks, annotations and predictions of the filtered set, the whole list (`after` aside; one aggregate query)."""
     stmt = flt.apply(
         select(
             func.count(),
@@ -128,10 +128,30 @@ def totals(session: Session, flt: TaskFilter) -> tuple[int, int, int]:
             func.coalesce(func.sum(Task.total_predictions), 0),
         )
     )
-    if (after := _keyset(session, flt)) is not None:
-        stmt = stmt.where(after)
     count, annotations, predictions = session.execute(stmt).one()
     return int(count), int(annotations), int(predictions)
+
+
+def list_key(session: Session, flt: TaskFilter) -> tuple[object, ...]:
+    """What identifies a filtered list (not its page): its plain filters, and its compiled condition with values."""
+    condition: tuple[object, ...] = ()
+    if flt.where is not None:
+        compiled = flt.where.compile(dialect=session.get_bind().dialect)
+        condition = (str(compiled), repr(sorted(compiled.params.items())))
+    # The newest task of the projects (an index lookup): a list that grew, or a database emptied
+    # and filled again, is another list.
+    newest = select(func.max(Task.id))
+    if flt.project_ids is not None:
+        newest = newest.where(Task.project_id.in_(flt.project_ids))
+    return (
+        session.scalar(newest),
+        tuple(flt.project_ids) if flt.project_ids is not None else None,
+        tuple(flt.ids) if flt.ids else None,
+        flt.is_labeled,
+        flt.only_annotated,
+        flt.has_predictions,
+        condition,
+    )
 
 
 def one(session: Session, task_id: int) -> Any | None:

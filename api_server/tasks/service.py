@@ -18,6 +18,7 @@ from api_server.projects import service as projects
 from api_server.tasks import repository, serialize
 from api_server.tasks.repository import TaskFilter
 from api_server.tasks.schemas import TaskCreate, TaskUpdate
+from api_server.tasks.totals import CACHE as TOTALS
 from api_server.users.roles import Role
 from api_server.users.service import project_role
 from api_server.views import service as views
@@ -70,7 +71,12 @@ def list_tasks(
         prepared = views.prepared(session, user, view_id=view_id, query=query, project_id=project_id)
         flt = replace(flt, where=prepared.where, order=prepared.order)
     rows = repository.page(session, flt, offset=offset, limit=limit)
-    totals = repository.totals(session, flt)
+    # Counted on a list's first page; the pages after it reuse that count (see tasks.totals).
+    totals = TOTALS.get(
+        (user.id, *repository.list_key(session, flt)),
+        lambda: repository.totals(session, flt),
+        fresh=offset == 0 and flt.after is None,
+    )
     if not with_results:
         return [serialize.task_dict(r, resolve) for r in rows], totals
     versions = _model_versions(session, {r.project_id for r in rows})

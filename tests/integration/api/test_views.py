@@ -299,6 +299,23 @@ def test_ordering_and_keyset_paging(api, live_server, labeled):
     assert got == sorted(chosen, key=lambda i: (TAGS[labeled["ids"].index(i) % 3], i))
 
 
+def test_a_walk_counts_its_list_once(api, text_project, live_server):
+    pid = text_project["id"]
+    ids = import_tasks(api, pid, [{"text": f"t{i}", "n": i} for i in range(6)])
+    query = _query(_item("data.n", "less", "Number", 4))
+    first = api.get("/api/tasks/", params={"project": pid, "page_size": 2, "query": query}).json()
+    assert first["total"] == 4
+    # A change the count cannot see without counting again: the walk keeps the total it started with.
+    with live_server.session_factory() as session:
+        session.execute(text("UPDATE tasks SET data = :d WHERE id = :id"), {"d": '{"text": "x", "n": 9}', "id": ids[0]})
+        session.commit()
+    second = api.get("/api/tasks/", params={"project": pid, "page_size": 2, "page": 2, "query": query}).json()
+    assert second["total"] == 4 and [t["id"] for t in second["tasks"]] == ids[3:4]
+    # A first page counts again.
+    again = api.get("/api/tasks/", params={"project": pid, "page_size": 2, "query": query}).json()
+    assert again["total"] == 3
+
+
 def test_views_crud_through_the_sdk(api, live_server, labeled):
     ls = _sdk(live_server)
     project = labeled["project"]
