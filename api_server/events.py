@@ -1,30 +1,68 @@
-"""Domain events (Label Studio's webhook actions), published from the services that cause them.
+"""Domain events (Label Studio's webhook actions): published into an outbox, fanned out off the request path.
 
-Services call `publish()` inside their transaction, so an event exists exactly when the
-change it describes was committed. Subscribers (webhooks, ML training triggers, export
-storages) register with `subscribe()` when their package is imported by the app.
+Services call `publish()` inside their transaction; it writes one `event_outbox` row there, so an
+event exists exactly when the change it describes was committed, and the request pays one INSERT,
+not the subscribers' work. The labeling loop's PostgreSQL function writes the same rows itself
+(migration 0008). `fan_out()`, run by the job runner's event thread (in the API process or in
+`kubelabel worker`), hands each row to the subscribers (webhooks, ML training triggers, export
+storages), which register with `subscribe()` when their package is imported, and deletes it in
+the same transaction as what they wrote: every event is fanned out once.
+
+Fan-outs run one at a time (a PostgreSQL advisory lock; SQLite's write lock), in outbox order, so
+what subscribers write for one task (webhook deliveries) is ordered as the events were.
+
+Objects are stored as JSON; ORM rows as references `{"$row": <table>, "id": ...}` that the fan-out
+loads again (the row as it is then, a moment later; `{"id": ...}` when it is gone meanwhile).
 
 Most projects have no webhook, model or export storage, and annotations are published on
 every submission: a subscriber may name the actions it handles and a `listeners` query (bind
 parameter `project_id`) that finds a row when it has someone to tell. One statement asks all
-of those at once, and only subscribers with listeners run.
+of those at once; an event nobody listens for is not written, and only subscribers with
+listeners run.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, exists, false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Engine,
+    Select,
+    delete,
+    exists,
+    false,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.visitors import replacement_traverse
+
+from api_server.db.base import Base, utcnow
+from api_server.db.models import EventOutbox
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Session, int, str, dict[str, Any]], None]
+# Loads referenced objects of one kind in bulk: ids -> objects (missing ids are left out).
+Resolver = Callable[[Session, list[int]], dict[int, Any]]
+
+ROW = "$row"
+FAN_OUT_BATCH = 500
+# SQLite holds its one write lock while a batch is fanned out: smaller batches let submissions in.
+FAN_OUT_BATCH_SQLITE = 100
+_LOCK_KEY = 0x6B6C6576  # pg advisory lock: one fan-out at a time keeps the outbox's order
+_WROTE = "kubelabel.events.wrote"
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +73,8 @@ class _Subscription:
 
 
 _subscriptions: list[_Subscription] = []
+_resolvers: dict[str, Resolver] = {}
+_wakers: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
 
 
 def subscribe(
@@ -50,6 +90,11 @@ def unsubscribe(subscriber: Subscriber) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not subscriber]
 
 
+def resolver(kind: str, load: Resolver) -> None:
+    """How the fan-out loads references `{"$row": kind, "id": ...}` that are not a table's rows."""
+    _resolvers[kind] = load
+
+
 def _interested(*actions: str) -> list[_Subscription]:
     return [s for s in list(_subscriptions) if s.actions is None or not s.actions.isdisjoint(actions)]
 
@@ -62,8 +107,8 @@ def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
 def any_listener(actions: Iterable[str], project_id: ColumnElement[Any]) -> ColumnElement[bool]:
     """SQL that is true when publishing any of `actions` in the project `project_id` (a column) runs a subscriber.
 
-    For a statement that decides by itself whether an event would have anyone to tell (the
-    labeling loop's PostgreSQL path hands those cases to the services, which publish).
+    For a statement that decides by itself whether to write its events (the labeling loop's
+    PostgreSQL function writes its outbox rows only then).
     """
     interested = _interested(*actions)
     if any(s.listeners is None for s in interested):
@@ -76,14 +121,191 @@ def any_listener(actions: Iterable[str], project_id: ColumnElement[Any]) -> Colu
     return or_(false(), *(exists(q) for q in queries))
 
 
-def publish(session: Session, project_id: int, action: str, **objects: Any) -> None:
-    """Tell every subscriber that `action` happened in `project_id` (objects: ORM rows or ids)."""
+def _listening(session: Session, project_id: int, action: str) -> list[_Subscription]:
+    """The subscribers that would run for `action` in the project now (one statement asks them all)."""
     interested = _interested(action)
     checked = [s for s in interested if s.listeners is not None]
     present: set[int] = set()
     if checked:
         found = session.execute(_presence(tuple(s.listeners for s in checked)), {"project_id": project_id}).one()
         present = {id(s) for s, yes in zip(checked, found, strict=True) if yes}
-    for subscription in interested:
-        if subscription.listeners is None or id(subscription) in present:
-            subscription.handler(session, project_id, action, objects)
+    return [s for s in interested if s.listeners is None or id(s) in present]
+
+
+def publish(session: Session, project_id: int, action: str, **objects: Any) -> None:
+    """Record that `action` happened in `project_id` (objects: ORM rows, ids, JSON), in the caller's transaction."""
+    if not _listening(session, project_id, action):
+        return
+    session.add(EventOutbox(project_id=project_id, action=action, objects=_encode(objects), created_at=utcnow()))
+    session.info[_WROTE] = True
+
+
+# --- encoding --------------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Base):
+        return {ROW: value.__table__.name, "id": value.id}  # type: ignore[attr-defined]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_encode(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+def _refs(value: Any, found: dict[str, set[int]]) -> None:
+    if isinstance(value, dict):
+        if ROW in value:
+            found.setdefault(value[ROW], set()).add(int(value["id"]))
+            return
+        for v in value.values():
+            _refs(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _refs(v, found)
+
+
+@cache
+def _tables() -> dict[str, type[Any]]:
+    return {m.class_.__table__.name: m.class_ for m in Base.registry.mappers}
+
+
+def _load(session: Session, refs: dict[str, set[int]]) -> dict[str, dict[int, Any]]:
+    loaded: dict[str, dict[int, Any]] = {}
+    for kind, ids in refs.items():
+        if kind in _resolvers:
+            loaded[kind] = _resolvers[kind](session, sorted(ids))
+        elif kind in _tables():
+            model = _tables()[kind]
+            loaded[kind] = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    return loaded
+
+
+def _decode(value: Any, loaded: dict[str, dict[int, Any]]) -> Any:
+    if isinstance(value, dict):
+        if ROW in value:
+            return loaded.get(value[ROW], {}).get(int(value["id"]), {"id": value["id"]})
+        return {k: _decode(v, loaded) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, loaded) for v in value]
+    return value
+
+
+# --- fan-out ---------------------------------------------------------------------------------------
+
+
+def fan_out(session_factory: sessionmaker[Session], limit: int | None = None) -> int:
+    """Hand the oldest outbox rows to their subscribers; returns how many were fanned out (0: none, or busy)."""
+    with session_factory() as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        limit = limit or (FAN_OUT_BATCH_SQLITE if sqlite else FAN_OUT_BATCH)
+        if not _begin(session, sqlite):
+            return 0
+        rows = list(session.scalars(select(EventOutbox).order_by(EventOutbox.id).limit(limit)))
+        if not rows:
+            session.commit()
+            return 0
+        try:
+            _run(session, rows)
+        except Exception:
+            session.rollback()
+            log.exception("fanning out %s event(s) failed; fanning them out one at a time", len(rows))
+            return _one_by_one(session_factory, [r.id for r in rows])
+        session.commit()
+    return len(rows)
+
+
+def _begin(session: Session, sqlite: bool) -> bool:
+    """Start the fan-out's transaction as the only fan-out; False when another one runs."""
+    if sqlite:
+        # A read that later writes fails on SQLite when a writer came in between: take the lock first.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}))
+
+
+def _run(session: Session, rows: list[EventOutbox]) -> None:
+    refs: dict[str, set[int]] = {}
+    for row in rows:
+        _refs(row.objects, refs)
+    loaded = _load(session, refs)
+    listening: dict[tuple[int, str], list[_Subscription]] = {}
+    for row in rows:
+        key = (row.project_id, row.action)
+        if key not in listening:
+            listening[key] = _listening(session, row.project_id, row.action)
+        objects = _decode(row.objects, loaded)
+        for subscription in listening[key]:
+            subscription.handler(session, row.project_id, row.action, objects)
+    session.execute(delete(EventOutbox).where(EventOutbox.id.in_([r.id for r in rows])))
+
+
+def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:
+    """After a failed batch: each row in its own transaction; a row that fails alone is logged and dropped."""
+    done = 0
+    for row_id in ids:
+        with session_factory() as session:
+            if not _begin(session, session.get_bind().dialect.name == "sqlite"):
+                return done
+            row = session.get(EventOutbox, row_id)
+            if row is None:
+                session.commit()
+                continue
+            try:
+                _run(session, [row])
+            except Exception:
+                session.rollback()
+                log.exception(
+                    "event %s (%s, project %s) could not be fanned out: dropped", row_id, row.action, row.project_id
+                )
+                with session_factory() as cleanup:
+                    cleanup.execute(delete(EventOutbox).where(EventOutbox.id == row_id))
+                    cleanup.commit()
+            else:
+                session.commit()
+            done += 1
+    return done
+
+
+# --- wake-ups ----------------------------------------------------------------------------------------
+
+
+def on_commit(engine: Engine, wake: Callable[[], None]) -> None:
+    """Call `wake` after each commit on `engine` that published an event (the runner's event thread)."""
+    _wakers[engine] = wake
+
+
+def wake_after_commit(session: Session) -> None:
+    """Wake the fan-out and the delivery engine after this session commits (work written without publish)."""
+    session.info[_WROTE] = True
+
+
+def forget(engine: Engine) -> None:
+    _wakers.pop(engine, None)
+
+
+def wake(engine: Engine) -> None:
+    """Events were written outside a session (the labeling loop's function): wake the fan-out."""
+    waker = _wakers.get(engine)
+    if waker is not None:
+        waker()
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_WROTE, False):
+        return
+    try:
+        bind = session.get_bind()
+    except Exception:
+        return
+    wake(bind if isinstance(bind, Engine) else bind.engine)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WROTE, None)

@@ -62,8 +62,13 @@ class Settings(BaseSettings):
     # How often Redis health and worker presence are checked (workers count as gone after 3 misses).
     redis_check_interval: float = Field(default=5.0, gt=0, alias="KUBELABEL_REDIS_CHECK_INTERVAL")
     worker_metrics_port: int | None = Field(default=None, alias="KUBELABEL_WORKER_METRICS_PORT")
+    # How often a process that runs jobs looks for events published by other processes (its own wake it).
+    events_poll_interval: float = Field(default=0.25, gt=0, le=60, alias="KUBELABEL_EVENTS_POLL_INTERVAL")
     # Webhook deliveries.
     webhook_timeout: float = Field(default=10.0, gt=0, alias="KUBELABEL_WEBHOOK_TIMEOUT")
+    # Requests in flight per process, in total and to one endpoint (a slow endpoint takes only its share).
+    webhook_concurrency: int = Field(default=32, ge=1, le=1024, alias="KUBELABEL_WEBHOOK_CONCURRENCY")
+    webhook_endpoint_concurrency: int = Field(default=8, ge=1, le=256, alias="KUBELABEL_WEBHOOK_ENDPOINT_CONCURRENCY")
     webhook_max_attempts: int = Field(default=8, ge=1, le=50, alias="KUBELABEL_WEBHOOK_MAX_ATTEMPTS")
     # Objects serialised in full per payload (tasks, annotations); the rest are sent as {"id": ...}.
     webhook_max_objects: int = Field(default=100, ge=1, alias="KUBELABEL_WEBHOOK_MAX_OBJECTS")

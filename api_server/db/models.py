@@ -367,14 +367,31 @@ class Webhook(Base):
     secret: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # A failing endpoint is left alone until then (its own backoff: other webhooks never wait for it).
+    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Declared in the operator's project file: re-converged (updated or deleted) at every start.
     provisioned: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
 
+_PENDING = text("status = 'pending'")
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "next_attempt_at", "id", postgresql_where=_PENDING, sqlite_where=_PENDING),
+        # One task's deliveries to a webhook are sent in order: a delivery waits for the pending ones before it.
+        Index(
+            "ix_webhook_deliveries_task_order",
+            "webhook_id",
+            "task_id",
+            "id",
+            postgresql_where=_PENDING,
+            sqlite_where=_PENDING,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -387,6 +404,23 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+    # The task the event is about (None for project-wide events): the order key.
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Claimed by a delivery engine until then; a claim whose process died is taken again after it.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventOutbox(Base):
+    """An event published in the transaction of its change, waiting to be fanned out (api_server/events.py)."""
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    action: Mapped[str] = mapped_column(String(60), nullable=False)
+    # The event's objects: JSON as published, ORM rows as references {"$row": table, "id": ...}.
+    objects: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
     created_at: Mapped[datetime] = _created()
 
 

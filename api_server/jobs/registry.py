@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +14,12 @@ from api_server.settings import Settings
 
 # Modules whose import registers job handlers: the worker and the in-process runner import them
 # before running anything. Add yours here (keep them light: the worker imports nothing else).
-HANDLER_MODULES: list[str] = ["api_server.webhooks", "api_server.ml.jobs", "api_server.storages.jobs"]
+HANDLER_MODULES: list[str] = [
+    "api_server.webhooks",
+    "api_server.ml.jobs",
+    "api_server.storages.jobs",
+    "api_server.workflow.outbox",  # how events the labeling loop's function wrote are read
+]
 
 
 class PermanentJobError(Exception):
@@ -84,6 +89,51 @@ def maintenance(fn: Maintenance) -> Maintenance:
 
 def maintenance_tasks() -> list[Maintenance]:
     return list(_maintenance)
+
+
+class Pump(Protocol):
+    """Continuous work run by the job runner's event thread (the webhook delivery engine)."""
+
+    def step(self) -> bool:
+        """Do what is due now without blocking on the network; True when there may be more at once."""
+        ...
+
+    def idle(self) -> bool:
+        """Nothing in flight (burst mode stops when every pump is idle and nothing is due)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# (session factory, settings, wake: makes the event thread call step() again soon) -> a pump
+PumpFactory = Callable[[sessionmaker[Session], Settings, Callable[[], None]], Pump]
+_pumps: list[PumpFactory] = []
+
+
+def pump(factory: PumpFactory) -> PumpFactory:
+    """Register a pump: each process that runs jobs builds one and steps it after every fan-out of events."""
+    if factory not in _pumps:
+        _pumps.append(factory)
+    return factory
+
+
+def pumps() -> list[PumpFactory]:
+    return list(_pumps)
+
+
+Collector = Callable[[sessionmaker[Session]], Any]
+_collectors: list[Collector] = []
+
+
+def collector(factory: Collector) -> Collector:
+    """Register a metrics collector (built with the app's session factory; read at scrape time)."""
+    if factory not in _collectors:
+        _collectors.append(factory)
+    return factory
+
+
+def collectors() -> list[Collector]:
+    return list(_collectors)
 
 
 def load_handlers() -> None:

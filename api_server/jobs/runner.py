@@ -6,6 +6,11 @@ Who runs jobs:
   table every KUBELABEL_JOB_POLL_INTERVAL seconds (retries, missed ids).
 - the API process, KUBELABEL_INPROCESS_JOBS=auto (default): unless Redis is configured, reachable
   and at least one worker announced itself recently. A commit that enqueued jobs wakes it at once.
+
+Events have a thread of their own in whichever process runs jobs: it fans the event outbox out
+(api_server/events.py) and steps the registered pumps (the webhook delivery engine), woken by a
+commit that published events in this process, and otherwise every KUBELABEL_EVENTS_POLL_INTERVAL
+seconds (other processes' events: the API's, when workers run them).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server import events
 from api_server.db.base import utcnow
 from api_server.jobs import queue, registry
 from api_server.jobs.metrics import JOBS_TOTAL
@@ -50,6 +56,8 @@ class JobRunner:
         self.worker = worker
         self.stopping = threading.Event()
         self._local = threading.Event()
+        self._events = threading.Event()
+        self._pumps: list[registry.Pump] = []
         self._threads: list[threading.Thread] = []
         self._workers_alive = 0
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -74,6 +82,11 @@ class JobRunner:
 
     def wake(self) -> None:
         self._local.set()
+        self._events.set()
+
+    def wake_events(self) -> None:
+        """Events were published: fan them out now (when this process runs jobs)."""
+        self._events.set()
 
     # --- running ---------------------------------------------------------------------------
 
@@ -131,11 +144,48 @@ class JobRunner:
             log.warning("job %s (%s) failed after %s attempt(s): %s", job.id, job.kind, job.attempts, error)
 
     def drain(self) -> int:
-        """Run due jobs until none is due (burst mode); returns how many ran."""
+        """Fan out events, deliver what is due, run due jobs until none is due (burst mode); returns jobs run."""
+        pumps = self._pumps or self._build_pumps()
+        while not self.stopping.is_set():
+            if not self.step_events(pumps):
+                if all(pump.idle() for pump in pumps):
+                    break
+                time.sleep(0.01)  # sends in flight: their results are settled by the next step
         ran = 0
         while not self.stopping.is_set() and self.run_one():
             ran += 1
+        if not self._pumps:
+            for pump in pumps:
+                pump.close()
         return ran
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _build_pumps(self) -> list[registry.Pump]:
+        return [factory(self.session_factory, self.settings, self.wake_events) for factory in registry.pumps()]
+
+    def step_events(self, pumps: list[registry.Pump]) -> bool:
+        """One fan-out of the outbox and one step of each pump; True when any of them had work."""
+        busy = False
+        try:
+            busy = events.fan_out(self.session_factory) > 0
+        except Exception:
+            log.exception("could not fan out events; retrying shortly")
+        for pump in pumps:
+            try:
+                busy = pump.step() or busy
+            except Exception:
+                log.exception("%s failed; retrying shortly", type(pump).__name__)
+        return busy
+
+    def _events_loop(self) -> None:
+        while not self.stopping.is_set():
+            if self.active() and self.step_events(self._pumps):
+                continue
+            if self._events.wait(self.settings.events_poll_interval):
+                self._events.clear()
+        for pump in self._pumps:
+            pump.close()
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -228,11 +278,16 @@ class JobRunner:
             thread = threading.Thread(target=self._loop, args=(i,), name=f"kubelabel-jobs-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._pumps = self._build_pumps()
+        thread = threading.Thread(target=self._events_loop, name="kubelabel-events", daemon=True)
+        thread.start()
+        self._threads.append(thread)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
         self._local.set()
+        self._events.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -33,9 +33,11 @@ def find_by_title(session: Session, project_id: int, title: str) -> MLBackend | 
 BACKENDS_OF_PROJECT = select(MLBackend.id).where(MLBackend.project_id == bindparam("project_id"))
 
 
-def counted_annotations(session: Session, project_id: int) -> int:
-    """Submitted (not skipped) annotations of a project: the clock of training triggers."""
+def counted_annotations(session: Session, project_id: int, up_to: int | None = None) -> int:
+    """Submitted (not skipped) annotations of a project (up to an annotation id): the clock of training triggers."""
     stmt = select(func.count()).where(Annotation.project_id == project_id, Annotation.was_cancelled.is_(False))
+    if up_to is not None:
+        stmt = stmt.where(Annotation.id <= up_to)
     return int(session.scalar(stmt) or 0)
 
 

@@ -1,9 +1,11 @@
 """React to project events: predict imported tasks, pass annotations on, start training.
 
-Subscribed to api_server.events when the ML router is imported. Each handler only inspects
-the event inside the publishing transaction (cheap queries) and enqueues jobs in that same
-transaction (api_server.ml.queue), so annotators and imports never wait on a model server
-and no work is lost or run for a change that was rolled back.
+Subscribed to api_server.events when the ML router is imported. Events are fanned out after
+their change committed, off the request path (api_server/events.py); each handler only inspects
+the event (cheap queries) and enqueues jobs in the fan-out's transaction (api_server.ml.queue),
+so annotators and imports never wait on a model server and no work is lost or run for a change
+that was rolled back. The training clock counts annotations up to the event's own (the count
+when it happened), since more may have been committed by the time it is fanned out.
 
 Training cadence: with `min_annotations_to_start_training = N > 0` the project's N-th, 2N-th,
 ... submitted annotation starts training; with `start_training_on_annotation_update` every
@@ -52,6 +54,16 @@ def training_due(project: Project, action: str, total: int, added: int) -> bool:
     return total // every > (total - added) // every  # the count crossed a multiple of N
 
 
+def _last_annotation(action: str, objects: dict[str, Any]) -> int | None:
+    """The newest annotation the event is about: the training clock reads the count up to it."""
+    if action == "ANNOTATION_CREATED":
+        return _id(objects.get("annotation"))
+    if action == "ANNOTATIONS_CREATED":
+        ranges = objects.get("annotation_id_ranges") or []
+        return max((int(last) for _, last in ranges), default=None)
+    return None
+
+
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
     """events subscriber: publish() calls it only for WATCHED actions of projects with backends."""
     if action == "PROJECT_UPDATED":
@@ -69,10 +81,11 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     project = session.get(Project, project_id)
     if project is None:
         return
-    session.flush()  # the annotation this event is about must be counted
-    total = repository.counted_annotations(session, project_id)
-    added = {"ANNOTATION_CREATED": 1, "ANNOTATIONS_CREATED": int(objects.get("annotation_count") or 0)}.get(action, 0)
     annotation = objects.get("annotation")
+    added = {"ANNOTATION_CREATED": 1, "ANNOTATIONS_CREATED": int(objects.get("annotation_count") or 0)}.get(action, 0)
+    if isinstance(annotation, dict) and annotation.get("was_cancelled"):
+        added = 0  # a skip moves no clock
+    total = repository.counted_annotations(session, project_id, up_to=_last_annotation(action, objects))
     task_id = _id(objects.get("task")) or getattr(annotation, "task_id", None)
     deleted = [i for i in (_id(a) for a in objects.get("annotations") or []) if i is not None]
     train = training_due(project, action, total, added)

@@ -2,9 +2,10 @@
 
 The object holds the task in Label Studio's JSON export layout (data, meta, annotations with
 their results, ...). Writes happen on sync (all annotated tasks, keyset-paged, never all in
-memory) and, when `export_on_save` is set, in a job queued by each annotation change (so the
-bucket is written only once the change is committed, and retried if the bucket is down); when
-the last annotation of a task is deleted and `can_delete_objects` is set, the object is deleted.
+memory) and, when `export_on_save` is set, in a job queued when annotation events are fanned out
+(api_server/events.py: only for committed changes, off the request path; one job per project
+for all the tasks of one fan-out, retried if the bucket is down); when the last annotation of a
+task is deleted and `can_delete_objects` is set, the object is deleted.
 """
 
 from __future__ import annotations
@@ -182,18 +183,30 @@ def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: 
     return failures
 
 
+_BATCH = "kubelabel.storages.export_batch"
+
+
 def _on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
-    """Queue an export job in the annotation's own transaction: it exists exactly if the change commits."""
+    """Queue an export job in the fan-out's transaction: one per project, growing with each event of the batch."""
     if action not in SAVE_ACTIONS and action not in DELETE_ACTIONS:
         return
     task_ids = _task_ids(objects)
     if not task_ids:
         return
-    wanted = any(s.settings.get("export_on_save", True) for s in repository.export_storages_of(session, project_id))
-    if wanted:
-        from api_server.storages.jobs import enqueue_export
+    batch: dict[int, Any] = session.info.setdefault(_BATCH, {})
+    if project_id not in batch:
+        storages = repository.export_storages_of(session, project_id)
+        batch[project_id] = None if not any(s.settings.get("export_on_save", True) for s in storages) else []
+    pending = batch[project_id]
+    if pending is None:
+        return
+    from api_server.storages.jobs import enqueue_export
 
-        enqueue_export(session, project_id, sorted(task_ids))
+    if pending:  # the job queued earlier in this transaction takes these tasks too
+        job = pending[0]
+        job.payload = {**job.payload, "task_ids": sorted(set(job.payload["task_ids"]) | task_ids)}
+        return
+    pending.append(enqueue_export(session, project_id, sorted(task_ids)))
 
 
 events.subscribe(_on_event, actions=SAVE_ACTIONS | DELETE_ACTIONS, listeners=repository.EXPORT_STORAGES_OF_PROJECT)

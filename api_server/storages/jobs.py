@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api_server.db.models import Job
 from api_server.jobs import JobContext, enqueue, job_handler
 from api_server.jobs import queue as job_queue
+from api_server.storages import export as _export  # noqa: F401  (export on save: workers fan events out too)
 from api_server.storages.import_sync import SyncProgress
 
 SYNC = "storage.sync"
@@ -34,8 +35,8 @@ def sync_pending(session: Session, direction: str, storage_id: int) -> bool:
     return any(p.get("direction") == direction and p.get("storage_id") == storage_id for p in payloads)
 
 
-def enqueue_export(session: Session, project_id: int, task_ids: list[int]) -> None:
-    enqueue(session, EXPORT_TASKS, {"project_id": project_id, "task_ids": sorted(task_ids)}, max_attempts=5)
+def enqueue_export(session: Session, project_id: int, task_ids: list[int]) -> Job:
+    return enqueue(session, EXPORT_TASKS, {"project_id": project_id, "task_ids": sorted(task_ids)}, max_attempts=5)
 
 
 @job_handler(SYNC, lease_seconds=SYNC_LEASE_SECONDS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -38,6 +41,26 @@ def active_for_project(session: Session, project_id: int) -> list[Webhook]:
     """Active webhooks that hear this project's events: its own and organisation-wide ones."""
     stmt = select(Webhook).where(_HEAR_PROJECT).order_by(Webhook.id)
     return list(session.scalars(stmt, {"project_id": project_id}))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int = 0  # deliveries not sent yet (due, retrying or in flight)
+    failing: int = 0  # of those, the ones whose last attempt failed
+    oldest: datetime | None = None  # when the oldest pending one was created
+
+
+def backlog(session: Session, webhook_ids: list[int] | None = None) -> dict[int, Backlog]:
+    """Pending deliveries per webhook (only webhooks that have some)."""
+    d = WebhookDelivery
+    stmt = (
+        select(d.webhook_id, func.count(), func.count(d.last_error), func.min(d.created_at))
+        .where(d.status == "pending")
+        .group_by(d.webhook_id)
+    )
+    if webhook_ids is not None:
+        stmt = stmt.where(d.webhook_id.in_(webhook_ids))
+    return {w: Backlog(int(n), int(failing), oldest) for w, n, failing, oldest in session.execute(stmt)}
 
 
 def deliveries(session: Session, webhook_id: int, *, offset: int, limit: int) -> tuple[int, list[WebhookDelivery]]:

@@ -52,6 +52,11 @@ class WebhookPublic(BaseModel):
     is_active: bool
     has_secret: bool
     consecutive_failures: int
+    # Deliveries not sent yet, and of those the ones whose last attempt failed (the backlog).
+    pending: int = 0
+    failing: int = 0
+    # A failing endpoint is not called again before this time (its own backoff).
+    backoff_until: datetime | None = None
     # Declared in the operator's project file (changes made through the API are reset at restart).
     provisioned: bool = False
     created_at: datetime

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from api_server import events
 from api_server.common.errors import BadRequest, NotFound
 from api_server.common.secrets import masked_headers, unmasked_headers
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
-from api_server.db.models import Project, User, Webhook, WebhookDelivery
-from api_server.jobs import enqueue
+from api_server.db.models import Project, Task, User, Webhook, WebhookDelivery
 from api_server.settings import get_settings
 from api_server.users.roles import Role
 from api_server.users.service import require_org_role, require_project_role
@@ -20,12 +20,16 @@ from api_server.webhooks.actions import ACTIONS
 from api_server.webhooks.schemas import WebhookCreate, WebhookPublic, WebhookUpdate
 from api_server.webhooks.validation import check_headers, check_url
 
-DELIVER = "webhook.deliver"
-# The job's own cap; the delivery gives up after KUBELABEL_WEBHOOK_MAX_ATTEMPTS (read when it runs).
-JOB_MAX_ATTEMPTS = 50
+_BATCH = "kubelabel.webhooks.batch"
 
 
 def to_public(hook: Webhook) -> WebhookPublic:
+    session = object_session(hook)
+    backlog = (
+        repository.backlog(session, [hook.id]).get(hook.id, repository.Backlog())
+        if session is not None and hook.id is not None
+        else repository.Backlog()
+    )
     return WebhookPublic(
         id=hook.id,
         project=hook.project_id,
@@ -37,6 +41,9 @@ def to_public(hook: Webhook) -> WebhookPublic:
         is_active=hook.is_active,
         has_secret=bool(hook.secret),
         consecutive_failures=hook.consecutive_failures,
+        pending=backlog.pending,
+        failing=backlog.failing,
+        backoff_until=as_utc(hook.backoff_until),
         provisioned=hook.provisioned,
         created_at=as_utc(hook.created_at),
         updated_at=as_utc(hook.updated_at),
@@ -83,6 +90,7 @@ def _apply(hook: Webhook, body: WebhookUpdate) -> None:
     if "is_active" in fields:
         if fields["is_active"] and not hook.is_active:
             hook.consecutive_failures = 0  # a fresh start when switched back on
+            hook.backoff_until = None
         hook.is_active = fields["is_active"]
     if fields.get("secret"):
         hook.secret = fields["secret"]
@@ -126,40 +134,80 @@ def redeliver(session: Session, user: User, webhook_id: int, delivery_id: int) -
     original = session.get(WebhookDelivery, delivery_id)
     if original is None or original.webhook_id != hook.id:
         raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id}")
-    delivery = _deliver(session, hook, original.action, original.payload, utcnow())
+    delivery = _deliver(session, hook.id, original.action, original.payload, utcnow(), original.task_id)
+    session.flush()
+    events.wake_after_commit(session)
     session.commit()
     return delivery
 
 
-def _deliver(session: Session, hook: Webhook, action: str, payload: dict[str, Any], now: Any) -> WebhookDelivery:
+def _deliver(
+    session: Session, hook_id: int, action: str, payload: dict[str, Any], now: Any, task_id: int | None
+) -> WebhookDelivery:
+    """A pending delivery: the delivery engine sends it (api_server/webhooks/engine.py)."""
     delivery = WebhookDelivery(
-        webhook_id=hook.id,
+        webhook_id=hook_id,
         action=action,
         payload=payload,
         status="pending",
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+        task_id=task_id,
     )
     session.add(delivery)
-    session.flush()
-    enqueue(session, DELIVER, {"delivery_id": delivery.id}, max_attempts=JOB_MAX_ATTEMPTS)
     return delivery
 
 
-def _hears(hook: Webhook, action: str) -> bool:
-    if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and hook.project_id is not None:
+# Their payload shows the project as the event left it, never a representation read earlier in the batch.
+_PROJECT_CHANGES = frozenset({"PROJECT_CREATED", "PROJECT_UPDATED", "PROJECT_DELETED"})
+
+
+def _hears(send_for_all: bool, actions: list[str], project_id: int | None, action: str) -> bool:
+    if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and project_id is not None:
         return False  # as in Label Studio: project created/deleted reach organisation-wide webhooks only
-    return hook.send_for_all_actions or action in (hook.actions or [])
+    return send_for_all or action in actions
+
+
+def _task_of(objects: dict[str, Any]) -> int | None:
+    """The one task an event is about (its deliveries to a webhook are sent in order), if any."""
+    task = objects.get("task")
+    if isinstance(task, Task):
+        return task.id
+    if isinstance(task, dict) and isinstance(task.get("id"), int):
+        return int(task["id"])
+    if isinstance(task, int) and not isinstance(task, bool):
+        return task
+    annotation = objects.get("annotation")
+    if isinstance(annotation, dict) and isinstance(annotation.get("task"), int):
+        return int(annotation["task"])
+    return None
 
 
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
-    """events subscriber: one delivery row + one job per listening webhook, in the caller's transaction."""
-    hooks = [h for h in repository.active_for_project(session, project_id) if _hears(h, action)]
+    """events subscriber (at fan-out): one pending delivery per listening webhook.
+
+    Within one fan-out (one transaction, many events) the project's webhooks and its public
+    representation are read once.
+    """
+    batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
+    if ("hooks", project_id) not in batch:
+        batch["hooks", project_id] = [
+            (h.id, h.send_payload, h.send_for_all_actions, list(h.actions or []), h.project_id)
+            for h in repository.active_for_project(session, project_id)
+        ]
+    hooks = [h for h in batch["hooks", project_id] if _hears(h[2], h[3], h[4], action)]
     if not hooks:
         return
-    session.flush()
+    if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
+        if ("project", project_id) not in batch:
+            row = session.get(Project, project_id)
+            batch["project", project_id] = (
+                payloads.project_dict(session, row) if row is not None else {"id": project_id}
+            )
+        objects = {**objects, "project": batch["project", project_id]}
     full = payloads.build(session, project_id, action, objects, max_objects=get_settings().webhook_max_objects)
     now = utcnow()
-    for hook in hooks:
-        _deliver(session, hook, action, full if hook.send_payload else {"action": action}, now)
+    task_id = _task_of(objects)
+    for hook_id, send_payload, *_ in hooks:
+        _deliver(session, hook_id, action, full if send_payload else {"action": action}, now, task_id)

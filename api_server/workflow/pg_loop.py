@@ -12,11 +12,13 @@ submission is checked again (one more round trip, after a config change or for a
 process did not hand out).
 
 The services stay the reference and handle everything else: SQLite, projects that hand out
-the caller's own skips again (REQUEUE_FOR_ME), submissions on behalf of another user,
-projects with webhooks, ML backends or export storages listening (events are published by
-the services), and whatever a function refuses (an illegal state move, a task gone). Then a
-method here returns None and the endpoint calls the service. Rules that live in Python reach
-the functions as parameters: the roles that may label, the state machine's moves.
+the caller's own skips again (REQUEUE_FOR_ME), submissions on behalf of another user, and
+whatever a function refuses (an illegal state move, a task gone). Then a method here returns
+None and the endpoint calls the service. Rules that live in Python reach the functions as
+parameters: the roles that may label, the state machine's moves. A submission someone listens
+for (webhooks, ML backends, export storages) stays here: the function writes its events into the
+outbox in the same call (migration 0008, api_server/workflow/outbox.py), answers `published`,
+and this process's event thread is woken to fan them out.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -49,6 +51,7 @@ from api_server.users import roles
 from api_server.users.roles import Role
 from api_server.users.service import acting_role, check_project_role
 from api_server.workflow import metrics
+from api_server.workflow import outbox as _outbox  # noqa: F401  (reads back the events the function writes)
 from api_server.workflow.schemas import TaskPayload
 from api_server.workflow.service import build_payload
 from api_server.workflow.state_machine import TRANSITIONS
@@ -60,7 +63,7 @@ LABELERS = [role.value for role in roles.LABELERS]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
-# What a submission publishes through the services: when anyone listens, they answer it.
+# What a submission publishes: when anyone listens, the function writes them into the outbox.
 SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
@@ -74,9 +77,12 @@ _DRAFTS = "SELECT * FROM drafts WHERE task_id = %s AND user_id = %s ORDER BY id"
 
 
 class PgLoop:
-    def __init__(self, pool: AsyncConnectionPool, settings: Settings) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, settings: Settings, published: Callable[[], None] = lambda: None
+    ) -> None:
         self.pool = pool
         self.settings = settings
+        self.published = published  # wakes the fan-out of the events a submission wrote
         # What a submission is checked against before its one call: the rules last seen per
         # project, and the project of each task this process handed out. A guess the function
         # finds wrong costs one more round trip (it answers `stale` with the right rules).
@@ -155,6 +161,9 @@ class PgLoop:
                     rules = None  # checked against rules maybe outdated: the function sends the current ones
             row = await self._submit_checked(user, task_id, body, rules)
             status = row.pop("status") if row else "missing"
+            if status == "published":
+                self.published()
+                return self._submitted(row, user, body)
             if status == "ok":
                 return self._submitted(row, user, body)
             if status != "stale":
@@ -202,7 +211,7 @@ class PgLoop:
             project_id = row["project_id"]
             role = check_project_role(acting_role(user, row["member_role"]), project_id, Role.annotator)
             annotations.admit(Rules.of(row), role, body)
-        return None  # missing (the services answer 404), listening (they publish), or no error found
+        return None  # missing (the services answer 404), or no error found
 
     def _guess_rules(self, task_id: int) -> Rules | None:
         project_id = self.task_projects.get(task_id)
@@ -246,6 +255,8 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
 def _submit_checked() -> str:
     """The submission call, with whether anyone listens for what it publishes computed in the same statement.
 
+    When someone does, the function also writes the submission's events into the outbox.
+
     The listeners' query is built with SQLAlchemy from the event subscribers, once (after they
     registered), and run as plain SQL.
     """
@@ -281,7 +292,7 @@ def attach(app: FastAPI, settings: Settings, database_url: str) -> None:
     @app.on_event("startup")
     async def _open() -> None:
         await pool.open()
-        app.state.pg_loop = PgLoop(pool, settings)
+        app.state.pg_loop = PgLoop(pool, settings, lambda: events.wake(app.state.engine))
 
     @app.on_event("shutdown")
     async def _close() -> None:

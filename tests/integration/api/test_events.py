@@ -1,15 +1,22 @@
-"""Domain events: subscribers run only for their actions, and only when their listeners query finds someone."""
+"""Domain events: written to the outbox with the change, fanned out after it commits, only to listening subscribers."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+import time
+
+from sqlalchemy import bindparam, func, select
 
 from api_server import events
-from api_server.db.models import Project
+from api_server.db.models import EventOutbox, Project
 from tests.conftest import TEXT_CONFIG
 
 # "Someone listens" to projects whose title says so.
 LISTENED = select(Project.id).where(Project.id == bindparam("project_id"), Project.title == "listened")
+
+
+def _outbox(live_server) -> int:
+    with live_server.session_factory() as session:
+        return int(session.scalar(select(func.count()).select_from(EventOutbox)) or 0)
 
 
 def test_publish_asks_listeners_and_actions(api, live_server):
@@ -32,6 +39,18 @@ def test_publish_asks_listeners_and_actions(api, live_server):
             for project_id in ids.values():
                 for action in ("ANNOTATION_CREATED", "TASKS_DELETED"):
                     events.publish(session, project_id, action, task=1)
+            session.rollback()  # rolled back: nothing to fan out
+        assert _outbox(live_server) == 0
+        with live_server.session_factory() as session:
+            for project_id in ids.values():
+                for action in ("ANNOTATION_CREATED", "TASKS_DELETED"):
+                    events.publish(session, project_id, action, task=1)
+            assert heard == []  # subscribers run after the commit, off the caller's path
+            session.commit()
+        deadline = time.monotonic() + 10
+        while len(heard) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _outbox(live_server) == 0
     finally:
         events.unsubscribe(with_listeners)
         events.unsubscribe(for_one_action)
@@ -44,3 +63,28 @@ def test_publish_asks_listeners_and_actions(api, live_server):
         ("for_one_action", listened, "TASKS_DELETED"),
         ("for_one_action", quiet, "TASKS_DELETED"),
     ]
+
+
+def test_a_failing_subscriber_loses_only_its_event(api, live_server):
+    """A batch whose subscriber raises is fanned out again one event at a time; only the failing event is dropped."""
+    pid = api.post("/api/projects/", json={"title": "listened", "label_config": TEXT_CONFIG}).json()["id"]
+    heard: list[int] = []
+
+    def fragile(session, project_id, action, objects):
+        if objects["n"] == 2:
+            raise RuntimeError("this one breaks")
+        heard.append(objects["n"])
+
+    events.subscribe(fragile, actions={"PROJECT_UPDATED"}, listeners=LISTENED)
+    try:
+        with live_server.session_factory() as session:
+            for n in range(1, 5):
+                events.publish(session, pid, "PROJECT_UPDATED", n=n)
+            session.commit()
+        deadline = time.monotonic() + 10
+        while (len(set(heard)) < 3 or _outbox(live_server)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        events.unsubscribe(fragile)
+    # The failed batch was rolled back (what subscribers wrote with it), then each event ran alone.
+    assert set(heard) == {1, 3, 4} and _outbox(live_server) == 0

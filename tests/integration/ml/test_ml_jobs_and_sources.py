@@ -17,7 +17,7 @@ from sqlalchemy import select
 from test_ml_api import canned, import_tasks
 from topic_corpus import LABEL_CONFIG, generate
 
-from api_server.db.models import Job, Prediction
+from api_server.db.models import EventOutbox, Job, Prediction
 from api_server.ml.client import MLBackendClient
 from tests.support.apiserver import ADMIN_TOKEN
 from tests.support.services import REDIS_URL
@@ -42,9 +42,10 @@ def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server
         ids = import_tasks(api, project["id"], ["a", "b", "c"])
 
     with server.session_factory() as session:
-        jobs = list(session.scalars(select(Job).where(Job.kind == "ml.predict")))
-        assert [(j.status, j.payload["task_id_ranges"]) for j in jobs] == [("queued", [[ids[0], ids[-1]]])]
-        assert list(session.scalars(select(Prediction))) == []  # the API process left it to a worker
+        # The API process left it to a worker: the import's event waits in the outbox, no job yet.
+        assert [e.action for e in session.scalars(select(EventOutbox))] == ["TASKS_CREATED"]
+        assert list(session.scalars(select(Job).where(Job.kind == "ml.predict"))) == []
+        assert list(session.scalars(select(Prediction))) == []
 
     env = {**os.environ, "DATABASE_URL": server.database_url, "REDIS_URL": REDIS_URL, "KUBELABEL_REDIS_PREFIX": prefix}
     done = subprocess.run(
@@ -54,7 +55,8 @@ def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server
     with server.session_factory() as session:
         rows = list(session.scalars(select(Prediction).order_by(Prediction.task_id)))
         assert [(p.task_id, p.model_version, p.score) for p in rows] == [(i, "w1", 0.3) for i in ids]
-        assert session.scalar(select(Job.status).where(Job.kind == "ml.predict")) == "done"
+        jobs = list(session.scalars(select(Job).where(Job.kind == "ml.predict")))
+        assert [(j.status, j.payload["task_id_ranges"]) for j in jobs] == [("done", [[ids[0], ids[-1]]])]
 
 
 def test_model_server_trains_on_the_projects_annotations_from_the_api(

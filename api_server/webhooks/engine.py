@@ -1,0 +1,382 @@
+"""The delivery engine: pending deliveries claimed many at a time, sent over kept-alive connections.
+
+Run by the job runner's event thread wherever jobs run (the API process, or `kubelabel worker`s).
+Each step settles the attempts that finished, then claims as many due deliveries as there are free
+slots, in one statement:
+
+- due: pending, `next_attempt_at` passed, not claimed by a live lease (`locked_until`), its
+  webhook not backing off (`backoff_until`);
+- in order per task: a delivery waits while an older pending one of the same webhook and task
+  exists (sent, or being retried), so an ANNOTATION_UPDATED never arrives before its
+  ANNOTATION_CREATED, whichever process sends them;
+- bounded: at most KUBELABEL_WEBHOOK_CONCURRENCY requests in flight per process and
+  KUBELABEL_WEBHOOK_ENDPOINT_CONCURRENCY to one webhook, so a slow endpoint holds only its own
+  share and the others keep their pace;
+- exclusive: on PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED and leased in the
+  same statement; on SQLite the statement holds the write lock. Concurrent engines never claim
+  one delivery twice.
+
+A claim counts an attempt and leases the delivery for twice the timeout. A process that dies
+after sending but before settling leaves the lease to run out: the delivery is sent again, with
+the same delivery id (at least once; receivers deduplicate by `X-Kubelabel-Delivery`).
+
+Requests go through one pooled, kept-alive httpx client per endpoint origin, built by the
+outbound-address policy (api_server/common/egress.py: every new connection resolves and checks
+the host, then connects to the checked address). A refused address fails the delivery at once.
+
+A failure (non-2xx, timeout, connection error) retries the delivery after
+KUBELABEL_JOB_BACKOFF_BASE x 2^(attempt-1) seconds (capped by KUBELABEL_JOB_BACKOFF_MAX) until
+KUBELABEL_WEBHOOK_MAX_ATTEMPTS, and backs the whole webhook off for the same function of its
+`consecutive_failures`; its first success clears both.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from api_server.common import egress
+from api_server.common.time import as_utc
+from api_server.db.base import utcnow
+from api_server.db.models import EventOutbox, Webhook, WebhookDelivery
+from api_server.jobs import registry
+from api_server.jobs.queue import backoff_seconds
+from api_server.settings import Settings
+from api_server.webhooks import repository
+from api_server.webhooks.delivery import DELIVERIES, render
+
+log = logging.getLogger(__name__)
+
+_ERROR_LIMIT = 2000
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+D = WebhookDelivery
+_EARLIER = aliased(WebhookDelivery)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    webhook_id: int
+    action: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Hook:
+    id: int
+    url: str
+    headers: dict[str, str]
+    secret: str | None
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class _Result:
+    delivery_id: int
+    webhook_id: int
+    attempts: int
+    code: int | None
+    error: str | None
+    permanent: bool = False  # refused address or deactivated webhook: no retry
+    counts: bool = True  # counts as the webhook's failure (not when it was deactivated)
+
+
+def in_order() -> Any:
+    """No older pending delivery of the same webhook and task (deliveries without a task have no order)."""
+    return ~exists(
+        select(_EARLIER.id).where(
+            _EARLIER.webhook_id == D.webhook_id,
+            _EARLIER.task_id == D.task_id,
+            _EARLIER.status == PENDING,
+            _EARLIER.id < D.id,
+        )
+    )
+
+
+def due(now: datetime) -> Any:
+    return and_(
+        D.status == PENDING,
+        D.next_attempt_at <= now,
+        or_(D.locked_until.is_(None), D.locked_until < now),
+    )
+
+
+class DeliveryEngine:
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, wake: Callable[[], None]) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.wake = wake
+        self.total = settings.webhook_concurrency
+        self.per_endpoint = min(settings.webhook_endpoint_concurrency, self.total)
+        self.inflight: dict[int, int] = defaultdict(int)
+        self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self.clients: dict[tuple[str, str], httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
+        self.lease = timedelta(seconds=max(2 * settings.webhook_timeout, 30.0))
+
+    # --- the step ------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        settled = self.settle()
+        claimed = self.claim_and_send()
+        return bool(settled or claimed)
+
+    def idle(self) -> bool:
+        return not any(self.inflight.values()) and self.results.empty()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.settle()
+        with self._clients_lock:
+            for client in self.clients.values():
+                client.close()
+            self.clients.clear()
+
+    # --- claiming ------------------------------------------------------------------------------
+
+    def claim_and_send(self) -> int:
+        free = self.total - sum(self.inflight.values())
+        if free <= 0:
+            return 0
+        caps = {w: self.per_endpoint - n for w, n in self.inflight.items() if n > 0}
+        claimed, hooks = self.claim(free, caps)
+        for item in claimed:
+            self.inflight[item.webhook_id] += 1
+            self.pool.submit(self._send, item, hooks.get(item.webhook_id))
+        return len(claimed)
+
+    def claim(self, limit: int, caps: dict[int, int]) -> tuple[list[_Claimed], dict[int, _Hook]]:
+        """Lease up to `limit` due deliveries, at most `caps[webhook]` (else the endpoint share) per webhook."""
+        now = utcnow()
+        with self.session_factory() as session:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            candidates = (
+                select(D.id, D.webhook_id)
+                .join(Webhook, Webhook.id == D.webhook_id)
+                .where(due(now), or_(Webhook.backoff_until.is_(None), Webhook.backoff_until <= now), in_order())
+                .order_by(D.id)
+                .limit(limit)
+            )
+            full = [w for w, cap in caps.items() if cap <= 0]
+            if full:
+                candidates = candidates.where(D.webhook_id.not_in(full))
+            if postgres:
+                candidates = candidates.with_for_update(of=D, skip_locked=True)
+            found = candidates.subquery()
+            rank = func.row_number().over(partition_by=found.c.webhook_id, order_by=found.c.id)
+            ranked = select(found.c.id, found.c.webhook_id, rank.label("rank")).subquery()
+            open_caps = {w: cap for w, cap in caps.items() if cap > 0}
+            cap = (
+                case(open_caps, value=ranked.c.webhook_id, else_=self.per_endpoint)
+                if open_caps
+                else literal(self.per_endpoint)
+            )
+            stmt = (
+                update(D)
+                .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
+                .values(locked_until=now + self.lease, attempts=D.attempts + 1)
+                .returning(D.id, D.webhook_id, D.action, D.payload, D.attempts)
+                .execution_options(synchronize_session=False)
+            )
+            rows = session.execute(stmt).all()
+            hooks: dict[int, _Hook] = {}
+            if rows:
+                ids = {r[1] for r in rows}
+                for h in session.scalars(select(Webhook).where(Webhook.id.in_(ids))):
+                    hooks[h.id] = _Hook(h.id, h.url, dict(h.headers or {}), h.secret, h.is_active)
+            session.commit()
+        claimed = sorted((_Claimed(r[0], r[1], r[2], dict(r[3] or {}), r[4]) for r in rows), key=lambda c: c.id)
+        return claimed, hooks
+
+    # --- sending (pool threads) -----------------------------------------------------------------
+
+    def _client(self, url: str) -> httpx.Client:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        with self._clients_lock:
+            client = self.clients.get(key)
+            if client is None:
+                timeout = self.settings.webhook_timeout
+                client = egress.client("webhook", timeout=timeout, limits=egress.Limits(max_seconds=timeout))
+                self.clients[key] = client
+            return client
+
+    def _send(self, item: _Claimed, hook: _Hook | None) -> None:
+        try:
+            self.results.put(self._attempt(item, hook))
+        except Exception as exc:  # never lose a result: the delivery would wait for its lease
+            log.exception("webhook delivery %s: unexpected error", item.id)
+            self.results.put(_Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.wake()
+
+    def _attempt(self, item: _Claimed, hook: _Hook | None) -> _Result:
+        if hook is None or not hook.is_active:
+            return _Result(item.id, item.webhook_id, item.attempts, None, "the webhook was deactivated", True, False)
+        body, headers = render(item.id, item.action, item.payload, hook.headers, hook.secret, int(time.time()))
+        try:
+            with self._client(hook.url).stream("POST", hook.url, content=body, headers=headers) as response:
+                pass  # only the status counts; the answer is never read
+        except egress.EgressRefused as exc:
+            return _Result(item.id, item.webhook_id, item.attempts, None, exc.reason, permanent=True)
+        except httpx.HTTPError as exc:
+            return _Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT])
+        code = response.status_code
+        return _Result(item.id, item.webhook_id, item.attempts, code, None if 200 <= code < 300 else f"HTTP {code}")
+
+    # --- settling ------------------------------------------------------------------------------
+
+    def settle(self) -> int:
+        """Record every finished attempt: a few statements for the whole lot."""
+        results: list[_Result] = []
+        while True:
+            try:
+                results.append(self.results.get_nowait())
+            except queue.Empty:
+                break
+        if not results:
+            return 0
+        now = utcnow()
+        s = self.settings
+        delivered: dict[int | None, list[int]] = defaultdict(list)
+        failures: list[tuple[_Result, bool]] = []
+        last_outcome: dict[int, bool] = {}
+        failed_count: dict[int, int] = defaultdict(int)
+        for r in results:
+            if r.error is None:
+                delivered[r.code].append(r.delivery_id)
+                last_outcome[r.webhook_id] = True
+                DELIVERIES.labels("delivered").inc()
+                continue
+            final = r.permanent or r.attempts >= s.webhook_max_attempts
+            failures.append((r, final))
+            if r.counts:
+                last_outcome[r.webhook_id] = False
+                failed_count[r.webhook_id] += 1
+            DELIVERIES.labels("failed" if final else "retry").inc()
+        with self.session_factory() as session:
+            for code, ids in delivered.items():
+                session.execute(
+                    update(D)
+                    .where(D.id.in_(ids))
+                    .values(
+                        status=DELIVERED,
+                        delivered_at=now,
+                        last_status_code=code,
+                        last_error=None,
+                        next_attempt_at=None,
+                        locked_until=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            for r, final in failures:
+                values: dict[str, Any] = {"last_status_code": r.code, "last_error": r.error, "locked_until": None}
+                if final:
+                    values.update(status=FAILED, next_attempt_at=None)
+                else:
+                    delay = backoff_seconds(r.attempts, s.job_backoff_base, s.job_backoff_max)
+                    values["next_attempt_at"] = now + timedelta(seconds=delay)
+                session.execute(update(D).where(D.id == r.delivery_id).values(**values))
+            healthy = [w for w, ok in last_outcome.items() if ok]
+            if healthy:
+                session.execute(
+                    update(Webhook)
+                    .where(
+                        Webhook.id.in_(healthy),
+                        or_(Webhook.consecutive_failures != 0, Webhook.backoff_until.isnot(None)),
+                    )
+                    .values(consecutive_failures=0, backoff_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+            for webhook_id, ok in last_outcome.items():
+                if ok:
+                    continue
+                count = session.scalar(
+                    update(Webhook)
+                    .where(Webhook.id == webhook_id)
+                    .values(consecutive_failures=Webhook.consecutive_failures + failed_count[webhook_id])
+                    .returning(Webhook.consecutive_failures)
+                    .execution_options(synchronize_session=False)
+                )
+                if count:
+                    delay = backoff_seconds(count, s.job_backoff_base, s.job_backoff_max)
+                    session.execute(
+                        update(Webhook)
+                        .where(Webhook.id == webhook_id)
+                        .values(backoff_until=now + timedelta(seconds=delay))
+                        .execution_options(synchronize_session=False)
+                    )
+            session.commit()
+        for r in results:
+            self.inflight[r.webhook_id] -= 1
+            if self.inflight[r.webhook_id] <= 0:
+                del self.inflight[r.webhook_id]
+        for r, final in failures:
+            if final:
+                log.warning("webhook delivery %s failed after %s attempt(s): %s", r.delivery_id, r.attempts, r.error)
+        return len(results)
+
+
+class BacklogMetrics(Collector):
+    """Read from the tables at scrape time: what waits per webhook, and what waits to be fanned out."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+
+    def collect(self) -> Iterator[Any]:
+        backlog = GaugeMetricFamily(
+            "kubelabel_webhook_backlog", "Deliveries not sent yet, per webhook and state", labels=["webhook", "state"]
+        )
+        lag = GaugeMetricFamily(
+            "kubelabel_webhook_lag_seconds",
+            "Age of the oldest delivery not sent yet, per webhook (0: none waits)",
+            labels=["webhook"],
+        )
+        outbox = GaugeMetricFamily("kubelabel_events_outbox", "Events published and not fanned out yet")
+        outbox_lag = GaugeMetricFamily(
+            "kubelabel_events_outbox_lag_seconds", "Age of the oldest event not fanned out yet (0: none waits)"
+        )
+        try:
+            now = utcnow()
+            with self.session_factory() as session:
+                waiting = repository.backlog(session)
+                hooks = list(session.scalars(select(Webhook.id).order_by(Webhook.id)))
+                events_waiting, oldest_event = session.execute(
+                    select(func.count(), func.min(EventOutbox.created_at))
+                ).one()
+                session.commit()
+            for hook_id in hooks:
+                b = waiting.get(hook_id, repository.Backlog())
+                backlog.add_metric([str(hook_id), "pending"], b.pending)
+                backlog.add_metric([str(hook_id), "failing"], b.failing)
+                lag.add_metric([str(hook_id)], _age(now, b.oldest))
+            outbox.add_metric([], int(events_waiting))
+            outbox_lag.add_metric([], _age(now, oldest_event))
+        except Exception:  # a scrape must not fail because the database hiccuped
+            log.exception("could not read the webhook backlog")
+        yield from (backlog, lag, outbox, outbox_lag)
+
+
+def _age(now: datetime, since: datetime | None) -> float:
+    return max(0.0, (now - as_utc(since)).total_seconds()) if since is not None else 0.0  # type: ignore[operator]
+
+
+registry.pump(DeliveryEngine)
+registry.collector(BacklogMetrics)

@@ -1,0 +1,30 @@
+"""What the labeling loop's PostgreSQL function writes into the event outbox, read back at fan-out.
+
+`kubelabel_submit_checked` (migration 0008) publishes a submission's events as the services do,
+with the annotation as a reference `{"$row": "annotation_public", "id": ...}`: the fan-out turns
+it into the annotation's public form, the one the services publish (author's username included).
+Loaded by every process that fans events out (a job handler module, see api_server.jobs.registry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api_server import events
+from api_server.annotations.schemas import to_public
+from api_server.db.models import Annotation, User
+
+ANNOTATION_PUBLIC = "annotation_public"
+
+
+def annotations_public(session: Session, ids: list[int]) -> dict[int, Any]:
+    rows = list(session.scalars(select(Annotation).where(Annotation.id.in_(ids))))
+    authors = {r.completed_by_id for r in rows if r.completed_by_id is not None}
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(authors))).tuples().all())
+    return {r.id: to_public(r, names.get(r.completed_by_id or 0, "")).model_dump(mode="json") for r in rows}
+
+
+events.resolver(ANNOTATION_PUBLIC, annotations_public)
