@@ -209,20 +209,27 @@ async function renderLabel(view, projectId) {
     );
   }
 
+  const showProgress = (fresh) => {
+    progress.textContent = `${fresh.finished_task_number} of ${fresh.task_number} tasks labeled`;
+  };
   let started = performance.now();
   const next = async () => {
+    // Marks for bench/browser.py: from asking /next to the editor showing the task.
+    performance.clearMarks("kubelabel:next");
+    performance.mark("kubelabel:next");
     let task;
     try {
       task = await api("GET", `/api/projects/${projectId}/next`);
     } catch (error) {
       if (error.status !== 404) throw error;
       window.KubelabelEditor.close();
+      showProgress(await api("GET", `/api/projects/${projectId}/`));
       editorRoot.replaceChildren(h("div", { id: "done", class: "card" }, h("h2", {}, "All done"), h("p", {}, "No more tasks for you in this project. Thank you!")));
       say("");
       return;
     }
-    const fresh = await api("GET", `/api/projects/${projectId}/`);
-    progress.textContent = `${fresh.finished_task_number} of ${fresh.task_number} tasks labeled`;
+    // The counts load beside the editor, not before it.
+    api("GET", `/api/projects/${projectId}/`).then(showProgress, () => {});
     started = performance.now();
     const leadTime = () => (performance.now() - started) / 1000;
     const hooks = {
@@ -254,6 +261,7 @@ async function renderLabel(view, projectId) {
     const editor = await window.KubelabelEditor.open(editorRoot, { config: project.label_config, task, user: me, mode: "label", hooks });
     editorRoot.prepend(h("p", { class: "task-head" }, `Task ${task.id}`, h("span", { id: "draft-state" }, task.drafts && task.drafts.length ? "Draft restored" : "")));
     editorRoot.dataset.ready = String(task.id);
+    performance.measure("kubelabel:next-to-ready", "kubelabel:next");
     window.kubelabelPage = { task, editor };
   };
   await next();

@@ -1,7 +1,7 @@
 """The web app in headless Chromium (Debian's `chromium`, driven by Python Playwright) against a
 real server, on SQLite and PostgreSQL. One browser per test session, a fresh context (cookies,
-storage) per user; screenshots of each view go to a pytest temporary directory, kept as the
-test run's artifacts (`pytest` keeps the last three runs under its basetemp).
+storage) per user; screenshots of each view are kept as the run's artifacts under
+.cache/test-artifacts/web/ (ignored by git).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ROOT
 from tests.support.services import require_executable
 
 CHROMIUM_ARGS = [
@@ -44,8 +45,12 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("web-screenshots", numbered=False)
+def screenshots() -> Path:
+    """Where each view's screenshot is kept after the run: .cache/ is ignored by git, and unlike
+    pytest's own temporary directories it is not rotated away by other runs on the machine."""
+    path = ROOT / ".cache" / "test-artifacts" / "web"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass
