@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import BadRequest, Forbidden, NotFound
@@ -25,6 +26,24 @@ def _dialect(session: Session) -> str:
 def _check(session: Session, data: dict[str, Any]) -> None:
     """A view's data must compile, so a saved view always works as a filter."""
     compile_query(data, "data", _dialect(session))
+    _check_patterns(session, data, "data")
+
+
+def _check_patterns(session: Session, data: Any, where: str) -> None:
+    """Regular expressions PostgreSQL refuses (Python's syntax passed the compiler) are a 400, not a failed query."""
+    if _dialect(session) != "postgresql" or not isinstance(data, dict) or not isinstance(data.get("filters"), dict):
+        return
+    items = data["filters"].get("items")
+    for n, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict) or item.get("operator") != "regex":
+            continue
+        try:
+            with session.begin_nested():
+                session.execute(text("SELECT '' ~ :pattern"), {"pattern": str(item.get("value"))})
+        except DBAPIError as exc:
+            field = f"{where}.filters.items[{n}].value"
+            message = f"PostgreSQL refuses this regular expression: {str(exc.orig).splitlines()[0]}"
+            raise BadRequest(f"{field}: {message}", validation_errors={field: [message]}) from None
 
 
 def list_views(session: Session, user: User, project_id: int | None) -> list[View]:
@@ -116,7 +135,9 @@ def prepared(session: Session, user: User, *, view_id: int | None, query: Any, p
                 validation_errors={"view": ["belongs to another project"]},
             )
         return compile_query(view.data, f"view {view_id} data", _dialect(session))
-    return compile_query(query, "query", _dialect(session))
+    prepared = compile_query(query, "query", _dialect(session))
+    _check_patterns(session, query, "query")
+    return prepared
 
 
 def project_of(session: Session, user: User, view_id: int) -> int:

@@ -400,6 +400,18 @@ def test_out_of_range_numbers_are_answered(api, text_project):
     assert r.status_code == 200 and r.json()["total"] == 0
 
 
+def test_a_regex_postgresql_refuses_is_a_400(api, live_server, text_project):
+    # Valid in Python (SQLite runs it there), refused by PostgreSQL's engine: a 400 there, never a 500.
+    query = _query(_item("data.text", "regex", "String", "(?P<word>a)"))
+    r = api.get("/api/tasks/", params={"project": text_project["id"], "query": query})
+    created = api.post("/api/dm/views/", json={"project": text_project["id"], "data": orjson.loads(query)})
+    if live_server.backend == "postgres":
+        assert r.status_code == 400 and "query.filters.items[0].value: PostgreSQL refuses" in r.json()["detail"]
+        assert created.status_code == 400 and "data.filters.items[0].value" in created.json()["detail"]
+    else:
+        assert r.status_code == 200 and created.status_code == 201
+
+
 def test_a_saved_view_must_compile(api, text_project):
     bad = {"filters": {"conjunction": "and", "items": [_item("id", "equal", "Weird", 1)]}}
     r = api.post("/api/dm/views/", json={"project": text_project["id"], "data": bad})
