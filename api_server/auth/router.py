@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -26,11 +27,12 @@ router = DualSlashRouter(prefix="/api/auth", tags=["auth"])
 _LOGIN_BODY = {
     "required": True,
     "content": {
-        media: {"schema": {"$ref": "#/components/schemas/LoginBody"}}
+        media: {"schema": LoginBody.model_json_schema()}
         for media in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
     },
 }
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "Posted by a page of another origin (the Origin header)"},
     401: {"model": ErrorBody, "description": "Wrong username or password (one answer for every reason)"},
     429: {
         "model": ErrorBody,
@@ -49,6 +51,15 @@ def _limiter(request: Request) -> LoginLimiter:
             settings.redis_url, settings.redis_prefix, settings.login_max_failures, settings.login_lockout_seconds
         )
     return state.login_limiter
+
+
+def _same_site_or_no_browser(request: Request) -> None:
+    """Refuse a sign-in posted by another site's page (a browser names that page's origin): it
+    would sign the visitor in as someone else, the attacker's account (login CSRF). Clients
+    that send no Origin (scripts, curl) are not browsers posting cross-site."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+        raise Forbidden(f"sign-in from a page of another origin is refused (Origin: {origin[:100]})")
 
 
 async def _credentials(request: Request) -> LoginBody:
@@ -84,6 +95,7 @@ async def _credentials(request: Request) -> LoginBody:
 async def login(request: Request) -> Response:
     """Sign in with a username and password (JSON or form). Sets the HttpOnly session cookie and
     answers the user and the session's CSRF token (for the X-CSRFToken header of later writes)."""
+    _same_site_or_no_browser(request)
     body = await _credentials(request)
     settings: Settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
@@ -107,7 +119,7 @@ async def login(request: Request) -> Response:
         payload, session_id, max_age = await run_in_threadpool(run)
     except service.TooManyAttempts as exc:
         return JSONResponse(exc.body(), status_code=429, headers={"Retry-After": str(exc.retry_after)})
-    response = JSONResponse(payload)
+    response = JSONResponse(payload, headers={"Cache-Control": "no-store"})
     sessions.set_cookie(response, request, session_id, max_age)
     return response
 

@@ -88,6 +88,18 @@ def test_login_takes_a_form_too(server, api):
         assert client.get("/api/current-user/whoami").json()["username"] == "formuser"
 
 
+def test_a_sign_in_posted_by_another_sites_page_is_refused(server, api):
+    """Login CSRF: another site's form would sign the visitor in to the attacker's account."""
+    make_user(api, "olga")
+    form = {"username": "olga", "password": PASSWORD}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        r = client.post("/api/auth/login", data=form, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and "another origin" in r.json()["detail"]
+        assert "kubelabel_session" not in client.cookies
+        r = client.post("/api/auth/login", data=form, headers={"Origin": server.url})  # the app's own page
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+
+
 def test_bad_login_input_is_a_4xx_naming_the_field(server):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         r = client.post("/api/auth/login", json={"username": "alice"})
