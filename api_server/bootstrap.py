@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server.common.errors import ApiError
 from api_server.db.models import Project, ProjectMember, Task, User
 from api_server.imports.service import ImportJob
 from api_server.labelconfig.parser import LabelConfigError, parse
@@ -66,7 +67,10 @@ def _admin_with_password(session: Session, admin: User | None, settings: Setting
         if admin is None:
             admin = create_user(session, username=settings.admin_username, role=Role.admin)
         admin.role = Role.admin.value
-    changed = ensure_admin_password(session, admin, settings.admin_password.get_secret_value())
+    try:
+        changed = ensure_admin_password(session, admin, settings.admin_password.get_secret_value())
+    except ApiError as exc:  # a start-up setting: one clear line, not a traceback
+        raise SystemExit(f"KUBELABEL_ADMIN_PASSWORD: {exc.detail.removeprefix('password: ')}") from None
     session.commit()
     if changed:
         log.info("admin user %r: password set from KUBELABEL_ADMIN_PASSWORD", admin.username)

@@ -85,6 +85,33 @@ def test_admin_password_without_a_token_makes_the_admin(tmp_path):
         engine.dispose()
 
 
+def test_a_too_short_admin_password_stops_the_start_with_one_line(tmp_path):
+    url = sqlite_url(tmp_path)
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        settings = make_settings(url, tmp_path, KUBELABEL_ADMIN_PASSWORD="short")
+        with pytest.raises(SystemExit) as stopped:
+            bootstrap(make_session_factory(engine), settings)
+        assert str(stopped.value) == "KUBELABEL_ADMIN_PASSWORD: must be at least 8 characters"
+    finally:
+        engine.dispose()
+
+
+def test_limits_hold_while_redis_is_down(server_pool, caplog):
+    """An unreachable Redis: the process counts by itself and says so, sign-in still works."""
+    caplog.set_level(logging.WARNING, logger="api_server.auth.ratelimit")
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    server = server_pool.new("sqlite", REDIS_URL=nowhere, KUBELABEL_INPROCESS_JOBS="always")
+    with server.client() as admin:
+        assert admin.post("/api/users/", json={"username": "rita", "password": PASSWORD}).status_code == 201
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        assert client.post("/api/auth/login", json={"username": "rita", "password": PASSWORD}).status_code == 200
+        login = {"username": "rita", "password": "guess"}
+        assert [client.post("/api/auth/login", json=login).status_code for _ in range(6)] == [401] * 5 + [429]
+    assert "Redis failed" in caplog.text
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
