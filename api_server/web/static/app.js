@@ -56,8 +56,9 @@ function say(text, kind = "") {
 
 function errorText(error) {
   const details = Object.entries(error.body && error.body.validation_errors ? error.body.validation_errors : {});
+  // One line per field or row when the API names them (its detail repeats them in one line).
   if (!details.length) return error.message;
-  return `${error.message}\n` + details.map(([where, msgs]) => `${where}: ${[].concat(msgs).join("; ")}`).join("\n");
+  return details.map(([where, msgs]) => `${where}: ${[].concat(msgs).join("; ")}`).join("\n");
 }
 
 // -- session ------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class WebUser:
         self.page.goto(f"{self.base}/#/login")
         self.page.fill("#username", username)
         self.page.fill("#password", password)
+        self.shot("sign-in")
         self.page.click("#login button")
         self.page.wait_for_selector("#project-list, #view > p")
 
