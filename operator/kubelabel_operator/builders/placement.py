@@ -10,6 +10,7 @@ rather than left behind.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubelabel_operator.builders.meta import POD_METADATA_ANNOTATION
@@ -29,11 +30,13 @@ SPEC_FIELDS = {
 
 
 def _wire(value: Any) -> Any:
+    """A fresh copy in manifest form: a caller may extend what it gets (a pod affinity of its own)
+    without touching the spec or the operator's defaults, which every other pod shares."""
     if isinstance(value, list):
         return [_wire(v) for v in value]
     if hasattr(value, "wire"):
         return value.wire()
-    return value
+    return copy.deepcopy(value)
 
 
 def place(template: dict[str, Any], own: PodSettings | None, defaults: PodSettings | None = None) -> dict[str, Any]:

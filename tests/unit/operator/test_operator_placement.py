@@ -278,3 +278,11 @@ def test_a_dropped_label_or_annotation_is_nulled_and_nobody_elses() -> None:
     assert "team" not in applied["labels"] and "kubelabel.io/pod-metadata" not in applied["annotations"]
     assert applied["annotations"]["kubectl.kubernetes.io/restartedAt"] == "now"
     assert is_subset(bare, merge_patch(before, bare))
+
+
+def test_a_template_never_shares_its_fields_with_the_defaults() -> None:
+    defaults = PodSettings.model_validate({"affinity": {"nodeAffinity": {}}, "topologySpreadConstraints": [{}]})
+    template = placement.place({"metadata": {}, "spec": {}}, None, defaults)
+    template["spec"]["affinity"]["podAffinity"] = {"x": 1}
+    template["spec"]["topologySpreadConstraints"][0]["maxSkew"] = 1
+    assert defaults.affinity == {"nodeAffinity": {}} and defaults.topology_spread_constraints == [{}]
