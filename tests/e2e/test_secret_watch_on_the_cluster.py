@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,12 @@ def secret(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "data": encoded}
 
 
+def rss_mib(operator: OperatorProcess) -> float:
+    assert operator.process is not None
+    status = Path(f"/proc/{operator.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
 def secrets_hash(cluster: Cluster, namespace: str) -> str | None:
     dep = cluster.get("deployment", "sentiment-api", namespace) or {}
     annotations = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
@@ -45,10 +52,12 @@ def test_a_rotated_secret_rolls_the_deployment_without_waiting_for_the_resync(
     before = eventually(lambda: secrets_hash(cluster, namespace), what="the secrets hash")
     generation = cluster.get("deployment", "sentiment-api", namespace)["metadata"]["generation"]
 
-    # A Secret no resource names: ignored (nothing rolls).
-    cluster.apply([secret("unrelated", x="1")], namespace)
+    # Secrets no resource names (300 of them, written at once): ignored, nothing rolls.
+    rss_before = rss_mib(operator)
+    cluster.apply([secret(f"unrelated-{i}", x="1") for i in range(300)], namespace)
     time.sleep(3)
     assert cluster.get("deployment", "sentiment-api", namespace)["metadata"]["generation"] == generation
+    print(f"operator RSS {rss_before:.0f} MiB -> {rss_mib(operator):.0f} MiB after 300 unrelated Secrets")
 
     started = time.monotonic()
     cluster.apply([secret("db", dsn="postgresql://app:second@db/app")], namespace)
