@@ -63,6 +63,7 @@ from api_server.webhooks.delivery import DELIVERIES, render
 log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 2000
+_DRAIN_LIMIT = 64 << 10
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -233,7 +234,13 @@ class DeliveryEngine:
         body, headers = render(item.id, item.action, item.payload, hook.headers, hook.secret, int(time.time()))
         try:
             with self._client(hook.url).stream("POST", hook.url, content=body, headers=headers) as response:
-                pass  # only the status counts; the answer is never read
+                # Only the status counts and the answer is never kept, but it is read to its end
+                # (up to a bound): a connection is reused only after its response was consumed.
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if read > _DRAIN_LIMIT:
+                        break  # a large answer: this connection is closed instead
         except egress.EgressRefused as exc:
             return _Result(item.id, item.webhook_id, item.attempts, None, exc.reason, permanent=True)
         except httpx.HTTPError as exc:

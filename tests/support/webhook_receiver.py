@@ -3,6 +3,9 @@
 with WebhookReceiver(secret="...", fail_first=2) as receiver:   # 500, 500, then 200
     ... create a webhook with url=receiver.url ...
     requests = receiver.wait_for(1)
+
+It speaks HTTP/1.1 with keep-alive (as production receivers do): `connections` counts the
+connections the sender opened. `delay` makes every answer that many seconds late.
 """
 
 from __future__ import annotations
@@ -25,22 +28,30 @@ class Received:
     body: bytes
     status: int  # what the receiver answered
     signature_ok: bool | None  # None when the receiver has no secret
+    at: float = 0.0  # time.time() when it arrived
+    connection: int = 0  # which connection (the sender's port) carried it
 
     def json(self) -> Any:
         return orjson.loads(self.body)
 
 
 class WebhookReceiver:
-    def __init__(self, secret: str | None = None, fail_first: int = 0, fail_status: int = 500) -> None:
+    def __init__(
+        self, secret: str | None = None, fail_first: int = 0, fail_status: int = 500, delay: float = 0.0
+    ) -> None:
         self.secret = secret
         self.fail_first = fail_first
         self.fail_status = fail_status
+        self.delay = delay
         self.received: list[Received] = []
         self._cond = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: answers carry Content-Length
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                arrived = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 signature_ok = None
@@ -50,8 +61,11 @@ class WebhookReceiver:
                 with receiver._cond:
                     failing = len(receiver.received) < receiver.fail_first
                     status = receiver.fail_status if failing else (200 if signature_ok is not False else 401)
-                    receiver.received.append(Received(self.path, headers, body, status, signature_ok))
+                    port = self.client_address[1]
+                    receiver.received.append(Received(self.path, headers, body, status, signature_ok, arrived, port))
                     receiver._cond.notify_all()
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -63,6 +77,11 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+
+    @property
+    def connections(self) -> int:
+        with self._cond:
+            return len({r.connection for r in self.received})
 
     @property
     def url(self) -> str:
