@@ -9,6 +9,7 @@ from api_server.auth.router import router as auth
 from api_server.drafts.router import router as drafts
 from api_server.exports.router import router as exports
 from api_server.imports.router import router as imports
+from api_server.media.router import router as media
 from api_server.members.router import router as members
 from api_server.ml.router import router as ml
 from api_server.predictions.router import router as predictions
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     auth,
     members,
     imports,
+    media,
     exports,
     webhooks,
     ml,

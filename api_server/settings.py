@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     seed_tasks: Path | None = Field(default=None, alias="KUBELABEL_SEED_TASKS")
     # An upload (any request body) larger than this is refused with 413 before it is read whole.
     max_upload_mb: int = Field(default=1024, ge=1, alias="KUBELABEL_MAX_UPLOAD_MB")
+    # Media files uploaded to /import (api_server/media): per-file size, files per request, and the
+    # content types accepted once the bytes are sniffed (comma-separated, `type/*` wildcards).
+    media_max_file_mb: int = Field(default=512, ge=1, alias="KUBELABEL_MEDIA_MAX_FILE_MB")
+    media_max_files: int = Field(default=1000, ge=1, le=10_000, alias="KUBELABEL_MEDIA_MAX_FILES")
+    media_types: str = Field(
+        default="image/*,audio/*,video/*,application/pdf", min_length=1, alias="KUBELABEL_MEDIA_TYPES"
+    )
     # How long a task handed out by /next stays reserved for its annotator.
     task_lock_ttl_seconds: int = Field(default=3600, ge=10, alias="KUBELABEL_TASK_LOCK_TTL")
     # Seconds an authenticated token is trusted without asking the database again (0: always ask).

@@ -141,6 +141,28 @@ class FileUpload(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class MediaFile(Base):
+    """An uploaded media file, served at /data/upload/{project_id}/{name} (api_server/media).
+
+    `name` is generated (the original name is kept for display); the bytes sit in the data
+    directory, or in the import storage `storage_id` under `key`.
+    """
+
+    __tablename__ = "media_files"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_media_files_project_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    file_upload_id: Mapped[int | None] = mapped_column(ForeignKey("file_uploads.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    original_name: Mapped[str] = mapped_column(String(500), default="", nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    storage_id: Mapped[int | None] = mapped_column(ForeignKey("import_storages.id", ondelete="SET NULL"))
+    key: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = _created()
+
+
 class IdempotencyKey(Base):
     """An import done under a client's `Idempotency-Key`: a retry with the same key answers `response`.
 

@@ -29,13 +29,18 @@ from api_server.imports.parsers import CONTENT_TYPES, Format
 from api_server.imports.predictions import import_predictions
 from api_server.imports.schemas import ImportResponse, PredictionsImportResponse
 from api_server.imports.service import BATCH, ImportJob
+from api_server.media import store as media_store
+from api_server.media.multipart import Limits, MediaForm, StoredMedia
+from api_server.media.multipart import parse as parse_multipart
+from api_server.media.service import MediaTasks
 from api_server.tasks.serialize import dumps, json_response
 
 router = DualSlashRouter(prefix="/api/projects", tags=["import"])
 
 SUPPORTED = (
     "application/json, application/x-ndjson (JSONL), text/csv, text/tab-separated-values, text/plain (TXT), "
-    "text/uri-list, multipart/form-data (files: .json .jsonl .csv .tsv .txt; or url fields), "
+    "text/uri-list, multipart/form-data (task files .json .jsonl .csv .tsv .txt, media files: images, audio, "
+    "video, PDF; or url fields), "
     "application/x-www-form-urlencoded (url fields)"
 )
 
@@ -94,12 +99,27 @@ async def _open(session: Session, user: User, project_id: int, key: str | None) 
     return job
 
 
-async def _hash_upload(fingerprint: idempotency.Fingerprint, upload: UploadFile) -> None:
+async def _hash_upload(fingerprint: idempotency.Fingerprint, upload: UploadFile | StoredMedia) -> None:
+    if isinstance(upload, StoredMedia):  # hashed while it streamed in
+        fingerprint.add(upload.original_name.encode())
+        fingerprint.add(upload.digest)
+        fingerprint.add(b"")
+        return
     fingerprint.add((upload.filename or "").encode())
     while chunk := await upload.read(1024 * 1024):
         fingerprint.stream(chunk)
     fingerprint.add(b"")
     await upload.seek(0)
+
+
+async def _read_multipart(
+    request: Request, session: Session, user: User, project_id: int, settings: Any, hashing: bool
+) -> MediaForm:
+    """The form, media files already stored (api_server/media); access is checked before any byte is."""
+    target = await _run(media_store.target_for, session, user, project_id, settings)
+    await _run(session.commit)  # no transaction stays open while the body streams in
+    limits = Limits.parse(settings.media_max_file_mb, settings.media_max_files, settings.media_types)
+    return await parse_multipart(request.headers, request.stream(), target, limits, hashing=hashing)
 
 
 @router.post("/{project_id}/import", response_model=ImportResponse, status_code=201)
@@ -136,7 +156,8 @@ async def import_tasks(
     key = idempotency.key_of(idempotency_key)
     fingerprint = idempotency.Fingerprint("import", request.query_params.multi_items(), fmt or media)
     job: ImportJob | None = None
-    form = None
+    form: Any = None
+    media_tasks: MediaTasks | None = None
     try:
         if fmt is Format.jsonl:
             job = await _open(session, user, project_id, key)
@@ -159,9 +180,14 @@ async def import_tasks(
             job = await _open(session, user, project_id, key)
             await _run(sources.add_uri_list, job, body)
         else:
-            form = await request.form(max_files=1000, max_fields=1000)
-            files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-            urls = [v for k, v in form.multi_items() if k == "url" and isinstance(v, str) and v.strip()]
+            if media == "multipart/form-data":
+                form = await _read_multipart(request, session, user, project_id, settings, key is not None)
+                items = form.items
+            else:
+                form = await request.form(max_files=1000, max_fields=1000)
+                items = list(form.multi_items())
+            files = [v for _, v in items if isinstance(v, UploadFile | StoredMedia)]
+            urls = [v for k, v in items if k == "url" and isinstance(v, str) and v.strip()]
             if not files and not urls:
                 raise BadRequest(
                     "the form has no files and no url fields: attach task files or give url=...",
@@ -173,12 +199,19 @@ async def import_tasks(
                 for url in urls:
                     fingerprint.add(url.strip().encode())
             job = await _open(session, user, project_id, key)
+            if isinstance(form, MediaForm) and form.media:
+                media_tasks = MediaTasks(job, form.target)
             for upload in files:
-                await _run(sources.add_upload, job, upload)
+                if isinstance(upload, StoredMedia):
+                    await _run(media_tasks.add, upload)  # type: ignore[union-attr]
+                else:
+                    await _run(sources.add_upload, job, upload)
             for url in urls:
                 await _run(sources.add_url, job, url.strip(), settings.max_upload_bytes)
 
         def record(response: ImportResponse) -> None:
+            if media_tasks is not None:
+                media_tasks.link(session)
             if key is not None:
                 idempotency.record(
                     session,
@@ -194,11 +227,17 @@ async def import_tasks(
         response = await _run(job.finish, return_task_ids, record)
     except idempotency.KeyUsed as used:
         await _run(session.rollback)  # the project lock goes before the rest of the body is read
+        if isinstance(form, MediaForm):
+            await _run(form.discard)
         if fmt is Format.jsonl:
             async for chunk in request.stream():
                 fingerprint.stream(chunk)
         status, first = idempotency.replayed(used, fingerprint.hexdigest())
         return Response(first, status_code=status, media_type="application/json")
+    except BaseException:
+        if isinstance(form, MediaForm):
+            await _run(form.discard)  # nothing was imported: the files go too
+        raise
     finally:
         # The writer thread stops before the session is rolled back or closed by the request's teardown.
         if job is not None:

@@ -163,9 +163,12 @@ class ImportJob:
         if fmt in {"csv", "tsv", "txt"}:
             self.could_be_tasks_list = True
 
-    def add(self, items: Iterable[tuple[int, Any]], label: str = "") -> None:
-        """Validate and buffer items (row number, item); label prefixes row names (a file name)."""
-        validate = self.validator.task
+    def add(self, items: Iterable[tuple[int, Any]], label: str = "", validator: TaskValidator | None = None) -> None:
+        """Validate and buffer items (row number, item); label prefixes row names (a file name).
+
+        `validator` replaces the config's own (media tasks need only their own media field).
+        """
+        validate = (validator or self.validator).task
         columns = self.data_columns
         for row, item in items:
             try:

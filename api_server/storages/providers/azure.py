@@ -190,6 +190,15 @@ class AzureBlobProvider(StorageProvider):
             raise self._translate(exc, key) from None
         return str(result.get("etag", "")).strip('"')
 
+    def upload(self, key: str, stream: BinaryIO, size: int, content_type: str) -> str:
+        try:
+            result = self._container.get_blob_client(key).upload_blob(
+                stream, length=size, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
+        except AzureError as exc:
+            raise self._translate(exc, key) from None
+        return str(result.get("etag", "")).strip('"')
+
     def delete(self, key: str) -> None:
         try:
             self._container.delete_blob(key)

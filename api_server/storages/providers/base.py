@@ -81,6 +81,10 @@ class StorageProvider(abc.ABC):
     def write(self, key: str, data: bytes, content_type: str = "application/json") -> str:
         """Create or replace the object; returns its new etag/generation."""
 
+    def upload(self, key: str, stream: BinaryIO, size: int, content_type: str) -> str:
+        """Create or replace the object from a readable stream of `size` bytes, never held whole in memory."""
+        raise StorageError(f"{self.kind}: this provider cannot store uploaded files")
+
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Delete the object; deleting a missing object is not an error."""

@@ -192,6 +192,14 @@ class GCSProvider(StorageProvider):
             raise self._translate(exc, key) from None
         return str(blob.generation or "")
 
+    def upload(self, key: str, stream: BinaryIO, size: int, content_type: str) -> str:
+        blob = self._bucket.blob(key)
+        try:
+            blob.upload_from_file(stream, size=size, content_type=content_type)
+        except self._ERRORS as exc:
+            raise self._translate(exc, key) from None
+        return str(blob.generation or "")
+
     def delete(self, key: str) -> None:
         try:
             self._bucket.blob(key).delete()

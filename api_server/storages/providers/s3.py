@@ -198,6 +198,18 @@ class S3Provider(StorageProvider):
             raise self._translate(exc, key) from None
         return str(response.get("ETag", "")).strip('"')
 
+    def upload(self, key: str, stream: BinaryIO, size: int, content_type: str) -> str:
+        # upload_fileobj reads the stream in parts (a multipart upload past 8 MiB).
+        extra: dict[str, Any] = {"ContentType": content_type}
+        if self.sse_kms_key_id:
+            extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.sse_kms_key_id)
+        try:
+            self._client.upload_fileobj(stream, self.bucket, key, ExtraArgs=extra)
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, key) from None
+        return str(head.get("ETag", "")).strip('"')
+
     def delete(self, key: str) -> None:
         try:
             self._client.delete_object(Bucket=self.bucket, Key=key)
