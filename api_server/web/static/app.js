@@ -172,6 +172,17 @@ function instructions(project) {
   return h("details", { id: "instructions", open: true }, h("summary", {}, "Instructions"), h("div", { class: "instruction-text" }, project.expert_instruction));
 }
 
+function configWarnings(project) {
+  // Tags this editor cannot draw, named by the config validator (the editor would only say
+  // "not registered"). Filled in when the answer comes; labeling does not wait for it.
+  const box = h("ul", { id: "config-warnings", class: "warning", hidden: true });
+  api("POST", "/api/projects/validate/", { label_config: project.label_config }).then((answer) => {
+    box.replaceChildren(...(answer.warnings || []).map((w) => h("li", {}, w)));
+    box.hidden = !box.children.length;
+  }, () => {});
+  return box;
+}
+
 async function ownRejected(project) {
   // Annotators see only their own annotations in task lists; a rejected one waits for their rework.
   const tasks = await api("GET", `/api/projects/${project.id}/tasks/?only_annotated=true&page_size=100`);
@@ -198,7 +209,7 @@ async function renderLabel(view, projectId) {
   const progress = h("p", { id: "progress" }, `${project.finished_task_number} of ${project.task_number} tasks labeled`);
   const rework = h("section", { id: "rework", hidden: true });
   const editorRoot = h("div", { id: "editor" });
-  view.append(...[progress, instructions(project), rework, editorRoot].filter(Boolean));
+  view.append(...[progress, configWarnings(project), instructions(project), rework, editorRoot].filter(Boolean));
 
   const returned = await ownRejected(project);
   if (returned.length) {

@@ -10,7 +10,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class WebUser:
     page: Any
     shots: Path
     prefix: str
+    csp_blocked: list[str] = field(default_factory=list)  # what the page's policy refused
+    page_errors: list[str] = field(default_factory=list)  # uncaught exceptions in the page
+    expected_errors: tuple[str, ...] = ()  # parts of the messages a test provokes on purpose
 
     def sign_in(self, username: str, password: str) -> None:
         self.page.goto(f"{self.base}/#/login")
@@ -114,21 +117,30 @@ class WebUser:
 
 @pytest.fixture
 def web(chromium: Any, live_server: Any, screenshots: Path, request: pytest.FixtureRequest) -> Any:
-    """web(name) -> a WebUser in a fresh browser context; console errors fail the test."""
+    """web(name) -> a WebUser in a fresh browser context; page errors and CSP violations fail the test."""
     contexts: list[Any] = []
-    errors: list[str] = []
+    users: list[WebUser] = []
     test = request.node.name.replace("[", "-").rstrip("]")
 
     def new(name: str) -> WebUser:
         context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         contexts.append(context)
         page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{name}: {exc}"))
-        return WebUser(live_server.url, page, screenshots, f"{test}-{name}")
+        user = WebUser(live_server.url, page, screenshots, f"{test}-{name}")
+        users.append(user)
+        page.on("pageerror", lambda exc: user.page_errors.append(str(exc)))
+        page.on("console", lambda m: "Content Security Policy" in m.text and user.csp_blocked.append(m.text))
+        return user
 
     yield new
     for context in contexts:
         context.close()
+    errors: list[str] = []
+    # An exception in the page, or anything its Content-Security-Policy refused, fails the test
+    # unless the test provoked it.
+    for user in users:
+        found = user.page_errors + user.csp_blocked
+        errors += [f"{user.prefix}: {m}" for m in found if not any(part in m for part in user.expected_errors)]
     assert errors == [], errors
 
 
