@@ -114,3 +114,33 @@ def test_rectangles_and_a_span_on_a_bucket_image(live_server, api, web, moto_s3)
     assert len(labeled["result"]) == 3
     [from_prediction] = stored["nothing here"]
     assert [r["value"] for r in from_prediction["result"]] == [PREDICTED]
+
+
+@pytest.mark.parametrize("live_server", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_an_image_uploaded_through_the_page_displays(live_server, api, web):
+    config = """<View><Image name="image" value="$image"/>
+      <Choices name="ok" toName="image"><Choice value="Sharp"/><Choice value="Blurred"/></Choices></View>"""
+    pid = api.post("/api/projects/", json={"title": "Uploads", "label_config": config}).json()["id"]
+    meg = create_user(api, "meg", "meg-secret-pw1", role="manager")
+    add_member(api, pid, meg["id"], "manager")
+    manager = web("manager")
+    manager.sign_in("meg", "meg-secret-pw1")
+    manager.open(f"#/p/{pid}/manage", ready="#import")
+    page = manager.page
+    blue = (20, 60, 220)
+    upload = {"name": "blue.png", "mimeType": "image/png", "buffer": png(320, 240, blue)}
+    page.set_input_files("#import-files", files=[upload])
+    page.click("#import button")
+    page.wait_for_function("() => document.querySelector('#import-result').textContent.startsWith('Imported')")
+
+    manager.open(f"#/p/{pid}/label")
+    src = page.evaluate("() => document.querySelector('#editor img').getAttribute('src')")
+    assert src.startswith(f"/data/upload/{pid}/")
+    natural = page.evaluate("() => ['naturalWidth', 'naturalHeight'].map((k) => document.querySelector('img')[k])")
+    assert natural == [320, 240]
+    box = image_box(page)
+    clip = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2, "width": 8, "height": 8}
+    assert set(png_pixels(page.screenshot(clip=clip))) == {blue}
+    # The <img> was let in by the session cookie alone: without it the file is refused.
+    with live_server.client(token=None) as anonymous:
+        assert anonymous.get(src).status_code == 401
