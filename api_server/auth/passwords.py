@@ -9,6 +9,7 @@ answer takes as long either way and its timing tells nothing about which usernam
 from __future__ import annotations
 
 import secrets
+import threading
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -19,21 +20,27 @@ MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
 _HASHER = PasswordHasher()
+# Each hash or check takes 64 MiB and a few CPU-tenths of a second: a burst of sign-ins (or of
+# guesses) queues here instead of taking a pod's memory limit (1 GiB by default) or all its threads.
+_AT_ONCE = threading.BoundedSemaphore(2)
 
 
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    with _AT_ONCE:
+        return _HASHER.hash(password)
 
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return _HASHER.hash(secrets.token_hex(16))
+    return hash_password(secrets.token_hex(16))
 
 
 def verify(stored: str | None, password: str) -> bool:
     """Whether `password` matches the stored hash; None (no password set) never matches."""
+    encoded = stored or _dummy_hash()
     try:
-        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
+        with _AT_ONCE:
+            return _HASHER.verify(encoded, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

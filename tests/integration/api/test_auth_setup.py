@@ -284,3 +284,32 @@ def test_token_only_admin_and_a_wrong_token_are_unchanged(live_server):
     with live_server.client(token="not-" + ADMIN_TOKEN) as wrong:
         r = wrong.get("/api/current-user/whoami")
         assert r.status_code == 401 and r.json()["detail"] == "invalid API token"
+
+
+def test_at_most_two_password_checks_run_at_once(monkeypatch):
+    """Each takes 64 MiB: a burst of sign-ins queues rather than taking the pod's memory."""
+    real = passwords._HASHER
+    running, peak, lock = [0], [0], threading.Lock()
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def verify(self, stored: str, password: str) -> bool:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    stored = passwords.hash_password(PASSWORD)
+    monkeypatch.setattr(passwords, "_HASHER", Counting())
+    threads = [threading.Thread(target=passwords.verify, args=(stored, PASSWORD)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak[0] == 2
