@@ -42,7 +42,12 @@ def labeled(api, live_server):
     tasks = []
     for i in range(N):
         task: dict[str, Any] = {
-            "data": {"text": f"item {i}" + (" URGENT" if i % 5 == 0 else ""), "n": i, "tag": TAGS[i % 3]}
+            "data": {
+                "text": f"item {i}" + (" URGENT" if i % 5 == 0 else ""),
+                "n": i,
+                "tag": TAGS[i % 3],
+                "flag": i % 7 == 0,
+            }
         }
         if i % 3:
             label = "Negative" if i % 2 else "Positive"
@@ -130,6 +135,18 @@ def _cases(live_server, f: dict[str, Any]) -> list[tuple[str, str, str, dict[str
             {},
         ),
         ("data number", _query(_item("data.n", "greater", "Number", 30)), f"{number('n')} > 30", {}),
+        (
+            "data boolean",
+            _query(_item("data.flag", "equal", "Boolean", True)),
+            "(t.data ->> 'flag') = 'true'" if pg else "json_type(t.data, '$.flag') = 'true'",
+            {},
+        ),
+        (
+            "data text of a number",
+            _query(_item("data.n", "equal", "String", "12")),
+            f"{data('n')} = '12'" if pg else "CAST(json_extract(t.data, '$.n') AS TEXT) = '12'",
+            {},
+        ),
         (
             "data not_equal",
             _query(_item("data.tag", "not_equal", "String", "red")),
@@ -264,7 +281,7 @@ def test_each_filter_family_matches_the_same_filter_in_sql(live_server, labeled)
         assert got == wanted, family
         assert 0 < len(wanted) < N + 1, family  # each case selects something, and not everything
         checked.append(family)
-    assert len(checked) == 24
+    assert len(checked) == 26
 
 
 def test_ordering_and_keyset_paging(api, live_server, labeled):
