@@ -183,9 +183,25 @@ function configWarnings(project) {
   return box;
 }
 
+// The project's tasks with their annotations, page by page (keyset: after=<last id>), at most
+// TASK_SCAN_LIMIT of them: the views that summarise them run in the browser.
+const TASK_SCAN_LIMIT = 5000;
+
+async function scanTasks(projectId, query = "") {
+  const tasks = [];
+  let after = 0;
+  while (tasks.length < TASK_SCAN_LIMIT) {
+    const page = await api("GET", `/api/projects/${projectId}/tasks/?page_size=100&after=${after}${query}`);
+    tasks.push(...page);
+    if (page.length < 100) break;
+    after = page[page.length - 1].id;
+  }
+  return tasks;
+}
+
 async function ownRejected(project) {
   // Annotators see only their own annotations in task lists; a rejected one waits for their rework.
-  const tasks = await api("GET", `/api/projects/${project.id}/tasks/?only_annotated=true&page_size=100`);
+  const tasks = await scanTasks(project.id, "&only_annotated=true");
   const out = [];
   for (const task of tasks) {
     for (const a of task.annotations || []) {
@@ -312,17 +328,12 @@ async function renderRework(view, projectId, taskId, annotationId) {
 
 async function awaitingReview(projectId) {
   const out = [];
-  let after = 0;
-  for (;;) {
-    const page = await api("GET", `/api/projects/${projectId}/tasks/?only_annotated=true&page_size=100&after=${after}`);
-    for (const task of page) {
-      for (const a of task.annotations || []) {
-        if (!a.was_cancelled && !a.review_status && ["completed", "accepted", "rejected"].includes(task.state)) out.push({ task, annotation: a });
-      }
+  for (const task of await scanTasks(projectId, "&only_annotated=true")) {
+    for (const a of task.annotations || []) {
+      if (!a.was_cancelled && !a.review_status && ["completed", "accepted", "rejected"].includes(task.state)) out.push({ task, annotation: a });
     }
-    if (page.length < 100) return out;
-    after = page[page.length - 1].id;
   }
+  return out;
 }
 
 async function renderReview(view, projectId) {
@@ -369,19 +380,6 @@ async function renderReview(view, projectId) {
 
 // -- manager's overview -------------------------------------------------------------------------
 
-const TASK_SCAN_LIMIT = 5000;
-
-async function scanTasks(projectId) {
-  const tasks = [];
-  let after = 0;
-  while (tasks.length < TASK_SCAN_LIMIT) {
-    const page = await api("GET", `/api/projects/${projectId}/tasks/?page_size=100&after=${after}`);
-    tasks.push(...page);
-    if (page.length < 100) break;
-    after = page[page.length - 1].id;
-  }
-  return tasks;
-}
 
 // What an annotation says, in a form two annotators' work can be compared by: the labels and
 // values of its results, ignoring region ids and order.
