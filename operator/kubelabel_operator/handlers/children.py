@@ -59,8 +59,12 @@ async def project_job_event(type: str | None, body: kopf.Body, memo: Any, logger
     if labels.get("app.kubernetes.io/component") not in (BACKUP_COMPONENT, RESTORE_COMPONENT):
         return
     conditions = (body.get("status") or {}).get("conditions") or []
-    if type == "DELETED" or not any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions):
-        return  # still running (or gone): nothing to report
+    if type in (None, "DELETED") or not any(
+        c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions
+    ):
+        # Still running or gone; or listed at the operator's start (None), when every project is
+        # reconciled anyway: one reconcile per kept Job of every project would only repeat it.
+        return
     rt = runtime(memo)
     name = labels.get(PROJECT_LABEL)
     project = await rt.k8s.get(PROJECTS, meta["namespace"], name) if name else None
