@@ -81,6 +81,7 @@ KINDS: list[Kind] = [
             {"name": "Replicas", "type": "integer", "priority": 1, "jsonPath": ".spec.server.replicas"},
             {"name": "Database", "type": "string", "priority": 1, "jsonPath": ".spec.database.type"},
             {"name": "Annotations", "type": "integer", "priority": 1, "jsonPath": ".status.annotations"},
+            {"name": "Last-Backup", "type": "date", "priority": 1, "jsonPath": ".status.lastBackup.time"},
             *_reason(),
         ],
     ),
