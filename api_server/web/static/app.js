@@ -555,6 +555,7 @@ async function renderManage(view, projectId) {
 
 async function route() {
   const view = $("view");
+  window.kubelabelPage = null;
   window.KubelabelEditor.close();
   view.replaceChildren();
   say("");
