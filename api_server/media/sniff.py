@@ -7,6 +7,7 @@ HTML or anything unknown is refused with both facts in the message.
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import PurePosixPath
 
@@ -108,7 +109,10 @@ def describe(head: bytes) -> str:
     if text.startswith(b"<"):
         return "its bytes are XML or HTML, not a media format"
     try:
-        head[: max(0, len(head) - 3)].decode("utf-8")  # the head may end inside a character
+        # Incremental: the head may end inside a character.
+        binary = b"\x00" in head or codecs.getincrementaldecoder("utf-8")().decode(head) is None
     except UnicodeDecodeError:
+        binary = True
+    if binary:
         return "its bytes match no supported image, audio, video or PDF format"
     return "its bytes are text, not a media format"

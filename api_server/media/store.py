@@ -11,7 +11,6 @@ first (never in memory) and streamed to the bucket.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -120,8 +119,3 @@ def target_for(session: Session, user: User, project_id: int, settings: Settings
     bucket = Bucket(storage.id, StorageConfig.from_settings(storage.type, storage.settings), credentials_of(storage))
     staging = media_root(settings) / ".staging"
     return Target(project_id, staging, bucket)
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
