@@ -1,7 +1,7 @@
 // kubelabel's labeling app: sign in, pick a project, label, review, manage. Plain JavaScript over
 // the public HTTP API (the calls Label Studio's SDK makes); Label Studio's editor is reached only
 // through editor.js. Views are chosen by the URL's hash: #/login, #/projects, #/p/<id>/label,
-// #/p/<id>/review, #/p/<id>/manage.
+// #/p/<id>/rework/<task>/<annotation>, #/p/<id>/review, #/p/<id>/manage.
 "use strict";
 
 const RANK = { viewer: 0, annotator: 1, reviewer: 2, manager: 3, admin: 4 };
@@ -34,8 +34,8 @@ async function api(method, path, body, options = {}) {
   if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = session.csrf;
   let payload = body;
   if (body !== undefined && !(body instanceof FormData)) {
-    headers["Content-Type"] = options.contentType || "application/json";
-    payload = typeof body === "string" ? body : JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
   }
   const response = await fetch(path, { method, headers, body: payload, credentials: "same-origin", keepalive: options.keepalive });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
