@@ -1,3 +1,3 @@
-"""The S3 emulator of the storage tests, for media stored in a project's bucket."""
+"""The storage tests' emulators, for media stored in a project's bucket."""
 
-from tests.integration.storage.conftest import moto_s3  # noqa: F401
+from tests.integration.storage.conftest import azurite, gcs_emulator, moto_s3, storage_env  # noqa: F401

@@ -233,3 +233,38 @@ def test_a_retry_with_the_same_key_keeps_one_copy(admin, media_server, where, re
     other = admin.post(f"/api/projects/{pid}/import", files=[("file", files[0])], headers=headers)
     assert other.status_code == 409
     assert len(stored_files(media_server, pid, bucket)) == before + 3
+
+
+def test_the_page_cookie_reads_media_as_an_img_would(admin, media_server, where, request):
+    """No token header: the session cookie of a signed-in member is enough; a signed-in outsider is refused."""
+    pid, _ = make_project(admin, where, request)
+    content = png(7)
+    r = upload(admin, pid, [("photo.png", content, "image/png")])
+    assert r.status_code == 201, r.text
+    url = admin.get(f"/api/tasks/{r.json()['task_ids'][0]}/").json()["data"]["image"]
+    password = "correct horse battery staple 7"
+    for name, is_member in ((f"pagemember-{pid}", True), (f"pageoutsider-{pid}", False)):
+        r = admin.post("/api/users/", json={"username": name, "role": "annotator", "password": password})
+        assert r.status_code == 201, r.text
+        if is_member:
+            r = admin.post(f"/api/projects/{pid}/members/", json={"user": r.json()["id"], "role": "annotator"})
+            assert r.status_code == 201, r.text
+        with httpx.Client(base_url=media_server.url, timeout=60) as page:
+            r = page.post("/api/auth/login", json={"username": name, "password": password})
+            assert r.status_code == 200, r.text
+            got = fetch(page, url)
+            if is_member:
+                assert got.status_code == 200 and got.content == content
+            else:
+                assert got.status_code == 403 and content not in got.content
+
+
+def test_every_provider_stores_an_upload_from_a_stream(storage_env):
+    """The providers' streaming upload (S3, GCS and Azure emulators): the object reads back whole."""
+    bucket = storage_env.new_bucket()
+    provider = storage_env.provider(bucket)
+    data = wav(3, frames=300_000)  # 600 KB: more than one read of the stream
+    etag = provider.upload("media/upload/1/x.wav", io.BytesIO(data), len(data), "audio/wav")
+    assert etag and provider.read("media/upload/1/x.wav") == data
+    [listed] = list(provider.iter_objects("media/upload/"))
+    assert listed.size == len(data) and listed.etag.strip('"') == etag.strip('"')
