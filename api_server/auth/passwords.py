@@ -22,11 +22,12 @@ MAX_LENGTH = 1024
 _HASHER = PasswordHasher()
 # Each hash or check takes 64 MiB and a few CPU-tenths of a second: a burst of sign-ins (or of
 # guesses) queues here instead of taking a pod's memory limit (1 GiB by default) or all its threads.
-_AT_ONCE = threading.BoundedSemaphore(2)
+AT_ONCE = 2
+_CHECKS = threading.BoundedSemaphore(AT_ONCE)
 
 
 def hash_password(password: str) -> str:
-    with _AT_ONCE:
+    with _CHECKS:
         return _HASHER.hash(password)
 
 
@@ -39,7 +40,7 @@ def verify(stored: str | None, password: str) -> bool:
     """Whether `password` matches the stored hash; None (no password set) never matches."""
     encoded = stored or _dummy_hash()
     try:
-        with _AT_ONCE:
+        with _CHECKS:
             return _HASHER.verify(encoded, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

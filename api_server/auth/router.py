@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api_server.auth import service, sessions
+from api_server.auth import passwords, service, sessions
 from api_server.auth.ratelimit import LoginLimiter
 from api_server.auth.schemas import LoginBody, SessionInfo
 from api_server.common.errors import BadRequest, Forbidden, UnsupportedMediaType
@@ -60,6 +61,15 @@ def _same_site_or_no_browser(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
         raise Forbidden(f"sign-in from a page of another origin is refused (Origin: {origin[:100]})")
+
+
+def _sign_in_slots(request: Request) -> asyncio.Semaphore:
+    """Sign-ins in the thread pool at once (as many as password checks may run, passwords.py): a
+    burst waits here, on the event loop, not in threads every other request needs."""
+    state = request.app.state
+    if getattr(state, "sign_in_slots", None) is None:
+        state.sign_in_slots = asyncio.Semaphore(passwords.AT_ONCE)
+    return state.sign_in_slots
 
 
 async def _credentials(request: Request) -> LoginBody:
@@ -116,7 +126,8 @@ async def login(request: Request) -> Response:
             return info.model_dump(mode="json"), session_id, int(settings.session_hours * 3600)
 
     try:
-        payload, session_id, max_age = await run_in_threadpool(run)
+        async with _sign_in_slots(request):
+            payload, session_id, max_age = await run_in_threadpool(run)
     except service.TooManyAttempts as exc:
         return JSONResponse(exc.body(), status_code=429, headers={"Retry-After": str(exc.retry_after)})
     response = JSONResponse(payload, headers={"Cache-Control": "no-store"})

@@ -35,6 +35,8 @@ def login(
     if wait > 0:
         raise TooManyAttempts(wait)
     user = users.user_by_username(db, username)
+    # The check takes a while: no transaction (nor pooled connection) is held open across it.
+    db.commit()
     # Always one full Argon2 verification (against a dummy hash when there is no user or password).
     matches = passwords.verify(user.password_hash if user is not None else None, password)
     if user is None or not matches or not user.is_active or user.password_hash is None:

@@ -8,9 +8,11 @@ the session on the server, so a copied cookie stops working too.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from typing import Any
 
 import httpx
 import pytest
@@ -366,3 +368,36 @@ def test_the_password_never_appears_in_responses_logs_or_the_schema(server, api,
     assert "password" not in components["UserPublic"]["properties"]
     short = api.post("/api/users/", json={"username": "short2", "password": "x"})
     assert short.status_code == 400 and "password" in short.json()["validation_errors"]
+
+
+@SQLITE_ONLY
+def test_a_burst_of_sign_ins_takes_two_request_threads_at_most(server, api, monkeypatch):
+    """Sign-ins wait for a password-check slot on the event loop, not in the request threads
+    (8 by default) that every other call needs: at most two are in the thread pool at once."""
+    from api_server.auth import service
+
+    real = service.login
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        try:
+            time.sleep(0.2)  # long enough for the others to pile up
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(service, "login", counted)
+
+    def guess(i: int) -> int:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            return client.post("/api/auth/login", json={"username": f"burst{i}", "password": "guess"}).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(guess, range(10)))
+        assert api.get("/api/current-user/whoami").status_code == 200
+    assert statuses == [401] * 10
+    assert peak[0] == 2
