@@ -38,5 +38,6 @@ def editor_warnings(config: str) -> list[str]:
     missing = sorted({e.tag for e in root.iter() if isinstance(e.tag, str) and e.tag.lower() not in EDITOR_TAGS})
     return [
         f"<{tag}> is accepted by the API but the web app's editor ({EDITOR}) cannot render it: "
-        "label these tasks through the API" for tag in missing
+        "label these tasks through the API"
+        for tag in missing
     ]
