@@ -36,7 +36,8 @@ def run(namespaces: list[str] | None = None, all_namespaces: bool = False, extra
 
     settings = get_settings()
     # Exact names only: a pattern (team-*) needs Kopf's namespace scan to find its namespaces.
-    settings.namespaced = bool(namespaces) and not all_namespaces and not any(set(n) & set("*?[!") for n in namespaces)
+    names = namespaces or []
+    settings.namespaced = bool(names) and not all_namespaces and not any(set(n) & set("*?[!") for n in names)
     args = kopf_args(None if all_namespaces else namespaces, all_namespaces, settings, extra_args)
     logging.getLogger(__name__).debug("kopf %s", " ".join(args))
     try:

@@ -198,7 +198,7 @@ def deployment(
         if sqlite
         else {"name": "data", "emptyDir": {}}
     )
-    container = {
+    container: dict[str, Any] = {
         "name": "api",
         "image": server.image or image,
         "imagePullPolicy": server.image_pull_policy,

@@ -16,7 +16,7 @@ from kubelabel_operator.settings import OperatorSettings, get_settings
 
 
 # The failure policy is part of the handler's registration, so it is read when the handlers are imported.
-@kopf.on.validate(
+@kopf.on.validate(  # type: ignore[arg-type]  # Kopf passes `old` to webhooks; WebhookFn does not list it
     *RESOURCE,
     operations=["CREATE", "UPDATE"],
     ignore_failures=get_settings().webhook_failure_policy == "Ignore",

@@ -3,7 +3,6 @@ Job finishing."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -24,7 +23,7 @@ OURS = {"app.kubernetes.io/managed-by": MANAGED_BY}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={**OURS, "app.kubernetes.io/component": "api"})
-async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     rt = runtime(memo)
     meta = body["metadata"]
     name = (meta.get("labels") or {}).get(PROJECT_LABEL)
@@ -41,7 +40,7 @@ async def api_deployment_event(type: str | None, body: kopf.Body, memo: Any, log
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={**OURS, "app.kubernetes.io/component": "storage-sync"})
-async def sync_job_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def sync_job_event(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     rt = runtime(memo)
     meta = body["metadata"]
     name = (meta.get("labels") or {}).get(STORAGE_LABEL)
@@ -52,7 +51,7 @@ async def sync_job_event(type: str | None, body: kopf.Body, memo: Any, logger: l
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={**OURS, "app.kubernetes.io/component": kopf.PRESENT})
-async def project_job_event(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def project_job_event(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     """A backup Job finishing moves status.lastBackup; a restore Job finishing lets the API server start."""
     meta = body["metadata"]
     labels = meta.get("labels") or {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -20,7 +19,7 @@ KIND = "MLBackend"
 RESOURCE = (GROUP, VERSION, "mlbackends")
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: kopf.Logger | None = None) -> None:
     if await pause.held(rt, MLBACKENDS, body, logger):
         return
     with metrics.observe(KIND):
@@ -42,12 +41,12 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def mlbackend_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def mlbackend_changed(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
 
 
 @kopf.on.delete(*RESOURCE)
-async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     """The registration lives in the project's database, outside Kubernetes: remove it (best effort)."""
     rt = runtime(memo)
     result = await unregister(rt.k8s, rt.http, dict(body), rt.settings.api_url_template)
@@ -55,5 +54,5 @@ async def mlbackend_deleted(body: kopf.Body, memo: Any, logger: logging.Logger, 
 
 
 @kopf.on.event(*RESOURCE)
-async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

@@ -8,9 +8,10 @@ still unregisters it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import kopf
 
 from kubelabel_operator.builders.meta import PAUSED_ANNOTATION
 from kubelabel_operator.handlers.runtime import Runtime
@@ -26,8 +27,8 @@ async def on_event(
     rt: Runtime,
     event_type: str | None,
     body: dict[str, Any],
-    reconcile: Callable[[Runtime, dict[str, Any], logging.Logger | None], Awaitable[None]],
-    logger: logging.Logger | None = None,
+    reconcile: Callable[[Runtime, dict[str, Any], kopf.Logger | None], Awaitable[None]],
+    logger: kopf.Logger | None = None,
 ) -> None:
     """Paused or resumed: reconcile once (which marks or unmarks the status, and resumes the work).
 
@@ -40,7 +41,7 @@ async def on_event(
         await reconcile(rt, body, logger)
 
 
-async def held(rt: Runtime, res: Resource, body: dict[str, Any], logger: logging.Logger | None = None) -> bool:
+async def held(rt: Runtime, res: Resource, body: dict[str, Any], logger: kopf.Logger | None = None) -> bool:
     """True when the object is paused (the caller does nothing more); clears the mark once it is not."""
     meta, status = body["metadata"], body.get("status") or {}
     paused = is_paused(body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -23,7 +22,7 @@ RESOURCE = (GROUP, VERSION, "labelingprojects")
 ROLLOUT_CHECK_SECONDS = 15.0
 
 
-async def reconcile(rt: Runtime, body: Any, logger: logging.Logger | None = None) -> None:
+async def reconcile(rt: Runtime, body: Any, logger: kopf.Logger | None = None) -> None:
     data = dict(body)
     if await pause.held(rt, PROJECTS, data, logger):
         return
@@ -53,12 +52,12 @@ async def rollout_check(rt: Runtime, body: dict[str, Any]) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def project_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def project_changed(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), body, logger)
 
 
 @kopf.on.event(*RESOURCE)
-async def project_deleted(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def project_deleted(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     """A deleted Retain project: say on its PVC that the data was kept (nothing here keeps it: the PVC
     never had an owner reference, so it stays even when the operator is down at the time)."""
     if type != "DELETED":
@@ -80,5 +79,5 @@ async def project_deleted(type: str | None, body: kopf.Body, memo: Any, logger: 
 
 
 @kopf.on.event(*RESOURCE)
-async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import kopf
+
 from kubelabel_operator import metrics
 from kubelabel_operator.k8s import ApiError, K8s
 from kubelabel_operator.k8s.resources import EVENTS, Resource
@@ -17,7 +19,7 @@ COMPONENT = "kubelabel-operator"
 
 
 async def report(
-    k8s: K8s, res: Resource, body: dict[str, Any], outcome: Outcome, logger: logging.Logger | None = None
+    k8s: K8s, res: Resource, body: dict[str, Any], outcome: Outcome, logger: kopf.Logger | None = None
 ) -> None:
     meta = body["metadata"]
     # The metrics first: whoever sees the new status (a test, a dashboard next to `kubectl get`)
@@ -36,7 +38,7 @@ async def report(
 
 
 async def announce(
-    k8s: K8s, res: Resource, meta: dict[str, Any], event: Event, logger: logging.Logger | None = None
+    k8s: K8s, res: Resource, meta: dict[str, Any], event: Event, logger: kopf.Logger | None = None
 ) -> None:
     """One Event on any object (posted when events are enabled) and its log line."""
     if get_settings().post_events:

@@ -13,7 +13,6 @@ serves, so this reads nothing it could not read before.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ from kubelabel_operator.k8s.resources import MLBACKENDS, PROJECTS, STORAGES, Res
 from kubelabel_operator.models import LabelingProjectSpec, MLBackendSpec, StorageConnectionSpec
 from kubelabel_operator.reconcilers.refs import project_secret_refs
 
-Reconcile = Callable[[Runtime, dict[str, Any], logging.Logger | None], Awaitable[None]]
+Reconcile = Callable[[Runtime, dict[str, Any], kopf.Logger | None], Awaitable[None]]
 
 
 def _keyed(namespace: str | None, user: str | None, secrets: set[str]) -> dict[tuple[str, str], str]:
@@ -70,7 +69,7 @@ def mlbackend_secret_users(
 
 
 async def _reconcile_users(
-    rt: Runtime, res: Resource, namespace: str, names: list[str], work: Reconcile, logger: logging.Logger
+    rt: Runtime, res: Resource, namespace: str, names: list[str], work: Reconcile, logger: kopf.Logger
 ) -> None:
     for name in sorted(set(names)):
         body = await rt.k8s.get(res, namespace, name)
@@ -80,13 +79,13 @@ async def _reconcile_users(
         await work(rt, body, logger)
 
 
-@kopf.on.event("", "v1", "secrets")
+@kopf.on.event("", "v1", "secrets")  # type: ignore[arg-type]  # Kopf passes its indices by name; WatchingFn cannot list them
 async def secret_changed(
     type: str | None,
     name: str | None,
     namespace: str | None,
     memo: Any,
-    logger: logging.Logger,
+    logger: kopf.Logger,
     project_secret_users: kopf.Index[tuple[str, str], str],
     storage_secret_users: kopf.Index[tuple[str, str], str],
     mlbackend_secret_users: kopf.Index[tuple[str, str], str],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -20,7 +19,7 @@ KIND = "StorageConnection"
 RESOURCE = (GROUP, VERSION, "storageconnections")
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | None = None) -> None:
+async def reconcile(rt: Runtime, body: dict[str, Any], logger: kopf.Logger | None = None) -> None:
     if await pause.held(rt, STORAGES, body, logger):
         return
     with metrics.observe(KIND):
@@ -36,10 +35,10 @@ async def reconcile(rt: Runtime, body: dict[str, Any], logger: logging.Logger | 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def storage_changed(body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def storage_changed(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await reconcile(runtime(memo), dict(body), logger)
 
 
 @kopf.on.event(*RESOURCE)
-async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: logging.Logger, **_: Any) -> None:
+async def pause_changed(type: str | None, body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await pause.on_event(runtime(memo), type, dict(body), reconcile, logger)

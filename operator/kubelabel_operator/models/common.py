@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
@@ -15,7 +16,7 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
 
 
-def immutable(path: str, why: str) -> dict[str, str]:
+def immutable(path: str, why: str) -> JsonDict:
     """A CEL transition rule on a spec: `spec.<path>` keeps its value from creation on.
 
     Placed on the spec (always present in an update) rather than on the field, so an optional or

@@ -6,6 +6,7 @@ import re
 from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from kubelabel_operator.models.common import (
     DNS_LABEL,
@@ -37,8 +38,8 @@ SAMPLING_LABELS: dict[str, str] = {
 }
 
 
-def _rule(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    out = {"rule": rule, "message": message}
+def _rule(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    out: JsonDict = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
     return out

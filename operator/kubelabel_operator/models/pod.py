@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from kubelabel_operator.models.common import Model, ObjectRef
 
@@ -21,7 +22,7 @@ LabelValue = Annotated[str, Field(max_length=63)]
 AnnotationValue = Annotated[str, Field(max_length=8192)]
 
 
-def _reserved_rule(field: str) -> dict[str, str]:
+def _reserved_rule(field: str) -> JsonDict:
     keys = ", ".join(f"'{k}'" for k in RESERVED_LABELS)
     return {
         "rule": f"!has(self.{field}) || self.{field}.all(k, !(k in [{keys}]) && !k.startsWith('{RESERVED_PREFIX}'))",

@@ -50,7 +50,7 @@ async def _check_free(k8s: K8s, owner: Owner, pvc: dict[str, Any]) -> None:
         return
     other = await k8s.get(PROJECTS, owner.namespace, source)
     alive = other is not None and not other["metadata"].get("deletionTimestamp")
-    if alive and other["metadata"].get("uid") == user_uid:
+    if alive and other is not None and other["metadata"].get("uid") == user_uid:
         raise Blocked(
             "VolumeInUse",
             f"PersistentVolumeClaim {name!r} holds the data of LabelingProject {source!r}, which still exists;"

@@ -44,7 +44,7 @@ async def check_backend(
             f"{url}/setup",
             json={"project": str(project_api.PROJECT_ID), "schema": schema or "", "extra_params": {}},
             timeout=timeout,
-            auth=auth,
+            auth=auth,  # type: ignore[arg-type]  # httpx's post() takes None (no auth) at run time; its signature omits it
         )
     except egress.EgressRefused as exc:  # the client is project_api.http_client (the outbound-address policy)
         return Health(False, None, f"{url} refused: {exc.reason}")

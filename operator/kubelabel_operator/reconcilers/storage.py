@@ -75,7 +75,7 @@ def job_report(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobReport:
         cond = conditions["Failed"]
         message = result.get("message") or cond.get("message") or cond.get("reason") or "the sync Job failed"
         return JobReport("failed", result.get("count"), result.get("errors"), message, end_raw, duration)
-    state = result.get("status") if result.get("status") in FINISHED_STATES else "completed"
+    state = str(result["status"]) if result.get("status") in FINISHED_STATES else "completed"
     message = result.get("message") or ("" if result else "the sync finished without reporting a result")
     return JobReport(state, result.get("count"), result.get("errors"), message, end_raw, duration)
 
