@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api_server.common.time import as_utc
+from api_server.common import time
 from api_server.exports import jsontext
 from api_server.labelconfig.parser import LabelInterface
 
@@ -27,10 +27,7 @@ class Item:
 
 
 def iso(value: datetime | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    value = as_utc(value)
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return value if value is None or isinstance(value, str) else time.iso(value, z=True)
 
 
 def items(task: tuple[int, str], annotations: list[Any], interface: LabelInterface | None) -> Iterator[Item]:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from api_server.common import egress
+from api_server.common import egress, retry
 from api_server.ml.errors import (
     MLBackendError,
     MLBackendHTTPError,
@@ -73,10 +73,7 @@ class RetryPolicy:
     max_backoff: float = 2.0
 
     def delays(self) -> Iterator[float]:
-        delay = self.backoff
-        for _ in range(max(self.attempts - 1, 0)):
-            yield min(delay, self.max_backoff)
-            delay *= 2
+        return retry.backoff(self.backoff, retries=self.attempts - 1, cap=self.max_backoff)
 
 
 def redact_url(url: str) -> str:
@@ -98,6 +95,7 @@ class _Reply:
 
 class _Retryable(Exception):
     def __init__(self, error: MLBackendError) -> None:
+        super().__init__(error.message)  # what the retry is logged with
         self.error = error
 
 
@@ -253,16 +251,17 @@ class MLBackendClient:
                 self.observer(path, outcome, time.monotonic() - started)
 
     def _request(self, method: str, path: str, body: Any) -> _Reply:
-        delays = self.retry.delays()
-        while True:
-            try:
-                return self._attempt(method, path, body)
-            except _Retryable as retryable:
-                delay = next(delays, None)
-                if delay is None:
-                    raise retryable.error from None
-                log.info("%s; retrying in %.2fs", retryable.error.message, delay)
-                time.sleep(delay)
+        # Only _Retryable failures (nothing listening, dropped before an answer, 5xx) are tried again,
+        # after the policy's delays (0.2 s doubling to 2 s, 3 tries in all by default).
+        def note(failure: BaseException, delay: float) -> None:
+            log.info("%s; retrying in %.2fs", failure, delay)
+
+        try:
+            return retry.call(
+                lambda: self._attempt(method, path, body), on=(_Retryable,), delays=self.retry.delays(), on_retry=note
+            )
+        except _Retryable as retryable:
+            raise retryable.error from None
 
     def _attempt(self, method: str, path: str, body: Any) -> _Reply:
         where = f"ML backend {self.display_url} {method} {path}"

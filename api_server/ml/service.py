@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api_server.common import egress
 from api_server.common.errors import ApiError, BadRequest, NotFound
 from api_server.common.secrets import masked_url, scrubbed, unmasked_url, url_password
+from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import MLBackend, Project, User
 from api_server.db.session import make_session_factory, session_scope
@@ -117,8 +118,7 @@ class ProjectRef:
 
     @classmethod
     def of(cls, project: Project) -> ProjectRef:
-        created = project.created_at
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        created = as_utc(project.created_at)
         return cls(
             id=project.id,
             label_config=project.label_config,
@@ -183,13 +183,9 @@ def to_public(row: MLBackend) -> MLBackendPublic:
         state=state.value,
         readable_state=READABLE_STATE[state],
         error_message=scrubbed(row.error_message, url_password(row.url), row.basic_auth_pass),
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
-
-
-def _utc(value: Any) -> Any:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _backend(session: Session, user: User, backend_id: int, minimum: Role = Role.manager) -> MLBackend:
@@ -273,7 +269,7 @@ def update_backend(session: Session, user: User, backend_id: int, body: MLBacken
 def get_backend(session: Session, user: User, backend_id: int) -> MLBackendPublic:
     """The backend, with its state refreshed by /health and /setup (as Label Studio does)."""
     row = _backend(session, user, backend_id)
-    busy_since = _utc(row.updated_at)
+    busy_since = as_utc(row.updated_at)
     if row.state in {State.training, State.predicting} and utcnow() - busy_since < BUSY_FOR_AT_MOST:
         return to_public(row)  # busy: its own work will record the outcome
     session.commit()

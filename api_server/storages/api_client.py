@@ -6,11 +6,11 @@ so transient failures (connection errors, 429, 5xx) are retried with backoff.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
+from api_server.common import retry
 from api_server.storages.import_sync import BatchResult, ImportItem
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -18,6 +18,13 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 
 class ApiError(Exception):
     """The API refused a request (4xx) or stayed unavailable after the retries."""
+
+
+class _Transient(Exception):
+    """An answer worth another try (429, 5xx); the last one is reported as it is."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
 
 
 class StorageApi:
@@ -33,21 +40,26 @@ class StorageApi:
         self._client.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        delay = 0.5
-        for attempt in range(self._retries + 1):
-            try:
-                response = self._client.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt == self._retries:
-                    raise ApiError(f"{method} {path}: API unreachable ({type(exc).__name__})") from None
-            else:
-                if response.status_code not in RETRY_STATUS or attempt == self._retries:
-                    if response.status_code >= 400:
-                        raise ApiError(f"{method} {path}: HTTP {response.status_code}: {_detail(response)}")
-                    return response.json() if response.content else None
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise AssertionError("unreachable")
+        def attempt() -> httpx.Response:
+            response = self._client.request(method, path, **kwargs)
+            if response.status_code in RETRY_STATUS:
+                raise _Transient(response)
+            return response
+
+        # Connection errors, 429 and 5xx: `retries` more tries, waiting 0.5 s doubling to at most 10 s.
+        try:
+            response = retry.call(
+                attempt,
+                on=(httpx.TransportError, _Transient),
+                delays=retry.backoff(0.5, retries=self._retries, cap=10.0),
+            )
+        except httpx.TransportError as exc:
+            raise ApiError(f"{method} {path}: API unreachable ({type(exc).__name__})") from None
+        except _Transient as transient:
+            response = transient.response
+        if response.status_code >= 400:
+            raise ApiError(f"{method} {path}: HTTP {response.status_code}: {_detail(response)}")
+        return response.json() if response.content else None
 
     # -- storages ----------------------------------------------------------------------------
     @staticmethod

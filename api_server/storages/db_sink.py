@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server.common import retry
 from api_server.db.models import ImportStorage, Project, Task
 from api_server.db.session import session_scope
 from api_server.storages import repository
@@ -111,14 +112,12 @@ class DbSink:
             return repository.known_etags(session, self._storage_id, keys)
 
     def submit(self, items: list[ImportItem], *, update_changed: bool) -> BatchResult:
-        for attempt in range(3):
-            try:
-                with session_scope(self._factory) as session:
-                    storage = session.get(ImportStorage, self._storage_id)
-                    if storage is None:
-                        raise LookupError(f"import storage {self._storage_id} was deleted during the sync")
-                    return submit_items(session, storage, items, update_changed=update_changed)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        def attempt() -> BatchResult:
+            with session_scope(self._factory) as session:
+                storage = session.get(ImportStorage, self._storage_id)
+                if storage is None:
+                    raise LookupError(f"import storage {self._storage_id} was deleted during the sync")
+                return submit_items(session, storage, items, update_changed=update_changed)
+
+        # A unique-key race with a concurrent sync of the same keys: the batch again, at once, 3 tries in all.
+        return retry.call(attempt, on=(IntegrityError,), delays=(0.0, 0.0))

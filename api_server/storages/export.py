@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import events
+from api_server.common.time import iso
 from api_server.db.models import Annotation, ExportStorage, Task
 from api_server.db.session import session_scope
 from api_server.storages import repository
@@ -35,10 +35,6 @@ SAVE_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED
 DELETE_ACTIONS = {"ANNOTATION_DELETED", "ANNOTATIONS_DELETED"}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def serialize_task(task: Task, annotations: list[Annotation]) -> dict[str, Any]:
     """A task with its annotations in Label Studio's JSON export layout."""
     return {
@@ -52,9 +48,9 @@ def serialize_task(task: Task, annotations: list[Annotation]) -> dict[str, Any]:
                 "result": a.result,
                 "was_cancelled": a.was_cancelled,
                 "ground_truth": a.ground_truth,
-                "created_at": _iso(a.created_at),
-                "updated_at": _iso(a.updated_at),
-                "draft_created_at": _iso(a.draft_created_at),
+                "created_at": iso(a.created_at),
+                "updated_at": iso(a.updated_at),
+                "draft_created_at": iso(a.draft_created_at),
                 "lead_time": a.lead_time,
                 "prediction": {},
                 "result_count": len(a.result or []),
@@ -71,8 +67,8 @@ def serialize_task(task: Task, annotations: list[Annotation]) -> dict[str, Any]:
         "predictions": [],
         "drafts": [],
         "file_upload": None,
-        "created_at": _iso(task.created_at),
-        "updated_at": _iso(task.updated_at),
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
         "inner_id": task.inner_id,
         "total_annotations": task.total_annotations,
         "cancelled_annotations": task.cancelled_annotations,

@@ -6,16 +6,17 @@ without a transition. A Verdict is the one-line summary a reconciler decides on.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from api_server.common.time import iso, utcnow
 
 State = Literal["ready", "progressing", "degraded", "idle"]
 TYPES = ("Ready", "Progressing", "Degraded")
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return iso(utcnow().replace(microsecond=0), z=True)
 
 
 @dataclass(frozen=True)
