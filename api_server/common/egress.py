@@ -354,7 +354,7 @@ class PinnedTransport(httpx.HTTPTransport):
         Policy().allowed(kind)  # an unknown kind fails here, not at the first connection
         super().__init__(**kwargs)  # SSL_CERT_FILE/SSL_CERT_DIR still apply (private CAs)
         # httpcore takes its network backend only at pool creation; httpx does not pass one on.
-        self._pool._network_backend = _PinnedBackend(kind, policy)  # type: ignore[union-attr]
+        self._pool._network_backend = _PinnedBackend(kind, policy)
         self.limits = limits or Limits()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -368,7 +368,7 @@ class AsyncPinnedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, kind: str, *, policy: Policy | None = None, limits: Limits | None = None, **kwargs: Any):
         Policy().allowed(kind)
         super().__init__(**kwargs)  # SSL_CERT_FILE/SSL_CERT_DIR still apply (private CAs)
-        self._pool._network_backend = _AsyncPinnedBackend(kind, policy)  # type: ignore[union-attr]
+        self._pool._network_backend = _AsyncPinnedBackend(kind, policy)
         self.limits = limits or Limits()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

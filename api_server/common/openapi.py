@@ -58,13 +58,14 @@ def error_statuses(route: APIRoute) -> list[int]:
         for d in dependants
         for p in d.query_params
     )
-    raw_body = route.body_field is None and any(d.request_param_name for d in dependants) and "POST" in route.methods
+    methods = route.methods or set()  # APIRoute always sets them; the attribute is typed optional
+    raw_body = route.body_field is None and any(d.request_param_name for d in dependants) and "POST" in methods
     statuses = [400]
     if authenticated:
         statuses += [401, 403]
     if path_params or route.body_field is not None or id_filters or raw_body:
         statuses.append(404)
-    if authenticated and route.methods & _CHANGES:
+    if authenticated and methods & _CHANGES:
         statuses.append(409)
     if route.body_field is not None or raw_body:
         statuses.append(413)

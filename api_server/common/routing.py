@@ -44,7 +44,7 @@ class DualSlashRouter(APIRouter):
         kwargs.setdefault("route_class", GuardedRoute)
         super().__init__(**kwargs)
 
-    def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:
         declared = self.prefix + path
         stripped = declared.rstrip("/")
         if declared.startswith(API_PREFIX) and stripped != declared:
@@ -119,7 +119,7 @@ def allowed_methods(routers: list[APIRouter], scope: dict[str, Any]) -> list[str
     for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
-                methods |= route.methods
+                methods |= route.methods or set()
     return sorted(methods)
 
 
