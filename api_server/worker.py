@@ -12,9 +12,10 @@ import logging
 import signal
 from types import FrameType
 
+from api_server.common.secrets import masked_url
 from api_server.db.session import make_engine, make_session_factory
 from api_server.jobs import registry
-from api_server.jobs.redis_wakeups import RedisWakeups, redact
+from api_server.jobs.redis_wakeups import RedisWakeups
 from api_server.jobs.runner import JobRunner
 from api_server.settings import get_settings
 
@@ -50,7 +51,7 @@ def main(burst: bool = False) -> int:
         log.info(
             "worker started (%s thread(s), %s)",
             settings.job_concurrency,
-            f"Redis {redact(settings.redis_url)}" if settings.redis_url else "polling the jobs table",
+            f"Redis {masked_url(settings.redis_url)}" if settings.redis_url else "polling the jobs table",
         )
         runner.start()
         runner.join()

@@ -66,6 +66,19 @@ def unmasked_headers(sent: dict[str, str], stored: dict[str, str] | None) -> dic
     return {name: stored[name] if value == MASK and name in stored else value for name, value in sent.items()}
 
 
+def without_credentials(url: str) -> str:
+    """The URL without its user:password@ part (an ML backend registered as http://u:p@host is
+    called with those as its auth, and named without them)."""
+    try:
+        host, user, password = _host(url)
+    except ValueError:
+        return url
+    if user is None and password is None:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 def url_password(url: str | None) -> str | None:
     try:
         return _host(url or "")[2] or None

@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from api_server.common.secrets import masked_url
+
 log = logging.getLogger(__name__)
-
-
-def redact(url: str) -> str:
-    """The URL without its password (Redis URLs often carry one)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisWakeups:
@@ -51,7 +43,7 @@ class RedisWakeups:
         with self._lock:
             was, self._healthy = self._healthy, True
         if was is False:
-            log.info("Redis at %s is reachable again; jobs go through it again", redact(self.url))
+            log.info("Redis at %s is reachable again; jobs go through it again", masked_url(self.url))
 
     def _down(self, exc: BaseException) -> None:
         with self._lock:
@@ -60,7 +52,7 @@ class RedisWakeups:
             log.warning(
                 "Redis at %s is unreachable (%s: %s); jobs stay in the database and run from there "
                 "(in-process or by polling) until it is back. Nothing is lost.",
-                redact(self.url),
+                masked_url(self.url),
                 type(exc).__name__,
                 exc,
             )

@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from api_server.common import egress, retry
+from api_server.common.secrets import without_credentials
 from api_server.ml.errors import (
     MLBackendError,
     MLBackendHTTPError,
@@ -76,17 +77,6 @@ class RetryPolicy:
         return retry.backoff(self.backoff, retries=self.attempts - 1, cap=self.max_backoff)
 
 
-def redact_url(url: str) -> str:
-    """The URL without user:password (backends are sometimes registered as http://u:p@host)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
 @dataclass(frozen=True)
 class _Reply:
     status_code: int
@@ -116,10 +106,10 @@ class MLBackendClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"ML backend URL must be http(s)://..., got {redact_url(url)!r}")
+            raise ValueError(f"ML backend URL must be http(s)://..., got {without_credentials(url)!r}")
         # Credentials in the URL (http://user:pass@host) go to the auth handler, never to attributes.
         parts = urlsplit(url.rstrip("/"))
-        self.url = self.display_url = redact_url(url.rstrip("/"))
+        self.url = self.display_url = without_credentials(url.rstrip("/"))
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.batch_size = max(1, batch_size)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from api_server.common.secrets import masked_url
 from api_server.jobs import job_handler
 from api_server.jobs.queue import backoff_seconds
-from api_server.jobs.redis_wakeups import redact
 
 
 def test_backoff_doubles_and_is_capped():
@@ -29,6 +29,6 @@ def test_one_handler_per_kind():
 
 
 def test_redis_passwords_never_reach_logs():
-    assert redact("redis://:hunter2@redis.ns.svc:6379/0") == "redis://:***@redis.ns.svc:6379/0"
-    assert redact("rediss://user:hunter2@r:6380") == "rediss://user:***@r:6380"
-    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert masked_url("redis://:hunter2@redis.ns.svc:6379/0") == "redis://:********@redis.ns.svc:6379/0"
+    assert masked_url("rediss://user:hunter2@r:6380") == "rediss://user:********@r:6380"
+    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from api_server.ml.client import BackendAuth, MLBackendClient, RetryPolicy, redact_url
+from api_server.common.secrets import without_credentials
+from api_server.ml.client import BackendAuth, MLBackendClient, RetryPolicy
 from api_server.ml.protocol import ModelPrediction, SetupResponse
 
 
@@ -19,7 +20,7 @@ from api_server.ml.protocol import ModelPrediction, SetupResponse
     ],
 )
 def test_redact_url(url: str, redacted: str) -> None:
-    assert redact_url(url) == redacted
+    assert without_credentials(url) == redacted
 
 
 def test_retry_delays_double_up_to_a_cap() -> None:
