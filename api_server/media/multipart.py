@@ -14,6 +14,7 @@ Nothing of the request is held in memory whole; a refused request is still read 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,6 +68,16 @@ def is_media(filename: str, content_type: str | None) -> bool:
     if format_of_filename(filename):
         return False
     return CONTENT_TYPES.get((content_type or "").split(";")[0].strip().lower()) is None
+
+
+def display_name(filename: str) -> str:
+    """The upload's name as kept for display: control characters and lone surrogates (which no database
+    column takes) become `_`; the name never reaches a path."""
+    cleaned = _UNSAFE_NAME.sub("_", filename)[:255]
+    return cleaned or "upload"
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def refused(name: str, reason: str) -> UnsupportedMediaType:
@@ -157,7 +168,7 @@ class _Parser(MultiPartParser):
         if upload is None or not is_media(upload.filename or "", upload.content_type):
             return
         upload.file.close()  # the temporary file Starlette made: media goes elsewhere
-        filename = upload.filename or "upload"
+        filename = display_name(upload.filename or "")
         path = self.target.new_path(generated_name(".part"))
         sink = MediaSink(filename, path, self.limits, self.hashing, self._place)
         self.sinks.append(sink)

@@ -268,3 +268,24 @@ def test_every_provider_stores_an_upload_from_a_stream(storage_env):
     assert etag and provider.read("media/upload/1/x.wav") == data
     [listed] = list(provider.iter_objects("media/upload/"))
     assert listed.size == len(data) and listed.etag.strip('"') == etag.strip('"')
+
+
+def test_control_characters_in_a_file_name_are_kept_out_of_the_database(admin, media_server, where, request):
+    """A NUL or escape in a part's file name (no database takes a NUL) is shown as `_`, never a 500."""
+    pid, _ = make_project(admin, where, request)
+    content = png(5)
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="ca\x00t\x1b.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + content + b"\r\n--b0undary--\r\n"
+    )
+    r = admin.post(
+        f"/api/projects/{pid}/import?return_task_ids=true",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert r.status_code == 201, r.text
+    url = admin.get(f"/api/tasks/{r.json()['task_ids'][0]}/").json()["data"]["image"]
+    got = fetch(admin, url)
+    assert got.status_code == 200 and got.content == content
+    if where == "local":
+        assert 'filename="ca_t_.png"' in got.headers["content-disposition"]
