@@ -99,6 +99,6 @@ def to_public(row: Annotation, username: str = "") -> AnnotationPublic:
         state=annotation_state(row),
         import_id=row.import_id,
         bulk_created=row.bulk_created,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )

@@ -53,9 +53,13 @@ def _check_author(session: Session, role: str, user: User, completed_by: int | N
 class SubmissionRules(Protocol):
     """What `admit` reads of a project (the ORM row, or the labeling loop's own query row)."""
 
-    show_skip_button: bool
-    enable_empty_annotation: bool
-    label_config: str
+    # Read-only, so the loop's frozen dataclass fits as well as the ORM row.
+    @property
+    def show_skip_button(self) -> bool: ...
+    @property
+    def enable_empty_annotation(self) -> bool: ...
+    @property
+    def label_config(self) -> str: ...
 
 
 def admit(project: SubmissionRules, role: str, body: AnnotationCreate) -> None:
@@ -102,7 +106,7 @@ def list_for_task(session: Session, user: User, task_id: int) -> list[Annotation
 def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -> AnnotationPublic:
     with txn.writing(session):
         # The task row is locked first (PostgreSQL): the state decision below reads what it writes over.
-        task = workflow_repository.lock_task(session, task_id)  # type: ignore[assignment]
+        task = workflow_repository.lock_task(session, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         project, role = project_access(session, user, task.project_id, Role.annotator)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from inspect import iscoroutinefunction
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -74,14 +74,17 @@ def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return in_thread
 
 
-async def in_new_session(factory: sessionmaker[Session], function: Callable[..., Any], /, **kwargs: Any) -> Any:
+T = TypeVar("T")
+
+
+async def in_new_session(factory: sessionmaker[Session], function: Callable[..., T], /, **kwargs: Any) -> T:
     """One trip to the thread pool with a session of its own (`session_scope`): for async endpoints
     that need one only sometimes. A session dependency costs every request its setup and cleanup.
     """
     return await run_in_threadpool(_in_session_scope, factory, function, kwargs)
 
 
-def _in_session_scope(factory: sessionmaker[Session], function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _in_session_scope(factory: sessionmaker[Session], function: Callable[..., T], kwargs: dict[str, Any]) -> T:
     with session_scope(factory) as session:
         return function(session=session, **kwargs)
 

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def is_sqlite(engine_or_url: Engine | str) -> bool:
-    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+def is_sqlite(engine_or_url: Engine | Connection | str) -> bool:
+    # A session's bind is an Engine or a Connection; both reach their Engine as .engine.
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.engine.url)
     return url.startswith("sqlite")
 
 

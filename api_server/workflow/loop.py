@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from api_server.annotations import service as annotations
+from api_server.annotations import service as annotation_service
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic
 from api_server.common.routing import in_new_session
 from api_server.db.models import User
@@ -38,4 +38,4 @@ async def submit(request: Request, user: User, task_id: int, body: AnnotationCre
     if fast is not None and (created := await fast.submit(user, task_id, body)) is not None:
         return created
     factory = request.app.state.session_factory
-    return await in_new_session(factory, annotations.create, user=user, task_id=task_id, body=body)
+    return await in_new_session(factory, annotation_service.create, user=user, task_id=task_id, body=body)

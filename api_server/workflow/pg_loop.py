@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import make_url
 
 from api_server import events
-from api_server.annotations import service as annotations
+from api_server.annotations import service as annotation_service
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, to_public
 from api_server.common.errors import ApiError, NotFound
 from api_server.db.base import utcnow
@@ -154,20 +154,23 @@ class PgLoop:
         for _ in range(3):  # a guess, then the rules the function answered with (changed meanwhile: once more)
             if rules is not None:
                 try:
-                    annotations.check_content(rules, body)
+                    annotation_service.check_content(rules, body)
                 except ApiError:
                     if current:
                         raise
                     rules = None  # checked against rules maybe outdated: the function sends the current ones
             row = await self._submit_checked(user, task_id, body, rules)
-            status = row.pop("status") if row else "missing"
+            if row is None:
+                return None  # missing: the services answer 404
+            status = row.pop("status")
             if status == "published":
                 self.published()
                 return self._submitted(row, user, body)
             if status == "ok":
                 return self._submitted(row, user, body)
             if status != "stale":
-                return self._refused(status, row, user, body)
+                self._refused(status, row, user, body)
+                return None
             rules, current = Rules.of(row), True
             self.rules[rules.project_id] = rules
         return None
@@ -179,7 +182,7 @@ class PgLoop:
             "task_id": task_id,
             "user_id": user.id,
             "admin": user.role == Role.admin,
-            "allowed": annotations.roles_admitted(rules, body) if rules else LABELERS,
+            "allowed": annotation_service.roles_admitted(rules, body) if rules else LABELERS,
             "project_id": rules.project_id if rules else None,
             "rules": rules.fingerprint if rules else None,
             "result": Jsonb(body.result),
@@ -189,7 +192,7 @@ class PgLoop:
             "parent_prediction": body.parent_prediction,
             "parent_annotation": body.parent_annotation,
             "import_id": body.import_id,
-            "last_action": annotations.last_action(body),
+            "last_action": annotation_service.last_action(body),
             "draft_created_at": body.draft_created_at,
             "now": utcnow(),
             "moves": MOVES,
@@ -210,7 +213,7 @@ class PgLoop:
         if status == "forbidden" and row is not None:
             project_id = row["project_id"]
             role = check_project_role(acting_role(user, row["member_role"]), project_id, Role.annotator)
-            annotations.admit(Rules.of(row), role, body)
+            annotation_service.admit(Rules.of(row), role, body)
         return None  # missing (the services answer 404), or no error found
 
     def _guess_rules(self, task_id: int) -> Rules | None:
@@ -222,7 +225,7 @@ class PgLoop:
 
 @dataclass(frozen=True)
 class Rules:
-    """A project's submission rules as the function read them (attributes as `annotations.admit` reads a project)."""
+    """A project's submission rules as the function read them (attributes as `admit` reads a project)."""
 
     project_id: int
     label_config: str
@@ -261,7 +264,7 @@ def _submit_checked() -> str:
     registered), and run as plain SQL.
     """
     listening = select(events.any_listener(SUBMISSION_EVENTS, Task.project_id)).where(Task.id == bindparam("task_id"))
-    listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))
+    listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ is unannotated
     return (
         "SELECT * FROM kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"
         f" ({listening_sql}), %(project_id)s, %(rules)s, %(result)s, %(was_cancelled)s, %(ground_truth)s,"

@@ -45,7 +45,7 @@ _locks = TaskLock.__table__
 _transitions = TaskTransition.__table__
 
 
-def _run(session: Session, stmt: Executable, params: dict[str, Any]) -> CursorResult[Any]:
+def _run(session: Session, stmt: Executable, params: dict[str, Any]) -> CursorResult[*tuple[Any, ...]]:
     """A Core statement in the session's transaction (no ORM bookkeeping)."""
     return session.connection().execute(stmt, params)
 
@@ -64,7 +64,7 @@ def _counted(skips_count: bool) -> list[ColumnElement[bool]]:
 
 
 @cache
-def _project_with_role() -> Select[tuple[Project, str | None]]:
+def _project_with_role() -> Select[Project, str | None]:
     member = and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == _P("user_id"))
     return select(Project, ProjectMember.role).outerjoin(ProjectMember, member).where(Project.id == _P("project_id"))
 
@@ -79,7 +79,7 @@ def project_with_role(session: Session, project_id: int, user_id: int) -> tuple[
 
 
 @cache
-def _lock_task() -> Select[tuple[Task]]:
+def _lock_task() -> Select[Task]:
     return select(Task).where(Task.id == _P("task_id")).with_for_update().execution_options(populate_existing=True)
 
 
@@ -120,7 +120,7 @@ def set_state(
 
 
 @cache
-def _slot_counts(skips_count: bool) -> Select[tuple[int, int, int]]:
+def _slot_counts(skips_count: bool) -> Select[int, int, int]:
     locks = (
         select(func.count())
         .select_from(TaskLock)
@@ -172,7 +172,7 @@ def _available(skips_count: bool, allow_own_skips: bool) -> list[ColumnElement[b
 
 
 @cache
-def _candidate(skips_count: bool, allow_own_skips: bool, order: str) -> Select[tuple[Task]]:
+def _candidate(skips_count: bool, allow_own_skips: bool, order: str) -> Select[Task]:
     """One available task in sampling order, row-locked (skipping rows others hold) on PostgreSQL.
 
     order: "id" | "score" (uncertainty) | "from" / "before" (uniform: ids from / before `start`).
@@ -192,7 +192,7 @@ def _candidate(skips_count: bool, allow_own_skips: bool, order: str) -> Select[t
 
 
 @cache
-def _id_range() -> Select[tuple[int | None, int | None]]:
+def _id_range() -> Select[int | None, int | None]:
     return select(func.min(Task.id), func.max(Task.id)).where(Task.project_id == _P("project_id"))
 
 
@@ -267,7 +267,7 @@ def claim(
 
 
 @cache
-def _held_lock() -> Select[tuple[int, Task]]:
+def _held_lock() -> Select[int, Task]:
     annotated = exists().where(Annotation.task_id == TaskLock.task_id, Annotation.completed_by_id == _P("user_id"))
     return (
         select(TaskLock.id, Task)

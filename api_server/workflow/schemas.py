@@ -62,8 +62,8 @@ def task_payload(
         annotations=annotations or [],
         predictions=predictions or [],
         drafts=drafts or [],
-        created_at=as_utc(task.created_at),  # type: ignore[arg-type]
-        updated_at=as_utc(task.updated_at),  # type: ignore[arg-type]
+        created_at=as_utc(task.created_at),
+        updated_at=as_utc(task.updated_at),
     )
 
 
@@ -85,7 +85,7 @@ def transition_public(row: TaskTransition) -> TransitionPublic:
         to_state=row.to_state,
         user=row.user_id,
         comment=row.comment,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -116,7 +116,7 @@ def review_public(row: Review, task: Task) -> ReviewPublic:
         reviewer=row.reviewer_id,
         accepted=row.accepted,
         comment=row.comment,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
         task_state=task.state,
     )
 

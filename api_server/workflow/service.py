@@ -99,18 +99,18 @@ def _payload(
     # no drafts of the caller on a task that was new (saving a draft moves it to in_progress).
     # Pre-annotations are the predictions of the project's model version when it names one.
     chosen = [Prediction.model_version == model_version] if model_version else []
-    predictions = (
+    predictions: Iterable[Prediction] = (
         session.scalars(select(Prediction).where(Prediction.task_id == task.id, *chosen).order_by(Prediction.id))
         if task.total_predictions
         else []
     )
-    drafts = (
+    drafts: Iterable[Draft] = (
         []
         if fresh
         else session.scalars(select(Draft).where(Draft.task_id == task.id, Draft.user_id == user.id).order_by(Draft.id))
     )
     # Only REQUEUE_FOR_ME hands out tasks the caller touched before (their own skips).
-    own = (
+    own: Iterable[Annotation] = (
         session.scalars(select(Annotation).where(Annotation.task_id == task.id, Annotation.completed_by_id == user.id))
         if with_own
         else []
@@ -181,6 +181,7 @@ def next_task(
     with txn.writing(session):
         now = utcnow()
         held = repository.held_lock(session, project.id, user.id, now)
+        task: Task | None
         if held is not None:
             # The caller's own task, fetched again (a reload, a second tab): same task, lock extended.
             lock_id, task = held
