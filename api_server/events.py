@@ -50,6 +50,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from api_server.db.base import Base, utcnow
 from api_server.db.models import EventOutbox
+from api_server.db.writer import SQLITE_WRITER
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ Resolver = Callable[[Session, list[int]], dict[int, Any]]
 ROW = "$row"
 FAN_OUT_BATCH = 500
 # SQLite holds its one write lock while a batch is fanned out: smaller batches let submissions in.
-FAN_OUT_BATCH_SQLITE = 100
+FAN_OUT_BATCH_SQLITE = 50
 _LOCK_KEY = 0x6B6C6576  # pg advisory lock: one fan-out at a time keeps the outbox's order
 _WROTE = "kubelabel.events.wrote"
 
@@ -202,20 +203,31 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None) ->
     """Hand the oldest outbox rows to their subscribers; returns how many were fanned out (0: none, or busy)."""
     with session_factory() as session:
         sqlite = session.get_bind().dialect.name == "sqlite"
-        limit = limit or (FAN_OUT_BATCH_SQLITE if sqlite else FAN_OUT_BATCH)
-        if not _begin(session, sqlite):
-            return 0
-        rows = list(session.scalars(select(EventOutbox).order_by(EventOutbox.id).limit(limit)))
-        if not rows:
-            session.commit()
-            return 0
-        try:
-            _run(session, rows)
-        except Exception:
-            session.rollback()
-            log.exception("fanning out %s event(s) failed; fanning them out one at a time", len(rows))
-            return _one_by_one(session_factory, [r.id for r in rows])
+        # A read first: most calls find nothing, and must not take SQLite's write lock for that.
+        waiting = session.scalar(select(EventOutbox.id).limit(1))
         session.commit()
+        if waiting is None:
+            return 0
+        if sqlite:
+            with SQLITE_WRITER:
+                return _fan_out(session_factory, session, True, limit or FAN_OUT_BATCH_SQLITE)
+        return _fan_out(session_factory, session, False, limit or FAN_OUT_BATCH)
+
+
+def _fan_out(session_factory: sessionmaker[Session], session: Session, sqlite: bool, limit: int) -> int:
+    if not _begin(session, sqlite):
+        return 0
+    rows = list(session.scalars(select(EventOutbox).order_by(EventOutbox.id).limit(limit)))
+    if not rows:
+        session.commit()
+        return 0
+    try:
+        _run(session, rows)
+    except Exception:
+        session.rollback()
+        log.exception("fanning out %s event(s) failed; fanning them out one at a time", len(rows))
+        return _one_by_one(session_factory, [r.id for r in rows])
+    session.commit()
     return len(rows)
 
 

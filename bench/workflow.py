@@ -20,6 +20,17 @@ annotators / throughput per next + submit). Paced, the latencies are those of th
 that load.
 
 Targets (this machine, PostgreSQL): next-task p99 < 20 ms, >= 500 annotations/s.
+
+Subscribers (`--webhooks N`, `--broken 500|timeout`, `--export-storage`): each backend runs twice,
+back to back on fresh servers, without and then with them: N webhooks on ANNOTATION_CREATED to
+local receivers (HTTP/1.1 keep-alive, answering 200 at once; in a process of their own), one more
+that answers 500 or times out, an export storage writing each annotated task to an S3 emulator
+bucket. Printed: annotations/s of both runs and their ratio, the healthy receivers' delivery lag
+(arrival - the annotation's creation) p50/p99 during the load, when the last delivery arrived
+after the load ended, and the bucket's objects against the annotated tasks.
+
+    .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
+    .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 2 --broken timeout --export-storage
 """
 
 from __future__ import annotations
@@ -41,6 +52,10 @@ import httpx
 import orjson
 import psycopg
 from apiserver import TOKEN, CpuMeter, Server
+from subscribers import Subscribers
+
+# Webhook receivers and the S3 emulator listen on 127.0.0.1.
+EGRESS = "webhook:private+loopback,storage:private+loopback"
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>
@@ -267,17 +282,113 @@ def yardstick() -> float:
     return time.process_time() - started
 
 
-def run(backend: str, args: argparse.Namespace) -> None:
-    env = {"KUBELABEL_WORKERS": str(args.workers)}
+def subscribe(server: Server, pid: int, args: argparse.Namespace) -> Subscribers:
+    """The receivers' process, one webhook per receiver, and the export storage (when asked)."""
+    subs = Subscribers(args.webhooks, args.broken, args.export_storage)
+    admin = httpx.Client(base_url=server.url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
+    for url in subs.urls:
+        r = admin.post(
+            "/api/webhooks/",
+            json={"project": pid, "url": url, "send_for_all_actions": False, "actions": ["ANNOTATION_CREATED"]},
+        )
+        r.raise_for_status()
+    if subs.s3_endpoint:
+        import boto3
+
+        s3 = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
+        boto3.client("s3", endpoint_url=subs.s3_endpoint, **s3).create_bucket(Bucket="bench-export")
+        r = admin.post(
+            "/api/storages/export/s3",
+            json={"project": pid, "bucket": "bench-export", "prefix": "out", "s3_endpoint": subs.s3_endpoint, **s3},
+        )
+        r.raise_for_status()
+    admin.close()
+    return subs
+
+
+def stored_annotations(backend: str, dsn: str) -> tuple[int, int]:
+    """(annotations, annotated tasks) in the database."""
+    sql = "SELECT count(*), count(DISTINCT task_id) FROM annotations"
+    if backend == "postgres":
+        with psycopg.connect(dsn) as conn:
+            return tuple(conn.execute(sql).fetchone())  # type: ignore[return-value]
+    with sqlite3.connect(dsn) as conn:
+        return tuple(conn.execute(sql).fetchone())  # type: ignore[return-value]
+
+
+def bucket_objects(endpoint: str) -> int:
+    import boto3
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="b", aws_secret_access_key="b", region_name="us-east-1"
+    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="bench-export", Prefix="out/")
+    return sum(page.get("KeyCount", 0) for page in pages)
+
+
+def backlog(url: str) -> dict[str, float]:
+    """The server's event outbox and pending deliveries (its metrics)."""
+    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith("kubelabel_events_outbox "):
+            found["kubelabel_events_outbox"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("kubelabel_webhook_backlog{") and 'state="pending"' in line:
+            found["pending"] += float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def report_deliveries(
+    subs: Subscribers, backend: str, server: Server, measured_from: float, ended: float, args: argparse.Namespace
+) -> None:
+    """Wait for the healthy receivers to have every annotation (up to --drain seconds), then print the lags."""
+    waiting = backlog(server.url)
+    total, tasks = stored_annotations(backend, server.dsn)
+    print(
+        f"  at the load's end: {waiting['kubelabel_events_outbox']:.0f} events not fanned out,"
+        f" {waiting['pending']:.0f} deliveries pending"
+    )
+    deadline = time.time() + args.drain
+    while time.time() < deadline and args.webhooks and min(subs.counts()[: args.webhooks]) < total:
+        time.sleep(0.1)
+    if subs.s3_endpoint:
+        while time.time() < deadline and bucket_objects(subs.s3_endpoint) < tasks:
+            time.sleep(0.5)
+        objects = bucket_objects(subs.s3_endpoint)
+        after = time.time() - ended
+        print(f"  export storage: {objects} objects for {tasks} annotated tasks, {after:.1f} s after the load")
+    records = subs.stop()
+    for i, got in enumerate(records):
+        during = [arrived - created for arrived, created, _ in got if measured_from <= created <= ended]
+        last = max((arrived for arrived, _, _ in got), default=float("nan"))
+        unique = len({d for _, _, d in got})
+        print(
+            f"  webhook {i + 1}: {unique} of {total} annotations delivered ({len(got) - unique} sent twice);"
+            f" lag during the load p50 {percentile(during, 0.5):.2f} s, p99 {percentile(during, 0.99):.2f} s;"
+            f" last arrival {last - ended:.2f} s after the load ended"
+        )
+
+
+def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> float:
+    env = {"KUBELABEL_WORKERS": str(args.workers), "KUBELABEL_EGRESS_ALLOW": EGRESS}
     server = Server(backend, env=env, switch_interval=args.switch_interval).start()
+    subs: Subscribers | None = None
     try:
         pace = f"paced to {args.rate:g} annotations/s in all" if args.rate else "each as fast as it can"
+        listening = []
+        if subscribers and args.webhooks:
+            listening.append(f"{args.webhooks} webhook(s)")
+        if subscribers and args.broken:
+            listening.append(f"one webhook answering {args.broken}")
+        if subscribers and args.export_storage:
+            listening.append("an export storage")
         print(
             f"{backend}: {args.tasks} tasks, {args.annotators} annotators ({pace}), overlap {args.overlap},"
-            f" {args.sampling}, {args.workers} server process(es)"
+            f" {args.sampling}, {args.workers} server process(es); subscribers: {', '.join(listening) or 'none'}"
         )
         speed_before = yardstick()
         pid, tokens = setup(server, backend, args)
+        if listening:
+            subs = subscribe(server, pid, args)
         stop, lock, tally = threading.Event(), threading.Lock(), Tally()
         # Paced (--rate): annotator i starts i/N of a period after the first, so requests spread out.
         period = args.annotators / args.rate if args.rate else 0.0
@@ -305,6 +416,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
         stop.set()
         for t in threads:
             t.join()
+        ended_wall = time.time()
         elapsed = time.perf_counter() - started
         cpu = sum(p.cpu_percent(None) for p in meter.processes)
         (server_after, db_after), client_after = meter.sample(), sum(os.times()[:2])
@@ -339,7 +451,13 @@ def run(backend: str, args: argparse.Namespace) -> None:
         )
         for err in tally.errors[:5]:
             print(f"  ERROR {err}")
+        if subs is not None:
+            report_deliveries(subs, backend, server, ended_wall - elapsed, ended_wall, args)
+            subs = None
+        return rate
     finally:
+        if subs is not None:
+            subs.stop()
         server.stop()
 
 
@@ -374,9 +492,18 @@ def main() -> int:
         default=0,
         help="run the server with this sys.setswitchinterval (seconds; default: Python's 0.005)",
     )
+    parser.add_argument("--webhooks", type=int, default=0, help="webhooks on ANNOTATION_CREATED to local receivers")
+    parser.add_argument("--broken", choices=["500", "timeout"], help="one more webhook, to an endpoint that fails so")
+    parser.add_argument("--export-storage", action="store_true", help="an export storage (S3 emulator bucket)")
+    parser.add_argument("--drain", type=float, default=60, help="seconds to wait for deliveries after the load")
     args = parser.parse_args()
     for backend in args.backends:
-        run(backend, args)
+        if not (args.webhooks or args.broken or args.export_storage):
+            run(backend, args)
+            continue
+        alone = run(backend, args)
+        listened = run(backend, args, subscribers=True)
+        print(f"{backend}: with subscribers {listened:.0f} annotations/s, without {alone:.0f}: {listened / alone:.0%}")
     return 0
 
 

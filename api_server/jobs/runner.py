@@ -37,6 +37,8 @@ from api_server.settings import Settings
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 3600.0
+# While events keep coming, the event thread steps at most this often.
+EVENTS_GATHER_SECONDS = 0.1
 # A worker that has not announced itself for this many check intervals counts as gone.
 WORKER_TTL_INTERVALS = 3
 
@@ -181,6 +183,9 @@ class JobRunner:
     def _events_loop(self) -> None:
         while not self.stopping.is_set():
             if self.active() and self.step_events(self._pumps):
+                # Busy: let work gather for a moment, so that each fan-out, claim and settle is one
+                # transaction for many events (on SQLite every write transaction waits for the one lock).
+                self.stopping.wait(EVENTS_GATHER_SECONDS)
                 continue
             if self._events.wait(self.settings.events_poll_interval):
                 self._events.clear()

@@ -36,9 +36,10 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ from api_server.common import egress
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, Webhook, WebhookDelivery
+from api_server.db.writer import SQLITE_WRITER
 from api_server.jobs import registry
 from api_server.jobs.queue import backoff_seconds
 from api_server.settings import Settings
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 2000
 _DRAIN_LIMIT = 64 << 10
+# Deliveries a webhook may have claimed per process: this many rounds of its share of senders.
+LANE_DEPTH = 4
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -85,6 +89,7 @@ class _Hook:
     headers: dict[str, str]
     secret: str | None
     is_active: bool
+    failing: bool  # consecutive failures or a backoff to clear on its next success
 
 
 @dataclass(frozen=True)
@@ -125,12 +130,19 @@ class DeliveryEngine:
         self.wake = wake
         self.total = settings.webhook_concurrency
         self.per_endpoint = min(settings.webhook_endpoint_concurrency, self.total)
-        self.inflight: dict[int, int] = defaultdict(int)
+        # Per webhook: deliveries claimed and not finished (queued in its lane or being sent), the
+        # lane's queue, and how many pool threads work the lane (at most the endpoint share).
+        self.outstanding: dict[int, int] = defaultdict(int)
+        self.lanes: dict[int, deque[tuple[_Claimed, _Hook | None]]] = defaultdict(deque)
+        self.running: dict[int, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self.failing: set[int] = set()  # webhooks whose failure count a success must reset
         self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
         self.clients: dict[tuple[str, str], httpx.Client] = {}
         self._clients_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
-        self.lease = timedelta(seconds=max(2 * settings.webhook_timeout, 30.0))
+        # A claim covers its wait in the lane: at most LANE_DEPTH rounds of the endpoint's share.
+        self.lease = timedelta(seconds=max((LANE_DEPTH + 2) * settings.webhook_timeout, 60.0))
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -140,7 +152,8 @@ class DeliveryEngine:
         return bool(settled or claimed)
 
     def idle(self) -> bool:
-        return not any(self.inflight.values()) and self.results.empty()
+        with self._lock:
+            return not any(self.outstanding.values()) and self.results.empty()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
@@ -153,56 +166,86 @@ class DeliveryEngine:
     # --- claiming ------------------------------------------------------------------------------
 
     def claim_and_send(self) -> int:
-        free = self.total - sum(self.inflight.values())
+        """Claim what the lanes have room for and hand it to them: sends overlap with the next steps."""
+        with self._lock:
+            outstanding = dict(self.outstanding)
+        free = LANE_DEPTH * self.total - sum(outstanding.values())
         if free <= 0:
             return 0
-        caps = {w: self.per_endpoint - n for w, n in self.inflight.items() if n > 0}
+        # A failing webhook gets no queue: only as many as it may send at once (its retries probe it).
+        caps = {w: self._depth(w) - n for w, n in outstanding.items() if n > 0}
+        caps.update({w: self.per_endpoint - outstanding.get(w, 0) for w in self.failing})
         claimed, hooks = self.claim(free, caps)
-        for item in claimed:
-            self.inflight[item.webhook_id] += 1
-            self.pool.submit(self._send, item, hooks.get(item.webhook_id))
+        with self._lock:
+            for item in claimed:
+                self.outstanding[item.webhook_id] += 1
+                self.lanes[item.webhook_id].append((item, hooks.get(item.webhook_id)))
+            for webhook_id in {item.webhook_id for item in claimed}:
+                while (
+                    self.running[webhook_id] < self.per_endpoint
+                    and len(self.lanes[webhook_id]) > self.running[webhook_id]
+                ):
+                    self.running[webhook_id] += 1
+                    self.pool.submit(self._lane, webhook_id)
         return len(claimed)
+
+    def _depth(self, webhook_id: int) -> int:
+        return self.per_endpoint if webhook_id in self.failing else LANE_DEPTH * self.per_endpoint
 
     def claim(self, limit: int, caps: dict[int, int]) -> tuple[list[_Claimed], dict[int, _Hook]]:
         """Lease up to `limit` due deliveries, at most `caps[webhook]` (else the endpoint share) per webhook."""
         now = utcnow()
         with self.session_factory() as session:
-            postgres = session.get_bind().dialect.name == "postgresql"
-            candidates = (
-                select(D.id, D.webhook_id)
-                .join(Webhook, Webhook.id == D.webhook_id)
-                .where(due(now), or_(Webhook.backoff_until.is_(None), Webhook.backoff_until <= now), in_order())
-                .order_by(D.id)
-                .limit(limit)
-            )
-            full = [w for w, cap in caps.items() if cap <= 0]
-            if full:
-                candidates = candidates.where(D.webhook_id.not_in(full))
-            if postgres:
-                candidates = candidates.with_for_update(of=D, skip_locked=True)
-            found = candidates.subquery()
-            rank = func.row_number().over(partition_by=found.c.webhook_id, order_by=found.c.id)
-            ranked = select(found.c.id, found.c.webhook_id, rank.label("rank")).subquery()
-            open_caps = {w: cap for w, cap in caps.items() if cap > 0}
-            cap = (
-                case(open_caps, value=ranked.c.webhook_id, else_=self.per_endpoint)
-                if open_caps
-                else literal(self.per_endpoint)
-            )
-            stmt = (
-                update(D)
-                .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
-                .values(locked_until=now + self.lease, attempts=D.attempts + 1)
-                .returning(D.id, D.webhook_id, D.action, D.payload, D.attempts)
-                .execution_options(synchronize_session=False)
-            )
-            rows = session.execute(stmt).all()
-            hooks: dict[int, _Hook] = {}
-            if rows:
-                ids = {r[1] for r in rows}
-                for h in session.scalars(select(Webhook).where(Webhook.id.in_(ids))):
-                    hooks[h.id] = _Hook(h.id, h.url, dict(h.headers or {}), h.secret, h.is_active)
+            # A read first: most calls find nothing due, and must not take SQLite's write lock for that.
+            if session.scalar(select(D.id).where(due(now)).limit(1)) is None:
+                session.commit()
+                return [], {}
             session.commit()
+            postgres = session.get_bind().dialect.name == "postgresql"
+            with nullcontext() if postgres else SQLITE_WRITER:
+                return self._claim(session, now, postgres, limit, caps)
+
+    def _claim(
+        self, session: Session, now: datetime, postgres: bool, limit: int, caps: dict[int, int]
+    ) -> tuple[list[_Claimed], dict[int, _Hook]]:
+        candidates = (
+            select(D.id, D.webhook_id)
+            .join(Webhook, Webhook.id == D.webhook_id)
+            .where(due(now), or_(Webhook.backoff_until.is_(None), Webhook.backoff_until <= now), in_order())
+            .order_by(D.id)
+            .limit(limit)
+        )
+        full = [w for w, cap in caps.items() if cap <= 0]
+        if full:
+            candidates = candidates.where(D.webhook_id.not_in(full))
+        if postgres:
+            candidates = candidates.with_for_update(of=D, skip_locked=True)
+        found = candidates.subquery()
+        rank = func.row_number().over(partition_by=found.c.webhook_id, order_by=found.c.id)
+        ranked = select(found.c.id, found.c.webhook_id, rank.label("rank")).subquery()
+        open_caps = {w: cap for w, cap in caps.items() if cap > 0}
+        cap = (
+            case(open_caps, value=ranked.c.webhook_id, else_=self.per_endpoint)
+            if open_caps
+            else literal(self.per_endpoint)
+        )
+        stmt = (
+            update(D)
+            .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
+            .values(locked_until=now + self.lease, attempts=D.attempts + 1)
+            .returning(D.id, D.webhook_id, D.action, D.payload, D.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        rows = session.execute(stmt).all()
+        hooks: dict[int, _Hook] = {}
+        if rows:
+            ids = {r[1] for r in rows}
+            for h in session.scalars(select(Webhook).where(Webhook.id.in_(ids))):
+                failing = bool(h.consecutive_failures) or h.backoff_until is not None
+                hooks[h.id] = _Hook(h.id, h.url, dict(h.headers or {}), h.secret, h.is_active, failing)
+                if failing:
+                    self.failing.add(h.id)
+        session.commit()
         claimed = sorted((_Claimed(r[0], r[1], r[2], dict(r[3] or {}), r[4]) for r in rows), key=lambda c: c.id)
         return claimed, hooks
 
@@ -219,13 +262,24 @@ class DeliveryEngine:
                 self.clients[key] = client
             return client
 
-    def _send(self, item: _Claimed, hook: _Hook | None) -> None:
-        try:
-            self.results.put(self._attempt(item, hook))
-        except Exception as exc:  # never lose a result: the delivery would wait for its lease
-            log.exception("webhook delivery %s: unexpected error", item.id)
-            self.results.put(_Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}"))
-        finally:
+    def _lane(self, webhook_id: int) -> None:
+        """Send the lane's deliveries one after another (one of at most `per_endpoint` threads on it)."""
+        while True:
+            with self._lock:
+                if not self.lanes[webhook_id]:
+                    self.running[webhook_id] -= 1
+                    return
+                item, hook = self.lanes[webhook_id].popleft()
+            try:
+                result = self._attempt(item, hook)
+            except Exception as exc:  # never lose a result: the delivery would wait for its lease
+                log.exception("webhook delivery %s: unexpected error", item.id)
+                result = _Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}")
+            self.results.put(result)
+            with self._lock:
+                self.outstanding[webhook_id] -= 1
+                if self.outstanding[webhook_id] <= 0:
+                    del self.outstanding[webhook_id]
             self.wake()
 
     def _attempt(self, item: _Claimed, hook: _Hook | None) -> _Result:
@@ -249,6 +303,10 @@ class DeliveryEngine:
         return _Result(item.id, item.webhook_id, item.attempts, code, None if 200 <= code < 300 else f"HTTP {code}")
 
     # --- settling ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _writing(session: Session) -> AbstractContextManager[Any]:
+        return SQLITE_WRITER if session.get_bind().dialect.name == "sqlite" else nullcontext()
 
     def settle(self) -> int:
         """Record every finished attempt: a few statements for the whole lot."""
@@ -278,7 +336,7 @@ class DeliveryEngine:
                 last_outcome[r.webhook_id] = False
                 failed_count[r.webhook_id] += 1
             DELIVERIES.labels("failed" if final else "retry").inc()
-        with self.session_factory() as session:
+        with self.session_factory() as session, self._writing(session):
             for code, ids in delivered.items():
                 session.execute(
                     update(D)
@@ -301,7 +359,9 @@ class DeliveryEngine:
                     delay = backoff_seconds(r.attempts, s.job_backoff_base, s.job_backoff_max)
                     values["next_attempt_at"] = now + timedelta(seconds=delay)
                 session.execute(update(D).where(D.id == r.delivery_id).values(**values))
-            healthy = [w for w, ok in last_outcome.items() if ok]
+            healthy = [w for w, ok in last_outcome.items() if ok and w in self.failing]
+            self.failing.difference_update(healthy)
+            self.failing.update(w for w, ok in last_outcome.items() if not ok)
             if healthy:
                 session.execute(
                     update(Webhook)
@@ -331,10 +391,6 @@ class DeliveryEngine:
                         .execution_options(synchronize_session=False)
                     )
             session.commit()
-        for r in results:
-            self.inflight[r.webhook_id] -= 1
-            if self.inflight[r.webhook_id] <= 0:
-                del self.inflight[r.webhook_id]
         for r, final in failures:
             if final:
                 log.warning("webhook delivery %s failed after %s attempt(s): %s", r.delivery_id, r.attempts, r.error)

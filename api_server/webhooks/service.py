@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, object_session
 
 from api_server import events
@@ -209,5 +210,17 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     full = payloads.build(session, project_id, action, objects, max_objects=get_settings().webhook_max_objects)
     now = utcnow()
     task_id = _task_of(objects)
-    for hook_id, send_payload, *_ in hooks:
-        _deliver(session, hook_id, action, full if send_payload else {"action": action}, now, task_id)
+    rows = [
+        {
+            "webhook_id": hook_id,
+            "action": action,
+            "payload": full if send_payload else {"action": action},
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "task_id": task_id,
+        }
+        for hook_id, send_payload, *_ in hooks
+    ]
+    session.execute(insert(WebhookDelivery), rows)  # no ORM objects: a fan-out writes many

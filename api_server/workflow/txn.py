@@ -13,13 +13,14 @@ every decision reads the state it writes over.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-_sqlite_writer = threading.RLock()
+from api_server.db.writer import SQLITE_WRITER
+
+_sqlite_writer = SQLITE_WRITER  # shared with the event fan-out and the delivery engine
 
 
 def is_sqlite(session: Session) -> bool:

@@ -52,7 +52,10 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 arrived = time.time()
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size)
+                if len(body) < size:
+                    return  # the sender died mid-request: nothing was delivered
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 signature_ok = None
                 if receiver.secret is not None:
