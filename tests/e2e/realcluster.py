@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,24 +11,15 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tests.support.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25, what: str = "") -> T:
-    """The first truthy result of `check`, or an AssertionError naming the last one seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-            if last:
-                return last
-        except (AssertionError, KeyError, TypeError, IndexError) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what or 'condition'} not met within {timeout:.0f} s; last: {last!r}")
-        time.sleep(interval)
+    """wait_until at a pace the API server and kubectl keep up with (many checks start a process)."""
+    return wait_until(check, what or "condition", timeout, interval=interval)
 
 
 def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.conftest import BACKENDS
 from tests.integration.api.test_webhooks import SECRET, make_hook, wait_delivery
 from tests.support.apiserver import TEST_EGRESS_ALLOW
 from tests.support.services import REDIS_URL
+from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,14 +71,6 @@ def test_redis_unreachable_jobs_run_in_process_and_warn_once(backend, server_poo
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage() and r.levelno == logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "127.0.0.1:1" in warnings[0].getMessage()
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.redis

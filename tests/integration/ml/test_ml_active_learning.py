@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from test_ml_api import wait_until
 from topic_corpus import LABEL_CONFIG, generate
 
 from tests.support.apiserver import LiveServer
+from tests.support.waiting import wait_until
 
 EVERY = 10  # min_annotations_to_start_training
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,21 +14,10 @@ from api_server.db.models import Prediction
 from api_server.db.session import session_scope
 from api_server.ml import repository
 from tests.support.apiserver import LiveServer
+from tests.support.waiting import wait_until
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="topic" toName="text"><Choice value="A"/><Choice value="B"/></Choices></View>"""
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll until `check()` is truthy (background jobs); fails with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.05)
 
 
 def canned(label: str, score: float, n: int, version: str = "canned-1") -> dict[str, Any]:

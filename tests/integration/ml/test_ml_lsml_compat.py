@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ml_api import wait_until
 
 from api_server.ml.client import MLBackendClient
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop_process
+from tests.support.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
 CONFIG = """<View><Text name="text" value="$text"/>
