@@ -33,6 +33,7 @@ from api_server.media import store as media_store
 from api_server.media.multipart import Limits, MediaForm, StoredMedia
 from api_server.media.multipart import parse as parse_multipart
 from api_server.media.service import MediaTasks
+from api_server.settings import Settings
 from api_server.tasks.serialize import dumps, json_response
 
 router = DualSlashRouter(prefix="/api/projects", tags=["import"])
@@ -113,7 +114,7 @@ async def _hash_upload(fingerprint: idempotency.Fingerprint, upload: UploadFile 
 
 
 async def _read_multipart(
-    request: Request, session: Session, user: User, project_id: int, settings: Any, hashing: bool
+    request: Request, session: Session, user: User, project_id: int, settings: Settings, hashing: bool
 ) -> MediaForm:
     """The form, media files already stored (api_server/media); access is checked before any byte is."""
     target = await _run(media_store.target_for, session, user, project_id, settings)
@@ -202,8 +203,8 @@ async def import_tasks(
             if isinstance(form, MediaForm) and form.media:
                 media_tasks = MediaTasks(job, form.target)
             for upload in files:
-                if isinstance(upload, StoredMedia):
-                    await _run(media_tasks.add, upload)  # type: ignore[union-attr]
+                if isinstance(upload, StoredMedia) and media_tasks is not None:
+                    await _run(media_tasks.add, upload)
                 else:
                     await _run(sources.add_upload, job, upload)
             for url in urls:
@@ -212,6 +213,10 @@ async def import_tasks(
         def record(response: ImportResponse) -> None:
             if media_tasks is not None:
                 media_tasks.link(session)
+            if isinstance(form, MediaForm):
+                # From here the files belong to the tasks being committed: a failure past this point
+                # (the commit, or the statistics refresh after it) must not remove them.
+                form.kept = True
             if key is not None:
                 idempotency.record(
                     session,
@@ -235,7 +240,7 @@ async def import_tasks(
         status, first = idempotency.replayed(used, fingerprint.hexdigest())
         return Response(first, status_code=status, media_type="application/json")
     except BaseException:
-        if isinstance(form, MediaForm):
+        if isinstance(form, MediaForm) and not form.kept:
             await _run(form.discard)  # nothing was imported: the files go too
         raise
     finally:

@@ -198,6 +198,7 @@ class MediaForm:
 
     items: list[tuple[str, Any]]
     target: Target
+    kept: bool = False  # the import is committing: the files are its tasks' now
 
     @property
     def media(self) -> list[StoredMedia]:
