@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -58,7 +59,7 @@ def build(settings: Settings, *, migrate: bool = True) -> FastAPI:
     return create_app(settings)
 
 
-def proxy_options(settings: Settings) -> dict[str, object]:
+def proxy_options(settings: Settings) -> dict[str, Any]:
     """Whose X-Forwarded-Proto/-For uvicorn believes: only KUBELABEL_FORWARDED_ALLOW_IPS's (uvicorn's
     own default trusts 127.0.0.1). They decide the request's scheme (the cookie's Secure flag) and
     client address (sign-in limits)."""
@@ -69,7 +70,7 @@ def proxy_options(settings: Settings) -> dict[str, object]:
 def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, workers: int = 1) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
     options.update(proxy_options(settings))
     prepare(settings, migrate=migrate, workers=max(workers, 1))
     if workers <= 1:
