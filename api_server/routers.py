@@ -1,7 +1,5 @@
 """Every router the app serves, in one list (add yours here)."""
 
-from __future__ import annotations
-
 from fastapi import APIRouter
 
 from api_server.annotations.router import router as annotations

@@ -15,7 +15,7 @@ input against the limits of `common.inputs` (`GuardedRoute`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from inspect import iscoroutinefunction
 from typing import Any, TypeVar
 
@@ -116,7 +116,7 @@ class TrailingSlash:
         await self.app(scope, receive, send)
 
 
-def allowed_methods(routers: list[APIRouter], scope: dict[str, Any]) -> list[str]:
+def allowed_methods(routers: list[APIRouter], scope: MutableMapping[str, Any]) -> list[str]:
     """Every method some route serves at the request's path (Starlette's 405 names only one route's)."""
     methods: set[str] = set()
     for router in routers:

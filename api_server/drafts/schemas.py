@@ -51,6 +51,6 @@ def to_public(row: Draft, username: str = "") -> DraftPublic:
         result=row.result,
         lead_time=row.lead_time,
         was_postponed=row.was_postponed,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )

@@ -171,6 +171,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass  # zipfile never closes a file it was handed, but its writable-file type names close()
+
     def drain(self) -> bytes:
         out = b"".join(self.parts)
         self.parts.clear()
@@ -183,7 +186,7 @@ def yolo(batches: Iterable[Batch], interface: LabelInterface) -> Iterator[bytes]
     image_key = _image_key(interface, {"RectangleLabels"})
     sink = _Sink()
     used: set[str] = set()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for records in _newest(batches, interface):
             for item in records:
                 stem = PurePosixPath(str(item.data.get(image_key) or "")).stem or str(item.task_id)

@@ -66,8 +66,8 @@ class MLBackendUpdate(BaseModel):
 
 
 class MLBackendCreate(MLBackendUpdate):
-    url: str = Field(min_length=1, max_length=2000)  # type: ignore[assignment]
-    project: int  # type: ignore[assignment]
+    url: str = Field(min_length=1, max_length=2000)
+    project: int
 
 
 class MLBackendPublic(BaseModel):

@@ -68,6 +68,6 @@ def to_public(row: Prediction) -> PredictionPublic:
         score=row.score,
         model_version=row.model_version,
         model=row.ml_backend_id,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )

@@ -438,7 +438,7 @@ class BacklogMetrics(Collector):
 
 
 def _age(now: datetime, since: datetime | None) -> float:
-    return max(0.0, (now - as_utc(since)).total_seconds()) if since is not None else 0.0  # type: ignore[operator]
+    return max(0.0, (now - as_utc(since)).total_seconds()) if since is not None else 0.0
 
 
 registry.pump(DeliveryEngine)

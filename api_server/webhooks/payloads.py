@@ -30,7 +30,7 @@ MAX_RANGES = 1_000
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return as_utc(value).isoformat()  # type: ignore[union-attr]
+        return as_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -189,9 +189,9 @@ def build(session: Session, project_id: int, action: str, objects: dict[str, Any
     if action in {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}:
         _add_tasks(b, payload, objects)
     if deleting:
-        key = ACTIONS[action].key if action in ACTIONS else None
-        if key and key in payload and key != "project":
-            payload[key] = _ids_only(_listify(objects.get(key, payload[key])))
+        deleted = ACTIONS[action].key if action in ACTIONS else None
+        if deleted and deleted in payload and deleted != "project":
+            payload[deleted] = _ids_only(_listify(objects.get(deleted, payload[deleted])))
 
     project = objects.get("project")
     if action == "PROJECT_DELETED":

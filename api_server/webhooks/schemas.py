@@ -35,7 +35,7 @@ class WebhookUpdate(BaseModel):
 
 
 class WebhookCreate(WebhookUpdate):
-    url: str = Field(min_length=1, max_length=2048)  # type: ignore[assignment]
+    url: str = Field(min_length=1, max_length=2048)
     project: int | None = None
 
 

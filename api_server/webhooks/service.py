@@ -124,7 +124,9 @@ def delete_webhook(session: Session, user: User, webhook_id: int) -> None:
     session.commit()
 
 
-def deliveries(session: Session, user: User, webhook_id: int, *, offset: int, limit: int):  # type: ignore[no-untyped-def]
+def deliveries(
+    session: Session, user: User, webhook_id: int, *, offset: int, limit: int
+) -> tuple[int, list[WebhookDelivery]]:
     get_webhook(session, user, webhook_id)
     return repository.deliveries(session, webhook_id, offset=offset, limit=limit)
 
