@@ -7,15 +7,16 @@ never loads the web stack and `kubelabel serve` never loads Kopf.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 
 def _serve(args: argparse.Namespace) -> int:
     from api_server.server import serve
+    from api_server.settings import get_settings
 
-    return serve(host=args.host, port=args.port, migrate=not args.no_migrate, workers=args.workers)
+    workers = args.workers if args.workers is not None else get_settings().workers
+    return serve(host=args.host, port=args.port, migrate=not args.no_migrate, workers=workers)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("KUBELABEL_WORKERS", "1")),
+        default=None,
         help="server processes (default: $KUBELABEL_WORKERS or 1)",
     )
     p.set_defaults(func=_serve)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Threads per server process running request handlers (FastAPI's sync endpoints). More than a
     # few only make them queue for Python's GIL; scale with `serve --workers` (processes) instead.
     request_threads: int = Field(default=8, ge=1, le=200, alias="KUBELABEL_REQUEST_THREADS")
+    # Server processes `kubelabel serve` starts when --workers is not given (one per CPU core).
+    workers: int = Field(default=1, ge=1, le=256, alias="KUBELABEL_WORKERS")
     # PostgreSQL: /next and submissions as one database function call each (workflow/pg_loop.py).
     pg_fast_loop: bool = Field(default=True, alias="KUBELABEL_PG_FAST_LOOP")
     # PostgreSQL connections one server process may open, all pools together (see db_pools).

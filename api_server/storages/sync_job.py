@@ -25,10 +25,13 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api_server.storages.api_client import ApiError, HttpSink, StorageApi
 from api_server.storages.config import StorageConfig, credentials_to_fields, spec_from_env
@@ -51,35 +54,48 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 DEFAULT_RESULT_FILE = "/dev/termination-log"
 
 
-@dataclass
-class JobEnv:
-    api_url: str
-    token: str
-    project_id: int
-    storage_name: str
-    spec: dict[str, Any]
-    result_file: str | None
-    progress_seconds: float
-    batch_size: int
-    share_credentials: bool
+class JobOutput(BaseSettings):
+    """Where the result goes: read on its own, so a Job whose other settings are wrong still reports."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    result_file: str | None = Field(default=None, alias="KUBELABEL_RESULT_FILE")
+
+
+class JobEnv(JobOutput):
+    """The Job's environment (the contract above), read through pydantic-settings."""
+
+    api_url: str = Field(min_length=1, alias="KUBELABEL_API_URL")
+    token: str = Field(default="", alias="KUBELABEL_API_TOKEN")
+    project_id: int = Field(default=1, alias="KUBELABEL_PROJECT_ID")
+    storage_name: str = Field(default="", alias="KUBELABEL_STORAGE_NAME")
+    # NoDecode: the JSON is parsed by spec_from_env, whose errors name the variable.
+    spec: Annotated[dict[str, Any], NoDecode] = Field(alias="KUBELABEL_STORAGE_SPEC")
+    progress_seconds: float = Field(default=5.0, alias="KUBELABEL_SYNC_PROGRESS_SECONDS")
+    batch_size: int = Field(default=1000, alias="KUBELABEL_SYNC_BATCH_SIZE")
+    share_credentials: bool = Field(default=True, alias="KUBELABEL_SYNC_SHARE_CREDENTIALS")
+
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _spec(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value:
+                raise PydanticCustomError("missing", "Field required")  # set but empty: as if unset
+            return spec_from_env({"KUBELABEL_STORAGE_SPEC": value})
+        return value
 
     @classmethod
-    def from_environ(cls, env: dict[str, str] | os._Environ[str] = os.environ) -> JobEnv:
-        missing = [k for k in ("KUBELABEL_API_URL", "KUBELABEL_STORAGE_SPEC") if not env.get(k)]
-        if missing:
-            raise ValueError(f"missing environment: {', '.join(missing)}")
-        spec = spec_from_env(env)
-        return cls(
-            api_url=env["KUBELABEL_API_URL"],
-            token=env.get("KUBELABEL_API_TOKEN", ""),
-            project_id=int(env.get("KUBELABEL_PROJECT_ID", "1")),
-            storage_name=env.get("KUBELABEL_STORAGE_NAME", ""),
-            spec=spec,
-            result_file=env.get("KUBELABEL_RESULT_FILE"),
-            progress_seconds=float(env.get("KUBELABEL_SYNC_PROGRESS_SECONDS", "5")),
-            batch_size=int(env.get("KUBELABEL_SYNC_BATCH_SIZE", "1000")),
-            share_credentials=env.get("KUBELABEL_SYNC_SHARE_CREDENTIALS", "true").lower() not in {"0", "false", "no"},
-        )
+    def from_environ(cls) -> JobEnv:
+        """The settings, or a ValueError naming the variables at fault (missing ones first)."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            errors = exc.errors()
+            missing = [str(e["loc"][0]) for e in errors if e["type"] in ("missing", "string_too_short")]
+            if missing:
+                raise ValueError(f"missing environment: {', '.join(missing)}") from None
+            name, message = str(errors[0]["loc"][0]), errors[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(message if message.startswith(name) else f"{name}: {message}") from None
 
 
 def _say(line: str) -> None:
@@ -247,7 +263,7 @@ def main() -> int:
         job = JobEnv.from_environ()
     except ValueError as exc:
         result = _result("failed", 0, 1, f"configuration error: {exc}")
-        _write_result(result, os.environ.get("KUBELABEL_RESULT_FILE"))
+        _write_result(result, JobOutput().result_file)
         return 1
     result = run(job, load_credentials())
     _write_result(result, job.result_file)

@@ -68,7 +68,7 @@ def test_credentials_fields_round_trip():
     assert credentials_to_fields("gcs", creds) == {}
 
 
-def test_job_env_and_storage_body():
+def test_job_env_and_storage_body(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "KUBELABEL_API_URL": "http://api:8080",
         "KUBELABEL_API_TOKEN": "t",
@@ -76,15 +76,27 @@ def test_job_env_and_storage_body():
         "KUBELABEL_STORAGE_SPEC": json.dumps({"provider": "s3", "bucket": "b"}),
         "KUBELABEL_SYNC_SHARE_CREDENTIALS": "false",
     }
-    job = JobEnv.from_environ(env)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    job = JobEnv.from_environ()
     assert job.project_id == 1 and job.share_credentials is False and job.batch_size == 1000
     _, config = StorageConfig.from_cr_spec(job.spec)
     creds = Credentials(aws_access_key_id="AK", aws_secret_access_key="SK")
     assert "aws_secret_access_key" not in storage_body(job, config, creds, share=False)
     shared = storage_body(job, config, creds, share=True)
     assert shared["aws_secret_access_key"] == "SK" and shared["external_name"] == "ns/s" and shared["project"] == 1
-    with pytest.raises(ValueError, match="not JSON"):
-        JobEnv.from_environ({**env, "KUBELABEL_STORAGE_SPEC": "{"})
+    monkeypatch.setenv("KUBELABEL_STORAGE_SPEC", "{")
+    with pytest.raises(ValueError, match="^KUBELABEL_STORAGE_SPEC is not JSON"):
+        JobEnv.from_environ()
+    monkeypatch.setenv("KUBELABEL_STORAGE_SPEC", "")
+    monkeypatch.delenv("KUBELABEL_API_URL")
+    with pytest.raises(ValueError, match="^missing environment: KUBELABEL_API_URL, KUBELABEL_STORAGE_SPEC$"):
+        JobEnv.from_environ()
+    monkeypatch.setenv("KUBELABEL_API_URL", "http://api:8080")
+    monkeypatch.setenv("KUBELABEL_STORAGE_SPEC", "{}")
+    monkeypatch.setenv("KUBELABEL_SYNC_BATCH_SIZE", "lots")
+    with pytest.raises(ValueError, match="^KUBELABEL_SYNC_BATCH_SIZE: "):
+        JobEnv.from_environ()
 
 
 def test_task_shapes():
