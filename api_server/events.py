@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Engine,
     Select,
+    SQLColumnExpression,
     delete,
     exists,
     false,
@@ -70,7 +71,7 @@ _WROTE = "kubelabel.events.wrote"
 class _Subscription:
     handler: Subscriber
     actions: frozenset[str] | None
-    listeners: Select[Any] | None
+    listeners: Select[*tuple[Any, ...]] | None
 
 
 _subscriptions: list[_Subscription] = []
@@ -79,7 +80,7 @@ _wakers: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKey
 
 
 def subscribe(
-    subscriber: Subscriber, *, actions: Iterable[str] | None = None, listeners: Select[Any] | None = None
+    subscriber: Subscriber, *, actions: Iterable[str] | None = None, listeners: Select[*tuple[Any, ...]] | None = None
 ) -> Subscriber:
     if all(s.handler is not subscriber for s in _subscriptions):
         wanted = frozenset(actions) if actions is not None else None
@@ -101,11 +102,11 @@ def _interested(*actions: str) -> list[_Subscription]:
 
 
 @cache
-def _presence(queries: tuple[Select[Any], ...]) -> Select[Any]:
+def _presence(queries: tuple[Select[*tuple[Any, ...]], ...]) -> Select[*tuple[Any, ...]]:
     return select(*(exists(q) for q in queries))
 
 
-def any_listener(actions: Iterable[str], project_id: ColumnElement[Any]) -> ColumnElement[bool]:
+def any_listener(actions: Iterable[str], project_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     """SQL that is true when publishing any of `actions` in the project `project_id` (a column) runs a subscriber.
 
     For a statement that decides by itself whether to write its events (the labeling loop's
@@ -115,10 +116,15 @@ def any_listener(actions: Iterable[str], project_id: ColumnElement[Any]) -> Colu
     if any(s.listeners is None for s in interested):
         return true()
 
-    def to_column(element: Any) -> Any:
+    def to_column(element: Any, **_: Any) -> Any:
         return project_id if isinstance(element, BindParameter) and element.key == "project_id" else None
 
-    queries = [replacement_traverse(s.listeners, {}, to_column) for s in interested]
+    # The traversal returns a copy of each Select (typed only as something traversible).
+    queries = [
+        cast(Select[*tuple[Any, ...]], replacement_traverse(s.listeners, {}, to_column))
+        for s in interested
+        if s.listeners is not None
+    ]
     return or_(false(), *(exists(q) for q in queries))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, delete, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from api_server.common.errors import BadRequest
@@ -80,7 +80,7 @@ class TaskFilter:
     where: ColumnElement[bool] | None = None
     order: Order = field(default_factory=Order)
 
-    def apply(self, stmt: Select[Any]) -> Select[Any]:
+    def apply(self, stmt: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
         if self.project_ids is not None:
             stmt = stmt.where(Task.project_id.in_(self.project_ids))
         if self.ids:
@@ -176,7 +176,7 @@ def predictions_of(session: Session, task_ids: Sequence[int], first_version: str
     if not task_ids:
         return out
     stmt = select(*PREDICTION_COLUMNS).where(Prediction.task_id.in_(task_ids))
-    order = [Prediction.task_id, Prediction.id]
+    order: list[SQLColumnExpression[Any]] = [Prediction.task_id, Prediction.id]
     if first_version:
         order.insert(1, (Prediction.model_version != first_version).asc())
     for row in session.execute(stmt.order_by(*order)):

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    SQLColumnExpression,
     Text,
     and_,
     case,
@@ -161,7 +162,7 @@ class _Item:
 
 
 def _compare(
-    item: _Item, col: ColumnElement[Any], convert: Callable[[Any], Any], nullable: bool
+    item: _Item, col: SQLColumnExpression[Any], convert: Callable[[Any], Any], nullable: bool
 ) -> ColumnElement[bool]:
     """equal ... in / not_in / in_list / empty on a scalar column. Missing values (NULL) count as not equal."""
     op = item.operator
@@ -196,7 +197,7 @@ def _compare(
     raise item.refuse_operator((*_COMPARE, *_LISTS))
 
 
-def _text(item: _Item, col: ColumnElement[Any], nullable: bool = True) -> ColumnElement[bool]:
+def _text(item: _Item, col: SQLColumnExpression[Any], nullable: bool = True) -> ColumnElement[bool]:
     """String operators; contains, starts_with and ends_with ignore case, as Label Studio's do."""
     op = item.operator
     if op in ("equal", "not_equal", "empty", *_LISTS):
@@ -225,11 +226,11 @@ def _as_text(item: _Item, value: Any) -> str:
     return text
 
 
-def _number_column(col: ColumnElement[Any], nullable: bool = False) -> Callable[[_Item], ColumnElement[bool]]:
+def _number_column(col: SQLColumnExpression[Any], nullable: bool = False) -> Callable[[_Item], ColumnElement[bool]]:
     return lambda item: _compare(item, col, lambda v: item.number(v), nullable)
 
 
-def _datetime_column(col: ColumnElement[Any]) -> Callable[[_Item], ColumnElement[bool]]:
+def _datetime_column(col: SQLColumnExpression[Any]) -> Callable[[_Item], ColumnElement[bool]]:
     return lambda item: _compare(item, col, lambda v: item.when(v), False)
 
 
@@ -509,7 +510,7 @@ def _item(raw: Any, where: str, dialect: str) -> ColumnElement[bool]:
 
 # --- ordering -----------------------------------------------------------------------------------------
 
-_ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], bool]] = {
+_ORDER_COLUMNS: dict[str, tuple[SQLColumnExpression[Any], bool]] = {
     # name: (column, nullable)
     "id": (Task.id, False),
     "inner_id": (Task.inner_id, False),
@@ -526,7 +527,7 @@ _ORDER_COLUMNS: dict[str, tuple[ColumnElement[Any], bool]] = {
 class Order:
     """A task order: one column (None: by id), its direction; ties and pages break by id in the same direction."""
 
-    column: ColumnElement[Any] | None = None
+    column: SQLColumnExpression[Any] | None = None
     descending: bool = False
     nullable: bool = False
 
