@@ -30,11 +30,11 @@ def create_view(body: ViewCreate, session: SessionDep, user: CurrentUser) -> Vie
     return to_public(service.create_view(session, user, body))
 
 
-@router.post("/order/", status_code=200)
+@router.post("/order/", status_code=204)
 def order_views(body: ViewOrder, session: SessionDep, user: CurrentUser) -> Response:
     """Put the caller's views of a project in the order of `ids`."""
     service.reorder(session, user, body)
-    return Response(status_code=200)
+    return Response(status_code=204)
 
 
 @router.delete("/reset/", status_code=204)

@@ -356,7 +356,7 @@ def test_views_crud_through_the_sdk(api, live_server, labeled):
     got = [t.id for t in ls.tasks.list(project=project, view=view.id)]
     assert got == [i for n, i in enumerate(labeled["ids"]) if TAGS[n % 3] == "blue"]
 
-    api.post("/api/dm/views/order/", json={"project": project, "ids": [other.id, view.id]})
+    assert api.post("/api/dm/views/order/", json={"project": project, "ids": [other.id, view.id]}).status_code == 204
     assert [v.id for v in ls.views.list(project=project)] == [other.id, view.id]
 
     ls.views.delete(id=str(view.id))
