@@ -108,7 +108,8 @@ class K8s:
         response = await self._request("POST", res.path(namespace), json=body)
         if response.status_code == 404:
             raise ApiError(404, f"cannot create {res.kind}: resource or namespace not found")
-        return response.json()
+        created: dict[str, Any] = response.json()
+        return created
 
     async def patch(
         self,

@@ -93,7 +93,7 @@ def transition_events(previous: list[dict[str, Any]] | None, current: list[dict[
         new_reason = before is not None and before.get("reason") != cond["reason"]
         if cond["status"] != "True" or not (flipped or new_reason):
             continue
-        kind = "Warning" if cond["type"] == "Degraded" else "Normal"
+        kind: Literal["Normal", "Warning"] = "Warning" if cond["type"] == "Degraded" else "Normal"
         events.append(Event(kind, cond["reason"], cond["message"] or cond["reason"]))
     if not events:
         ready_before = (old.get("Ready") or {}).get("status")
