@@ -15,7 +15,7 @@ import's predictions), then dropped quietly: the error stays visible on the back
 from __future__ import annotations
 
 from api_server.jobs import JobContext, job_handler
-from api_server.ml import repository, service
+from api_server.ml import remote, repository
 from api_server.ml import triggers as _triggers  # noqa: F401  (workers publish events too)
 from api_server.ml.queue import enqueue_train, ids_of
 
@@ -40,7 +40,7 @@ def run_predict(ctx: JobContext) -> None:
     ranges = ctx.payload.get("task_id_ranges")
     ids = ids_of(ranges) if ranges is not None else None
     only_unlabeled = bool(ctx.payload.get("only_unlabeled", True))
-    outcome = service.predict_tasks(
+    outcome = remote.predict_tasks(
         ctx.session_factory, int(ctx.payload["backend_id"]), ids, only_unlabeled=only_unlabeled
     )
     _give_up_or_retry(ctx, outcome.error)
@@ -48,14 +48,14 @@ def run_predict(ctx: JobContext) -> None:
 
 @job_handler("ml.train", lease_seconds=PREDICT_LEASE_SECONDS)
 def run_train(ctx: JobContext) -> None:
-    outcome = service.train(ctx.session_factory, int(ctx.payload["backend_id"]))
+    outcome = remote.train(ctx.session_factory, int(ctx.payload["backend_id"]))
     _give_up_or_retry(ctx, outcome.error)
 
 
 @job_handler("ml.setup")
 def run_setup(ctx: JobContext) -> None:
     """/health and /setup again (the project changed, e.g. its label config): records CO or ER."""
-    service.connect(ctx.session_factory, int(ctx.payload["backend_id"]))
+    remote.connect(ctx.session_factory, int(ctx.payload["backend_id"]))
 
 
 @job_handler("ml.event")
@@ -70,7 +70,7 @@ def run_event(ctx: JobContext) -> None:
         )
     if payload is not None and p.get("forward", True):
         for backend_id in backend_ids:
-            service.send_event(factory, backend_id, action, payload)  # failures land on the backend row
+            remote.send_event(factory, backend_id, action, payload)  # failures land on the backend row
     if p.get("train"):
         with factory() as session:
             for backend_id in backend_ids:
