@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,17 +23,20 @@ def model(direction: str) -> type[ImportStorage] | type[ExportStorage]:
 
 
 def get(session: Session, direction: str, type_: str, storage_id: int) -> StorageRow | None:
-    row = session.get(model(direction), storage_id)
+    row = get_for_update(session, direction, storage_id)
     return row if row is not None and row.type == type_ else None
 
 
 def get_for_update(session: Session, direction: str, storage_id: int) -> StorageRow | None:
-    return session.get(model(direction), storage_id)
+    # One class per call: given either class, session.get's result types as their common base.
+    if direction == "export":
+        return session.get(ExportStorage, storage_id)
+    return session.get(ImportStorage, storage_id)
 
 
 def by_external_name(session: Session, direction: str, name: str) -> StorageRow | None:
     cls = model(direction)
-    return session.scalars(select(cls).where(cls.external_name == name)).first()
+    return cast(StorageRow | None, session.scalars(select(cls).where(cls.external_name == name)).first())
 
 
 def list_for_project(session: Session, direction: str, type_: str, project_id: int | None) -> list[StorageRow]:

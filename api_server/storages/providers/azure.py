@@ -8,7 +8,7 @@ that token (its own expiry applies).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
 
@@ -19,7 +19,14 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import (
+    BlobPrefix,
+    BlobProperties,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    generate_blob_sas,
+)
 
 from api_server.storages.providers.base import (
     BucketNotFoundError,
@@ -132,6 +139,7 @@ class AzureBlobProvider(StorageProvider):
 
     def iter_objects(self, prefix: str = "", *, recursive: bool = True, page_size: int = 1000) -> Iterator[ObjectInfo]:
         try:
+            items: Iterable[BlobProperties | BlobPrefix]  # a non-recursive walk also yields prefixes
             if recursive:
                 items = self._container.list_blobs(name_starts_with=prefix or None, results_per_page=page_size)
             else:
@@ -139,7 +147,7 @@ class AzureBlobProvider(StorageProvider):
                     name_starts_with=prefix or None, delimiter="/", results_per_page=page_size
                 )
             for blob in items:  # ItemPaged fetches one page at a time
-                if not hasattr(blob, "etag") or blob.name.endswith("/"):
+                if not isinstance(blob, BlobProperties) or blob.name.endswith("/"):
                     continue  # BlobPrefix entries of a non-recursive walk
                 yield ObjectInfo(
                     key=blob.name,
@@ -152,7 +160,7 @@ class AzureBlobProvider(StorageProvider):
 
     def read(self, key: str) -> bytes:
         try:
-            return cast(bytes, self._container.download_blob(key).readall())
+            return self._container.download_blob(key).readall()
         except AzureError as exc:
             raise self._translate(exc, key) from None
 

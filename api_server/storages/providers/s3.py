@@ -177,11 +177,8 @@ class S3Provider(StorageProvider):
 
     def presign(self, key: str, ttl_seconds: int) -> str:
         try:
-            return cast(
-                str,
-                self._client.generate_presigned_url(
-                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(ttl_seconds)
-                ),
+            return self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(ttl_seconds)
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._translate(exc, key) from None
