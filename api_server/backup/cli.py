@@ -13,7 +13,6 @@ import os
 import sqlite3
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from api_server.backup.store import (
     read_manifest,
     write_manifest,
 )
+from api_server.common.time import iso, utcnow
 from api_server.db.session import is_sqlite
 from api_server.settings import Settings
 from api_server.storages.providers import StorageError
@@ -72,7 +72,7 @@ def run_backup(to: str, keep: int | None) -> int:
             provider.validate()
             _say(f"backup: {'sqlite' if is_sqlite(url) else 'postgresql'} -> {target.uri()}")
             facts = (dump_sqlite if is_sqlite(url) else dump_postgres)(url, provider, target)
-            write_manifest(provider, target, {"name": name, "finished_at": datetime.now(UTC).isoformat(), **facts})
+            write_manifest(provider, target, {"name": name, "finished_at": iso(utcnow()), **facts})
             pruned = prune(provider, root, keep) if keep else []
         finally:
             provider.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from api_server.backup.store import BackupError, Location, PartWriter, Stream
+from api_server.common.time import utcnow
 from api_server.db.models import Base
 from api_server.storages.providers import StorageProvider
 
@@ -79,7 +79,7 @@ def dump_sqlite(url: str, provider: StorageProvider, location: Location) -> dict
         source = sqlite3.connect(path, timeout=30)
         target = sqlite3.connect(copy)
         try:
-            started = datetime.now(UTC)
+            started = utcnow()
             source.backup(target)  # pages=-1: the whole database in one step, one snapshot
             revision, counts = _sqlite_facts(target)
         finally:

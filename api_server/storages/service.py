@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import BadRequest, Conflict, NotFound
 from api_server.common.secrets import scrubbed
+from api_server.common.time import utcnow
 from api_server.db.models import ExportStorage, ImportStorage, User
 from api_server.db.session import session_scope
 from api_server.projects.service import get_project
@@ -282,7 +282,7 @@ def run_sync(
         direction,
         storage_id,
         status=progress.status,
-        last_sync=datetime.now(UTC),
+        last_sync=utcnow(),
         last_sync_count=progress.created + progress.updated,
         traceback="\n".join(progress.error_samples) or None,
         meta=progress.summary(),

@@ -25,7 +25,6 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api_server.common.time import iso, utcnow
 from api_server.storages.api_client import ApiError, HttpSink, StorageApi
 from api_server.storages.config import StorageConfig, credentials_to_fields, spec_from_env
 from api_server.storages.import_sync import SyncProgress, run_import
@@ -179,7 +179,7 @@ def _run_import(api: StorageApi, job: JobEnv, config: StorageConfig, storage_id:
         storage_id,
         {
             "status": status,
-            "last_sync": datetime.now(UTC).isoformat(),
+            "last_sync": iso(utcnow()),
             "last_sync_count": count,
             "traceback": "\n".join(progress.error_samples) or None,
             "meta": summary,

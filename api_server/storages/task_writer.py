@@ -8,13 +8,13 @@ reported per row instead of failing the batch: a sync imports what it can and co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api_server import events
+from api_server.common.time import utcnow
 from api_server.db.models import Project, Task
 from api_server.imports.validation import RowError, TaskIn, TaskValidator
 from api_server.imports.writer import TaskWriter
@@ -72,7 +72,7 @@ def create_tasks(
         user_id=user_id or project.created_by_id,  # type: ignore[arg-type]
         overlap=project.maximum_annotations,
         next_inner_id=(last_inner or 0) + 1,
-        now=datetime.now(UTC),
+        now=utcnow(),
     )
     new_ids = iter(writer.write(valid, None))
     out.ids = [next(new_ids) if i is not None else None for i in out.ids]
