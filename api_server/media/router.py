@@ -47,6 +47,9 @@ router = DualSlashRouter(tags=["media"])
 
 # One path segment of plain characters: no separators, no dot segments, no control characters.
 _NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]{1,255}$")
+# Names this server generates: served only through their record, so the files of a deleted
+# project (its records gone with it) never reach a later project that gets the same id.
+_GENERATED = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
 # Served inline (in the page and as a top-level view); anything else is an attachment.
 _INLINE = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff", "application/pdf")
 _SANDBOX = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
@@ -158,4 +161,6 @@ def uploaded_file(
         raise NotFound(f"{name}: no such file in project {project_id}")
     if row is not None:
         return _file(path, row.content_type, row.original_name or name)
+    if _GENERATED.match(name):
+        raise NotFound(f"{name}: no such file in project {project_id}")
     return _file(path, _sniffed(path), name)

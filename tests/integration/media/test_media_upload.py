@@ -289,3 +289,24 @@ def test_control_characters_in_a_file_name_are_kept_out_of_the_database(admin, m
     assert got.status_code == 200 and got.content == content
     if where == "local":
         assert 'filename="ca_t_.png"' in got.headers["content-disposition"]
+
+
+def test_label_studio_files_copied_into_the_data_dir_are_served(admin, media_server):
+    """Label Studio's media/upload/<project>/<hash>-<name> copied over resolves; a generated name without its
+    record (a deleted project's file, its id reused) does not."""
+    r = admin.post("/api/projects/", json={"title": "migrated", "label_config": CONFIG})
+    pid = r.json()["id"]
+    folder = Path(media_server.data_dir) / "media" / "upload" / str(pid)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "1a2b3c4d-cat.png").write_bytes(png(4))
+    (folder / "1a2b3c4d-page.html").write_bytes(HTML)
+    (folder / ("0" * 32 + ".png")).write_bytes(png(5))
+    got = admin.get(f"/data/upload/{pid}/1a2b3c4d-cat.png")
+    assert got.status_code == 200 and got.content == png(4) and got.headers["content-type"] == "image/png"
+    html = admin.get(f"/data/upload/{pid}/1a2b3c4d-page.html")  # never as a page of this origin
+    assert html.headers["content-type"] == "application/octet-stream"
+    assert (
+        html.headers["content-disposition"].startswith("attachment")
+        and "sandbox" in html.headers["content-security-policy"]
+    )
+    assert admin.get(f"/data/upload/{pid}/{'0' * 32}.png").status_code == 404
