@@ -197,6 +197,7 @@ def _pages(session: Session, selection: Selection, columns: str, size: int) -> I
     """Keyset pages of `SELECT t.id, <columns>`, ordered by id, through the raw DBAPI cursor."""
     d = Dialect(session.get_bind().dialect.name)
     driver = session.connection().connection.driver_connection
+    assert driver is not None  # an open session's connection always has its DBAPI connection
     if selection.where is not None:
         chunks: Iterator[list[int] | None] = view_id_pages(session, selection, size)
     elif selection.ids is not None:
@@ -233,6 +234,7 @@ def batches(session: Session, selection: Selection, size: int = BATCH) -> Iterat
     """Tasks as (id, data text) with their annotations; predictions are not read."""
     d = Dialect(session.get_bind().dialect.name)
     driver = session.connection().connection.driver_connection
+    assert driver is not None
     ann_sql = (
         f"SELECT a.task_id, a.id, a.completed_by_id, {d.text('a.result') if d.pg else 'a.result'}, a.was_cancelled, "
         f"{d.ts('a.created_at')}, {d.ts('a.updated_at')}, {d.finite('a.lead_time')} FROM annotations a "

@@ -54,7 +54,7 @@ def items(task: tuple[int, str], annotations: list[Any], interface: LabelInterfa
             for key in ("original_width", "original_height"):
                 if key in region:
                     value[key] = region[key]
-            outputs.setdefault(name, []).append(value)
+            outputs.setdefault(name, []).append(value)  # type: ignore[arg-type]  # None: no from_name, no config (as before)
         yield Item(
             task_id,
             data,

@@ -83,7 +83,7 @@ def table(
     index = {name: i for i, name in enumerate(columns)}
     data_index = {k: index[f"_data_{k}" if k in colliding else k] for k in data_keys}
     fixed = [index[name] for name in FIXED_COLUMNS]
-    blank = [""] * len(columns)
+    blank: list[Any] = [""] * len(columns)  # text cells, and the numbers of the fixed columns
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, delimiter=delimiter)
     writer.writerow(columns)
@@ -114,7 +114,7 @@ def table(
                         row[index[name]] = pretty if isinstance(pretty, str) else jsontext.dumps(pretty).decode()
                 for key, value in item.data.items():
                     row[data_index[key] if key in data_index else _lost_key(data_index, key)] = _cell(value)
-                values = (
+                fixed_values = (
                     "" if item.annotator is None else str(item.annotator),
                     item.annotation_id,
                     item.created_at,
@@ -122,7 +122,7 @@ def table(
                     item.lead_time,
                     item.task_id,
                 )
-                for i, value in zip(fixed, values, strict=True):
+                for i, value in zip(fixed, fixed_values, strict=True):
                     row[i] = "" if value is None else value
                 rows.append(row)
         writer.writerows(rows)
