@@ -32,14 +32,7 @@ def _host(url: str) -> tuple[str, str | None, str | None]:
 
 def masked_url(url: str) -> str:
     """The URL with the password of its user:password@ part replaced by MASK (the user stays)."""
-    try:
-        host, user, password = _host(url)
-    except ValueError:
-        return url
-    if password is None:
-        return url
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, _netloc(user, MASK, host), parts.path, parts.query, parts.fragment))
+    return _redacted(url, keep_user=True)
 
 
 def unmasked_url(sent: str, stored: str | None) -> str:
@@ -69,14 +62,20 @@ def unmasked_headers(sent: dict[str, str], stored: dict[str, str] | None) -> dic
 def without_credentials(url: str) -> str:
     """The URL without its user:password@ part (an ML backend registered as http://u:p@host is
     called with those as its auth, and named without them)."""
+    return _redacted(url, keep_user=False)
+
+
+def _redacted(url: str, *, keep_user: bool) -> str:
+    """The one URL redactor: the password masked (the user kept), or the whole user:password@ dropped."""
     try:
         host, user, password = _host(url)
     except ValueError:
         return url
-    if user is None and password is None:
+    if password is None and (keep_user or user is None):
         return url
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    netloc = _netloc(user, MASK, host) if keep_user else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def url_password(url: str | None) -> str | None:
