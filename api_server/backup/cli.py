@@ -9,7 +9,6 @@ set (the CronJob's termination message) a one-line JSON result is written there 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import sys
 import time
@@ -24,6 +23,7 @@ from api_server.backup.load import restore
 from api_server.backup.store import (
     MANIFEST,
     BackupError,
+    BackupOutput,
     Location,
     new_backup_name,
     open_provider,
@@ -42,7 +42,7 @@ def _say(line: str) -> None:
 
 
 def _write_result(result: dict[str, Any]) -> None:
-    path = os.environ.get("KUBELABEL_RESULT_FILE")
+    path = BackupOutput().result_file
     if path:
         try:
             Path(path).write_text(json.dumps(result, sort_keys=True), encoding="utf-8")

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from api_server.storages.config import spec_from_env
 from api_server.storages.providers import (
     SCHEMES,
@@ -35,13 +38,39 @@ FORMAT = 1
 DEFAULT_PART_BYTES = 16 << 20
 
 
+class BackupOutput(BaseSettings):
+    """Where the result line goes (the pod's termination message), as for `kubelabel sync`: read on
+    its own, so a command whose other settings are wrong still reports."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
+
+    result_file: str | None = Field(default=None, alias="KUBELABEL_RESULT_FILE")
+
+
+class BackupEnv(BaseSettings):
+    """The backup and restore commands' own environment (the database's is api_server.settings,
+    the bucket credentials' the providers'), read through pydantic-settings."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBELABEL_BACKUP_", env_ignore_empty=True, extra="ignore")
+
+    part_bytes: int = Field(default=DEFAULT_PART_BYTES, ge=1024)
+    region: str | None = None
+    endpoint: str | None = None
+
+
+def backup_env() -> BackupEnv:
+    try:
+        return BackupEnv()
+    except ValidationError as exc:
+        name = f"KUBELABEL_BACKUP_{str(exc.errors()[0]['loc'][0]).upper()}"
+        value = exc.errors()[0]["input"]
+        if name == "KUBELABEL_BACKUP_PART_BYTES":
+            raise BackupError(f"{name} must be a whole number of bytes, at least 1024, not {value!r}") from None
+        raise BackupError(f"{name}: {exc.errors()[0]['msg']}") from None
+
+
 def part_bytes() -> int:
-    value = os.environ.get("KUBELABEL_BACKUP_PART_BYTES", "").strip()
-    if not value:
-        return DEFAULT_PART_BYTES
-    if not value.isdigit() or int(value) < 1024:
-        raise BackupError(f"KUBELABEL_BACKUP_PART_BYTES must be a whole number of bytes, at least 1024, not {value!r}")
-    return int(value)
+    return backup_env().part_bytes
 
 
 _LEVEL = 3  # gzip level: most of level 9's size at a fraction of its time for row text
@@ -91,12 +120,13 @@ def open_provider(location: Location, environ: dict[str, str] | None = None) -> 
     except ValueError as exc:
         raise BackupError(str(exc)) from None
     credentials: Credentials = load_credentials(environ=env)
+    settings = backup_env()
     return make_provider(
         location.kind,
         location.bucket,
         credentials=credentials,
-        region=env.get("KUBELABEL_BACKUP_REGION") or spec.get("region"),
-        endpoint_url=env.get("KUBELABEL_BACKUP_ENDPOINT") or spec.get("endpoint"),
+        region=settings.region or spec.get("region"),
+        endpoint_url=settings.endpoint or spec.get("endpoint"),
         project_id=spec.get("googleProjectId"),
         account_name=spec.get("accountName"),
     )
