@@ -42,13 +42,9 @@ def call(
         try:
             return attempt()
         except on as exc:
-            delay = next(waits, None)
-            if delay is None:
-                raise
-            if on_retry is not None:
-                on_retry(exc, delay)
-            if delay > 0:
-                time.sleep(delay)
+            delay = _wait_after(exc, waits, on_retry)
+        if delay > 0:
+            time.sleep(delay)
 
 
 async def call_async(
@@ -64,10 +60,16 @@ async def call_async(
         try:
             return await attempt()
         except on as exc:
-            delay = next(waits, None)
-            if delay is None:
-                raise
-            if on_retry is not None:
-                on_retry(exc, delay)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            delay = _wait_after(exc, waits, on_retry)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _wait_after(failure: BaseException, waits: Iterator[float], on_retry: OnRetry | None) -> float:
+    """The wait before the next try, or `failure` raised again when the tries are used up."""
+    delay = next(waits, None)
+    if delay is None:
+        raise failure
+    if on_retry is not None:
+        on_retry(failure, delay)
+    return delay
