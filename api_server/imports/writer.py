@@ -262,6 +262,7 @@ class TaskWriter:
         table = self.annotations
         ids = table.allocate_ids(len(rows))
         pid = self.project_id
+        now: bytes | str  # COPY text on PostgreSQL, a SQL literal on SQLite
         if self.pg:
             now = self.now_pg
             table.copy_lines(
@@ -310,6 +311,7 @@ class TaskWriter:
         table = self.predictions
         ids = table.allocate_ids(len(rows))
         pid = self.project_id
+        now: bytes | str  # COPY text on PostgreSQL, a SQL literal on SQLite
         if self.pg:
             now = self.now_pg
             table.copy_lines(

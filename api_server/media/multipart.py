@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -153,7 +153,7 @@ class MediaSink:
 
 class _Parser(MultiPartParser):
     def __init__(
-        self, headers: Headers, stream: AsyncIterator[bytes], target: Target, limits: Limits, hashing: bool
+        self, headers: Headers, stream: AsyncGenerator[bytes, None], target: Target, limits: Limits, hashing: bool
     ) -> None:
         super().__init__(headers, stream, max_files=limits.max_files, max_fields=1000)
         self.target = target
@@ -177,7 +177,10 @@ class _Parser(MultiPartParser):
     def _place(self, sink: MediaSink) -> None:
         """A finished file goes to its bucket while the next parts are read (locally it is in place)."""
         if self.pool is not None:
-            sink.placed = self.pool.submit(self.target.put, sink.path, sink.path.name, sink.size, sink.content_type)
+            # The type is sniffed by now: a file of no known type is refused before it is placed.
+            sink.placed = self.pool.submit(
+                self.target.put, sink.path, sink.path.name, sink.size, sink.content_type or ""
+            )
 
     def undo(self) -> None:
         """Remove every file this request stored or staged (it failed)."""
@@ -217,7 +220,7 @@ class MediaForm:
 
 
 async def parse(
-    headers: Headers, stream: AsyncIterator[bytes], target: Target, limits: Limits, *, hashing: bool
+    headers: Headers, stream: AsyncGenerator[bytes, None], target: Target, limits: Limits, *, hashing: bool
 ) -> MediaForm:
     """Read the whole multipart body; media files end in their place, task files and fields are kept."""
     parser = _Parser(headers, stream, target, limits, hashing)
@@ -231,6 +234,7 @@ async def parse(
                 raise BadRequest(f"file: {exc.message}", validation_errors={"file": [exc.message]}) from None
             raise
         items: list[tuple[str, Any]] = []
+        value: UploadFile | str | StoredMedia
         for field_name, value in form.multi_items():
             if isinstance(value, UploadFile) and isinstance(value.file, MediaSink):
                 sink = value.file

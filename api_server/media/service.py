@@ -104,5 +104,6 @@ class MediaTasks:
         session.add_all(
             StorageLink(storage_id=storage_id, task_id=task_id, key=by_upload[upload].key, etag=by_upload[upload].etag)
             for task_id, upload in rows
+            if upload is not None  # never: the query asks for uploads in by_upload
         )
         session.flush()

@@ -275,14 +275,14 @@ class MLBackendClient:
         except httpx.HTTPError as exc:
             raise MLBackendUnavailable(f"{where} failed: {type(exc).__name__}", endpoint=path) from None
         if reply.status_code >= 400:
-            error = MLBackendHTTPError(
+            http_error = MLBackendHTTPError(
                 f"{where} answered HTTP {reply.status_code}",
                 endpoint=path,
                 status_code=reply.status_code,
             )
             if reply.status_code >= 500:
-                raise _Retryable(error)
-            raise error
+                raise _Retryable(http_error)
+            raise http_error
         return reply
 
     def _read_capped(self, response: httpx.Response, where: str, path: str) -> bytes:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api_server.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from api_server.common.inputs import UpdateBody
 from api_server.users.roles import Role
 
 # Passwords are write-only: accepted here, never part of a response model.
-_SECRET = {"writeOnly": True, "format": "password"}
+_SECRET: JsonDict = {"writeOnly": True, "format": "password"}
 
 
 class UserPublic(BaseModel):
