@@ -8,7 +8,7 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 PYTEST_ARGS ?= -n 4 --dist loadfile
 
-.PHONY: help run test fuzz lint crds venv deps test-deps clean services services-down cluster cluster-build cluster-down
+.PHONY: help run test fuzz lint typecheck crds venv deps test-deps clean services services-down cluster cluster-build cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,10 +33,13 @@ test-deps: $(VENV)/.installed-dev ## install what the tests need (Python dev ext
 run: deps ## start the API server on $(HOST):$(PORT) with SQLite and a sample project
 	@$(BIN)/python scripts/run_dev.py --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-lint: test-deps ## ruff and the import-layer contracts
+lint: test-deps typecheck ## ruff, the import-layer contracts and the type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+typecheck: test-deps ## mypy over api_server and the operator (strict where pyproject.toml says; cached in .mypy_cache)
+	$(BIN)/mypy
 
 test: lint services cluster-build ## install test deps, lint, and run the whole suite (SQLite, PostgreSQL, a real cluster)
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest -q -rs $(PYTEST_ARGS) --ignore=tests/e2e
@@ -71,4 +74,4 @@ crds: deps ## regenerate crds/ from the operator's models, the chart's and manif
 	$(BIN)/python scripts/release_manifest.py
 
 clean: ## remove the venv, caches and local data
-	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(DATA_DIR)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache node_modules $(DATA_DIR)
