@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from kubelabel_operator.models.storage_connection import SyncState
 
-SYNC_STATES: tuple[str, ...] = SyncState.__args__  # type: ignore[attr-defined]
+SYNC_STATES: tuple[str, ...] = get_args(SyncState)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 RECONCILES = Counter(

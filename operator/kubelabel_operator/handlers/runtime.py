@@ -19,4 +19,5 @@ class Runtime:
 
 
 def runtime(memo: Any) -> Runtime:
-    return memo.runtime  # type: ignore[no-any-return]
+    rt: Runtime = memo.runtime  # set once at startup (Kopf's memo is untyped)
+    return rt

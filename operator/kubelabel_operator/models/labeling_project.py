@@ -323,7 +323,7 @@ class LabelingProjectSpec(Model):
 class ProjectCondition(Condition):
     """A project's condition: also BackedUp (its newest backup Job) and Restored (spec.restoreFrom)."""
 
-    type: Literal["Ready", "Progressing", "Degraded", "BackedUp", "Restored"] = Field(  # type: ignore[assignment]
+    type: Literal["Ready", "Progressing", "Degraded", "BackedUp", "Restored"] = Field(  # type: ignore[assignment]  # pydantic re-declares it wider
         description="Ready (usable), Progressing (converging), Degraded (needs action), BackedUp (the newest"
         " backup Job succeeded), Restored (spec.restoreFrom was restored)."
     )
@@ -346,7 +346,7 @@ class LabelingProjectStatus(BaseStatus):
     labeled_tasks: int | None = Field(default=None, description="Tasks with at least one annotation.")
     annotations: int | None = Field(default=None, description="Annotations in the project.")
     last_backup: LastBackup | None = Field(default=None, description="The newest completed backup.")
-    conditions: list[ProjectCondition] = Field(  # type: ignore[assignment]
+    conditions: list[ProjectCondition] = Field(  # type: ignore[assignment]  # list is invariant; pydantic re-declares it
         default_factory=list,
         description="Ready, Progressing and Degraded; BackedUp with spec.backup, Restored with spec.restoreFrom.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

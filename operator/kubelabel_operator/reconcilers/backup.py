@@ -246,12 +246,12 @@ def apply(outcome: Outcome, state: State, body: dict[str, Any], now: str) -> Out
             "status": cond.status,
             "reason": cond.reason,
             "message": cond.message,
-            "lastTransitionTime": now if flipped else before.get("lastTransitionTime", now),  # type: ignore[union-attr]
+            "lastTransitionTime": now if flipped or before is None else before.get("lastTransitionTime", now),
         }
         if generation is not None:
             entry["observedGeneration"] = generation
         conditions.append(entry)
-        changed = flipped or before.get("reason") != cond.reason  # type: ignore[union-attr]
+        changed = flipped or before is None or before.get("reason") != cond.reason
         if changed and cond.status == "False" and cond.reason not in ("Restoring", "RestoreFailed"):
             # RestoreFailed is the project's Degraded reason: its Event is posted with that condition.
             state.events.append(Event("Warning", cond.reason, cond.message))

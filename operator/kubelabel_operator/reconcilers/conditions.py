@@ -73,7 +73,7 @@ def set_conditions(
             "status": status,
             "reason": reason,
             "message": message,
-            "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),  # type: ignore[union-attr]
+            "lastTransitionTime": now if changed or before is None else before.get("lastTransitionTime", now),
         }
         if generation is not None:
             cond["observedGeneration"] = generation

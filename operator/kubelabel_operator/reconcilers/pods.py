@@ -74,9 +74,9 @@ def _exit(terminated: dict[str, Any]) -> str:
 def _failed_exit(status: dict[str, Any]) -> dict[str, Any] | None:
     """The container's failed termination: current, or the last one before a restart."""
     for state in (status.get("state") or {}, status.get("lastState") or {}):
-        terminated = state.get("terminated")
+        terminated: dict[str, Any] | None = state.get("terminated")
         if terminated and terminated.get("exitCode") not in (None, 0):
-            return terminated  # type: ignore[no-any-return]
+            return terminated
     return None
 
 
