@@ -11,8 +11,9 @@ the same transaction as what they wrote: every event is fanned out once.
 Fan-outs run one at a time (a PostgreSQL advisory lock; SQLite's write lock), in outbox order, so
 what subscribers write for one task (webhook deliveries) is ordered as the events were.
 
-Objects are stored as JSON; ORM rows as references `{"$row": <table>, "id": ...}` that the fan-out
-loads again (the row as it is then, a moment later; `{"id": ...}` when it is gone meanwhile).
+Objects are stored as JSON; ORM rows as `{"$row": <table>, "id": ..., "values": {column: value}}`,
+which the fan-out turns back into (detached) rows as they were when the event happened, even when
+they changed or were deleted since.
 
 Most projects have no webhook, model or export storage, and annotations are published on
 every submission: a subscriber may name the actions it handles and a `listeners` query (bind
@@ -34,6 +35,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    DateTime,
     Engine,
     Select,
     SQLColumnExpression,
@@ -46,10 +48,11 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from api_server.db.base import Base, utcnow
+from api_server.db.base import Base, UTCDateTime, utcnow
 from api_server.db.models import EventOutbox
 from api_server.db.writer import SQLITE_WRITER
 
@@ -76,6 +79,7 @@ class _Subscription:
 
 _subscriptions: list[_Subscription] = []
 _resolvers: dict[str, Resolver] = {}
+_snapshot_resolvers: dict[str, Callable[[dict[str, Any]], Any]] = {}
 _wakers: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
 
 
@@ -92,9 +96,11 @@ def unsubscribe(subscriber: Subscriber) -> None:
     _subscriptions[:] = [s for s in _subscriptions if s.handler is not subscriber]
 
 
-def resolver(kind: str, load: Resolver) -> None:
-    """How the fan-out loads references `{"$row": kind, "id": ...}` that are not a table's rows."""
+def resolver(kind: str, load: Resolver, snapshot: Callable[[dict[str, Any]], Any] | None = None) -> None:
+    """How the fan-out reads `{"$row": kind, ...}` that are not a table's rows: by id, or from stored values."""
     _resolvers[kind] = load
+    if snapshot is not None:
+        _snapshot_resolvers[kind] = snapshot
 
 
 def _interested(*actions: str) -> list[_Subscription]:
@@ -152,7 +158,8 @@ def publish(session: Session, project_id: int, action: str, **objects: Any) -> N
 
 def _encode(value: Any) -> Any:
     if isinstance(value, Base):
-        return {ROW: value.__table__.name, "id": value.id}  # type: ignore[attr-defined]
+        values = {c.key: _encode(getattr(value, c.key)) for c in sa_inspect(value).mapper.column_attrs}
+        return {ROW: value.__table__.name, "id": value.id, "values": values}  # type: ignore[attr-defined]
     if isinstance(value, dict):
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
@@ -167,7 +174,8 @@ def _encode(value: Any) -> Any:
 def _refs(value: Any, found: dict[str, set[int]]) -> None:
     if isinstance(value, dict):
         if ROW in value:
-            found.setdefault(value[ROW], set()).add(int(value["id"]))
+            if not isinstance(value.get("values"), dict):
+                found.setdefault(value[ROW], set()).add(int(value["id"]))
             return
         for v in value.values():
             _refs(v, found)
@@ -182,6 +190,7 @@ def _tables() -> dict[str, type[Any]]:
 
 
 def _load(session: Session, refs: dict[str, set[int]]) -> dict[str, dict[int, Any]]:
+    """Rows referenced without their values (none written today), loaded as they are now."""
     loaded: dict[str, dict[int, Any]] = {}
     for kind, ids in refs.items():
         if kind in _resolvers:
@@ -192,10 +201,29 @@ def _load(session: Session, refs: dict[str, set[int]]) -> dict[str, dict[int, An
     return loaded
 
 
+def as_row(model: type[Any], values: dict[str, Any]) -> Any:
+    """A detached row of `model` from the values `publish` stored (timestamps parsed back)."""
+    columns = sa_inspect(model).columns
+    parsed = {}
+    for key, value in values.items():
+        if key not in columns:
+            continue
+        if isinstance(value, str) and isinstance(columns[key].type, DateTime | UTCDateTime):
+            value = datetime.fromisoformat(value)
+        parsed[key] = value
+    return model(**parsed)
+
+
 def _decode(value: Any, loaded: dict[str, dict[int, Any]]) -> Any:
     if isinstance(value, dict):
         if ROW in value:
-            return loaded.get(value[ROW], {}).get(int(value["id"]), {"id": value["id"]})
+            kind, values = value[ROW], value.get("values")
+            if isinstance(values, dict):
+                if kind in _snapshot_resolvers:
+                    return _snapshot_resolvers[kind](values)
+                if kind in _tables():
+                    return as_row(_tables()[kind], values)
+            return loaded.get(kind, {}).get(int(value["id"]), {"id": value["id"]})
         return {k: _decode(v, loaded) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v, loaded) for v in value]

@@ -25,6 +25,9 @@ BROKEN_DELAY = 15.0
 def _receiver(records: list[tuple[float, float, str]], mode: str) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: without this, Nagle holds the body back until the
+        # sender's delayed ACK (40 ms) on every kept-alive request.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 _ERROR_LIMIT = 2000
 _DRAIN_LIMIT = 64 << 10
 # Deliveries a webhook may have claimed per process: this many rounds of its share of senders.
-LANE_DEPTH = 4
+LANE_DEPTH = 8
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -142,7 +142,7 @@ class DeliveryEngine:
         self._clients_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
         # A claim covers its wait in the lane: at most LANE_DEPTH rounds of the endpoint's share.
-        self.lease = timedelta(seconds=max((LANE_DEPTH + 2) * settings.webhook_timeout, 60.0))
+        self.lease = timedelta(seconds=max((LANE_DEPTH + 2) * settings.webhook_timeout, 30.0))
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -224,11 +224,8 @@ class DeliveryEngine:
         rank = func.row_number().over(partition_by=found.c.webhook_id, order_by=found.c.id)
         ranked = select(found.c.id, found.c.webhook_id, rank.label("rank")).subquery()
         open_caps = {w: cap for w, cap in caps.items() if cap > 0}
-        cap = (
-            case(open_caps, value=ranked.c.webhook_id, else_=self.per_endpoint)
-            if open_caps
-            else literal(self.per_endpoint)
-        )
+        fresh = LANE_DEPTH * self.per_endpoint  # a webhook with nothing claimed here yet
+        cap = case(open_caps, value=ranked.c.webhook_id, else_=fresh) if open_caps else literal(fresh)
         stmt = (
             update(D)
             .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))

@@ -1,8 +1,9 @@
 """What the labeling loop's PostgreSQL function writes into the event outbox, read back at fan-out.
 
-`kubelabel_submit_checked` (migration 0008) publishes a submission's events as the services do,
-with the annotation as a reference `{"$row": "annotation_public", "id": ...}`: the fan-out turns
-it into the annotation's public form, the one the services publish (author's username included).
+`kubelabel_submit_checked` (migration 0008) publishes a submission's events as the services do:
+the task as its row's values, the annotation as `{"$row": "annotation_public", "id": ...,
+"values": <the row written>}`, which the fan-out turns into the annotation's public form, the one
+the services publish (author's username included), as it was created.
 Loaded by every process that fans events out (a job handler module, see api_server.jobs.registry).
 """
 
@@ -27,4 +28,9 @@ def annotations_public(session: Session, ids: list[int]) -> dict[int, Any]:
     return {r.id: to_public(r, names.get(r.completed_by_id or 0, "")).model_dump(mode="json") for r in rows}
 
 
-events.resolver(ANNOTATION_PUBLIC, annotations_public)
+def annotation_public(values: dict[str, Any]) -> dict[str, Any]:
+    row = events.as_row(Annotation, values)
+    return to_public(row, str(values.get("$username") or "")).model_dump(mode="json")
+
+
+events.resolver(ANNOTATION_PUBLIC, annotations_public, annotation_public)

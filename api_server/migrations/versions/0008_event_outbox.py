@@ -94,9 +94,10 @@ BEGIN
         p_parent_prediction, p_parent_annotation, p_import_id, p_last_action, p_draft_created_at, p_now, p_legal
     ) s;
     IF p_listening THEN
-        -- As the services publish them (api_server/events.py references): the task completed first
-        -- (a move into completed or accepted from another state), then the annotation.
-        v_refs := jsonb_build_object('$row', 'tasks', 'id', p_task);
+        -- As the services publish them (api_server/events.py: rows with their values as written): the
+        -- task completed first (a move into completed or accepted from another state), then the annotation.
+        v_refs := (SELECT jsonb_build_object('$row', 'tasks', 'id', p_task, 'values', to_jsonb(x))
+                     FROM tasks x WHERE x.id = p_task);
         INSERT INTO event_outbox (project_id, action, objects, created_at)
         SELECT v_project, 'TASK_COMPLETED', jsonb_build_object('task', v_refs), p_now
           FROM task_transitions x
@@ -105,7 +106,9 @@ BEGIN
            AND x.to_state IN ('completed', 'accepted') AND x.from_state NOT IN ('completed', 'accepted');
         INSERT INTO event_outbox (project_id, action, objects, created_at)
         VALUES (v_project, 'ANNOTATION_CREATED', jsonb_build_object(
-            'annotation', jsonb_build_object('$row', 'annotation_public', 'id', a.id), 'task', v_refs), p_now);
+            'annotation', jsonb_build_object('$row', 'annotation_public', 'id', a.id, 'values',
+                to_jsonb(a) || jsonb_build_object('$username', (SELECT u.username FROM users u WHERE u.id = p_user))),
+            'task', v_refs), p_now);
     END IF;
     RETURN QUERY SELECT CASE WHEN p_listening THEN 'published' ELSE 'ok' END, v_role, v_rules,
         NULL::text, NULL::boolean, NULL::boolean, (a).*;

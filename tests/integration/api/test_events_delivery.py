@@ -258,6 +258,8 @@ def serve(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[byte
         KUBELABEL_ADMIN_TOKEN=ADMIN_TOKEN,
         KUBELABEL_EGRESS_ALLOW=TEST_EGRESS_ALLOW,
         KUBELABEL_LOG_LEVEL="warning",
+        # Claims the killed server held are taken again after their lease: 10 x this, at least 30 s.
+        KUBELABEL_WEBHOOK_TIMEOUT="2",
         PYTHONPATH=str(ROOT),
     )
     proc = subprocess.Popen(
@@ -300,7 +302,7 @@ def test_a_server_killed_mid_load_delivers_exactly_the_committed_submissions(bac
                     committed = {int(i) for (i,) in conn.execute(text("SELECT id FROM annotations"))}
             finally:
                 engine.dispose()
-            wait_until(lambda: set(created_by_annotation(receiver.received)) >= committed, "all delivered", 60)
+            wait_until(lambda: set(created_by_annotation(receiver.received)) >= committed, "all delivered", 90)
             time.sleep(1)  # nothing more arrives
         finally:
             proc.send_signal(signal.SIGTERM)
