@@ -98,18 +98,18 @@ def create_app(settings: Settings) -> FastAPI:
     attach_job_runner(app)
     pg_loop.attach(app, settings, settings.resolved_database_url())
 
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(IntegrityError, _database_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DataError, _database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
+    app.add_exception_handler(IntegrityError, _database_error)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
+    app.add_exception_handler(DataError, _database_error)  # type: ignore[arg-type]  # Starlette types a handler for any Exception
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestTimer)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(TrailingSlash)
     default_openapi = app.openapi
-    app.openapi = lambda: canonical_openapi(default_openapi())  # type: ignore[method-assign]
+    app.openapi = lambda: canonical_openapi(default_openapi())  # type: ignore[method-assign]  # FastAPI's documented override
 
     @app.on_event("startup")
     async def _request_threads() -> None:

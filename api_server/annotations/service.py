@@ -175,7 +175,7 @@ def update(session: Session, user: User, annotation_id: int, body: AnnotationUpd
         author = _check_author(session, role, user, changes["completed_by"])
     with txn.writing(session):
         task = workflow_repository.lock_task(session, row.task_id)
-        row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]
+        row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if task is None or row is None:
             raise NotFound(f"annotation {annotation_id} does not exist")
         for key in ("result", "was_cancelled", "ground_truth", "lead_time"):
@@ -204,7 +204,7 @@ def delete(session: Session, user: User, annotation_id: int) -> None:
         raise Forbidden("deleting another user's annotation needs the manager role (or higher)")
     with txn.writing(session):
         task = workflow_repository.lock_task(session, row.task_id)
-        row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]
+        row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if task is None or row is None:
             raise NotFound(f"annotation {annotation_id} does not exist")
         session.delete(row)

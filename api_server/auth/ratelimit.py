@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -142,7 +142,7 @@ class LoginLimiter:
         self.max_failures = max_failures
         self.base = lockout_seconds
 
-    def _counts(self, method: str, *args: object) -> object:
+    def _counts(self, method: str, *args: object) -> Any:  # what the Redis or local counter answers
         if self._redis is not None:
             try:
                 return getattr(self._redis, method)(*args)
@@ -154,7 +154,7 @@ class LoginLimiter:
         """Count a sign-in attempt: 0 to go on and check the password, or the seconds to wait."""
         taken: list[Key] = []
         for key in keys_for(username, address, self.max_failures):
-            wait = float(self._counts("attempt", key, self.base))  # type: ignore[arg-type]
+            wait = float(self._counts("attempt", key, self.base))
             if wait > 0:
                 for done in taken:  # this attempt does not happen: give back what it took
                     self._counts("release", done)

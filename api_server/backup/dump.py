@@ -107,7 +107,7 @@ def dump_postgres(url: str, provider: StorageProvider, location: Location) -> di
         conn.read_only = True
         with conn.transaction(), conn.cursor() as cur:
             # The snapshot is taken at the first statement; every COPY below reads that one.
-            started = cur.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+            started = cur.execute("SELECT now()").fetchone()[0]  # type: ignore[index]  # now() always gives a row
             names = [r[0] for r in cur.execute(
                 "SELECT table_name FROM information_schema.tables"
                 " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"

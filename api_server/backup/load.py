@@ -217,7 +217,7 @@ def _sqlite_into_postgres(manifest: dict[str, Any], provider: StorageProvider, l
                         counts[name] += len(batch)
                 _check_counts(manifest, counts)
                 raw = dst.connection.driver_connection
-                _reset_sequences(raw, list(counts))  # type: ignore[arg-type]
+                _reset_sequences(raw, list(counts))  # type: ignore[arg-type]  # PostgreSQL here: psycopg's connection
         finally:
             source.dispose()
             target.dispose()

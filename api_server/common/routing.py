@@ -51,7 +51,9 @@ class DualSlashRouter(APIRouter):
             CANONICAL[stripped] = declared
             path = path.rstrip("/")
         super().add_api_route(path, one_thread_trip(endpoint), **kwargs)
-        document_errors(self.routes[-1])  # type: ignore[arg-type]
+        route = self.routes[-1]
+        assert isinstance(route, APIRoute)  # the one just added
+        document_errors(route)
 
 
 def one_thread_trip(endpoint: Callable[..., Any]) -> Callable[..., Any]:

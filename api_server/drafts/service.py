@@ -36,7 +36,7 @@ def save(session: Session, user: User, task_id: int, body: DraftWrite, annotatio
     if body.result:
         validate_result(project.label_config, body.result)
     with txn.writing(session):
-        task = workflow_repository.lock_task(session, task_id)  # type: ignore[assignment]
+        task = workflow_repository.lock_task(session, task_id)  # type: ignore[assignment]  # None checked below
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         where = [Draft.task_id == task.id, Draft.user_id == user.id]

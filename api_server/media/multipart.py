@@ -172,7 +172,7 @@ class _Parser(MultiPartParser):
         path = self.target.new_path(generated_name(".part"))
         sink = MediaSink(filename, path, self.limits, self.hashing, self._place)
         self.sinks.append(sink)
-        self._current_part.file = UploadFile(file=sink, filename=filename, headers=upload.headers)  # type: ignore[arg-type]
+        self._current_part.file = UploadFile(file=sink, filename=filename, headers=upload.headers)  # type: ignore[arg-type]  # a file-like sink
 
     def _place(self, sink: MediaSink) -> None:
         """A finished file goes to its bucket while the next parts are read (locally it is in place)."""

@@ -82,7 +82,7 @@ def update(session: Session, user: User, prediction_id: int, body: PredictionUpd
     if changes.get("result") is not None:
         validate_result(project.label_config, changes["result"])
     with txn.writing(session):
-        row = session.get(Prediction, prediction_id, populate_existing=True)  # type: ignore[assignment]
+        row = session.get(Prediction, prediction_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if row is None:
             raise NotFound(f"prediction {prediction_id} does not exist")
         if changes.get("task") is not None:

@@ -69,7 +69,7 @@ def create_tasks(
     writer = TaskWriter(
         session,
         project_id=project_id,
-        user_id=user_id or project.created_by_id,  # type: ignore[arg-type]
+        user_id=user_id or project.created_by_id,  # type: ignore[arg-type]  # None once the creator is deleted (as before)
         overlap=project.maximum_annotations,
         next_inner_id=(last_inner or 0) + 1,
         now=utcnow(),
