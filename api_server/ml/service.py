@@ -218,7 +218,7 @@ def predict_one(
             raise NotFound(f"task {task_id} does not exist in project {row.project_id}")
         task = found[0]
     payload = repository.task_json(task)
-    backend, project = BackendRef.of(row), ProjectRef.of(session.get(Project, row.project_id))  # type: ignore[arg-type]
+    backend, project = BackendRef.of(row), ProjectRef.of(session.get(Project, row.project_id))  # type: ignore[arg-type]  # its project exists (a foreign key)
     session.commit()
     try:
         return remote.predict_one_task(_factory(session), backend, project, payload, context)
