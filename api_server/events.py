@@ -159,7 +159,7 @@ def publish(session: Session, project_id: int, action: str, **objects: Any) -> N
 def _encode(value: Any) -> Any:
     if isinstance(value, Base):
         values = {c.key: _encode(getattr(value, c.key)) for c in sa_inspect(value).mapper.column_attrs}
-        return {ROW: value.__table__.name, "id": value.id, "values": values}  # type: ignore[attr-defined]
+        return {ROW: value.__table__.name, "id": value.id, "values": values}  # type: ignore[attr-defined]  # every model has an id; Base declares none
     if isinstance(value, dict):
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
