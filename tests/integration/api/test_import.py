@@ -10,6 +10,7 @@ import pytest
 
 from api_server import events
 from tests.conftest import TEXT_CONFIG
+from tests.support.waiting import wait_until
 
 
 def _import(api, pid, body, content_type="application/json", **params):
@@ -255,6 +256,8 @@ def test_events_published(api, text_project):
         assert r.status_code == 201
         files = [("file", ("a.csv", b"text\nf1\n", "text/csv")), ("file", ("b.txt", b"f2\nf3\n", "text/plain"))]
         assert api.post(f"/api/projects/{text_project['id']}/import", files=files).status_code == 201
+        # Events leave through the outbox, fanned out off the request path: wait for both imports'.
+        wait_until(lambda: len([a for _, a, _ in seen if a == "TASKS_CREATED"]) >= 2, "both imports' TASKS_CREATED", 30)
     finally:
         events.unsubscribe(subscriber)
     created = [o for _, a, o in seen if a == "TASKS_CREATED"]

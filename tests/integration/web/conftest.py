@@ -32,7 +32,10 @@ CHROMIUM_ARGS = [
 READY = "#editor[data-ready]:not([data-ready=''])"
 
 
-@pytest.fixture(scope="session")
+# One browser per test file, not per session: Playwright's sync API marks its event loop as the
+# main thread's running loop while it lives, and every pytest-asyncio test that the same worker
+# runs after it would fail with "Runner.run() cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     executable = require_executable("chromium", "Debian package `chromium`; `make test` installs it as root")
     sync_api = pytest.importorskip("playwright.sync_api")
