@@ -32,7 +32,9 @@ def _field_path(loc: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+# The handlers are coroutines: they only build a response, and a plain function would wait for a
+# place in the request threads that every blocking call shares (under load, 4xx answers queued there).
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors: dict[str, list[str]] = {}
     for err in exc.errors():
         msg = err.get("msg", "invalid")
@@ -43,11 +45,11 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"status_code": 400, "detail": detail, "validation_errors": errors}, status_code=400)
 
 
-def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code)
 
 
-def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Routing's own errors (unknown path, method not allowed) in the project's error body."""
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -56,7 +58,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
-def _database_error(request: Request, exc: IntegrityError | DataError) -> JSONResponse:
+async def _database_error(request: Request, exc: IntegrityError | DataError) -> JSONResponse:
     """The last line behind the input checks: a value or constraint the database refused is the
     client's 4xx, naming the column where the database says which."""
     text = str(exc.orig)
@@ -76,7 +78,7 @@ def _database_error(request: Request, exc: IntegrityError | DataError) -> JSONRe
     else:
         error = BadRequest("the change refers to a row that does not exist or breaks a database constraint")
     log.info("%s %s: %s", request.method, request.url.path, text.splitlines()[0] if text else exc)
-    return _api_error(request, error)
+    return await _api_error(request, error)
 
 
 def create_app(settings: Settings) -> FastAPI:
