@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import events
@@ -149,10 +150,34 @@ def _task_ids(objects: dict[str, Any]) -> set[int]:
     return found
 
 
+# Two export jobs of one project must not overlap: one that read a task before its annotation
+# changed could write after one that read it since, and leave the older version in the bucket.
+# Read-then-write runs under a per-project lock, in this process and, on PostgreSQL, across
+# processes (an advisory lock held by the reading transaction); whichever job runs last then read
+# the newest committed state.
+_PROJECT_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+_ADVISORY_CLASS = 0x6B6C6578  # "klex": this lock's namespace among advisory locks
+
+
+def _project_lock(project_id: int) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _PROJECT_LOCKS.setdefault(project_id, threading.Lock())
+
+
 def export_tasks_now(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> list[str]:
     """Write (or, with no annotation left and when allowed, delete) these tasks' objects; returns failures."""
+    with _project_lock(project_id):
+        return _export_tasks_locked(factory, project_id, task_ids)
+
+
+def _export_tasks_locked(factory: sessionmaker[Session], project_id: int, task_ids: set[int]) -> list[str]:
     failures: list[str] = []
     with session_scope(factory) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:cls, :project)"), {"cls": _ADVISORY_CLASS, "project": project_id}
+            )
         storages = [
             s for s in repository.export_storages_of(session, project_id) if s.settings.get("export_on_save", True)
         ]
