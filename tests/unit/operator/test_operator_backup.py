@@ -5,14 +5,14 @@ become status.lastBackup and the BackedUp / Restored conditions."""
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import pytest
+from fake_k8s import FakeK8s
 from kubelabel_operator.builders import backup as build
 from kubelabel_operator.builders.meta import Owner
-from kubelabel_operator.k8s.resources import CRONJOBS, DEPLOYMENTS, JOBS, PODS, SECRETS, STORAGES, Resource
+from kubelabel_operator.k8s.resources import CRONJOBS, DEPLOYMENTS, JOBS, PODS, SECRETS, STORAGES
 from kubelabel_operator.models import LabelingProjectSpec
 from kubelabel_operator.reconcilers.project import reconcile_project
 from pydantic import ValidationError
@@ -39,56 +39,6 @@ def body(generation: int = 1, status: dict[str, Any] | None = None, **extra: Any
         "spec": {"title": "T", "labelConfig": {"inline": "<View/>"}, **extra},
         "status": status or {},
     }
-
-
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
-    for k, v in patch.items():
-        if v is None:
-            target.pop(k, None)
-        elif isinstance(v, dict) and isinstance(target.get(k), dict):
-            _merge(target[k], v)
-        else:
-            target[k] = copy.deepcopy(v)
-
-
-class FakeK8s:
-    """An in-memory API server: get, list by labels, create, merge patch, delete."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def put(self, res: Resource, obj: dict[str, Any]) -> None:
-        obj.setdefault("metadata", {}).setdefault("namespace", "ns")
-        self.objects[(res.plural, obj["metadata"]["name"])] = obj
-
-    def kind(self, res: Resource) -> list[dict[str, Any]]:
-        return [o for (plural, _), o in self.objects.items() if plural == res.plural]
-
-    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
-        return copy.deepcopy(self.objects.get((res.plural, name)))
-
-    async def list(self, res: Resource, namespace: str, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        want = labels or {}
-        return [
-            copy.deepcopy(o)
-            for o in self.kind(res)
-            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in want.items())
-        ]
-
-    async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        obj = copy.deepcopy(obj)
-        obj["metadata"]["uid"] = f"uid-{len(self.objects)}"
-        self.put(res, obj)
-        return copy.deepcopy(obj)
-
-    async def patch(
-        self, res: Resource, namespace: str, name: str, patch: dict[str, Any], subresource: str | None = None
-    ) -> dict[str, Any]:
-        _merge(self.objects[(res.plural, name)], patch)
-        return copy.deepcopy(self.objects[(res.plural, name)])
-
-    async def delete(self, res: Resource, namespace: str, name: str) -> bool:
-        return self.objects.pop((res.plural, name), None) is not None
 
 
 def finished_job(k8s: FakeK8s, name: str, component: str, ok: bool, when: str, result: dict[str, Any]) -> None:

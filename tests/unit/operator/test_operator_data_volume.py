@@ -3,13 +3,13 @@ keeps, adopts or refuses the volume (against an in-memory API with merge-patch s
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from fake_k8s import FakeK8s
 from kubelabel_operator.builders import project as build
 from kubelabel_operator.builders.meta import RETAINED_FROM_LABEL, RETAINED_UID_ANNOTATION, Owner
-from kubelabel_operator.k8s.resources import PROJECTS, PVCS, Resource
+from kubelabel_operator.k8s.resources import PROJECTS, PVCS
 from kubelabel_operator.models import LabelingProjectSpec
 from kubelabel_operator.reconcilers.data_volume import ensure_data_volume, kept_after_deletion
 from kubelabel_operator.reconcilers.outcome import Blocked
@@ -23,48 +23,6 @@ def spec(**extra: Any) -> LabelingProjectSpec:
 
 def owner(name: str = "p", uid: str = "uid-1") -> Owner:
     return Owner(kind="LabelingProject", name=name, namespace="ns", uid=uid)
-
-
-def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
-    for k, v in patch.items():
-        if v is None:
-            target.pop(k, None)
-        elif isinstance(v, dict) and isinstance(target.get(k), dict):
-            _merge(target[k], v)
-        else:
-            target[k] = copy.deepcopy(v)
-
-
-class FakeK8s:
-    """get, list, create and JSON merge patch, as the API server does them."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.patches = 0
-
-    def put(self, res: Resource, obj: dict[str, Any]) -> None:
-        self.objects[(res.plural, obj["metadata"]["name"])] = obj
-
-    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
-        return copy.deepcopy(self.objects.get((res.plural, name)))
-
-    async def list(self, res: Resource, namespace: str, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        out = [o for (plural, _), o in self.objects.items() if plural == res.plural]
-        labels = labels or {}
-        return [
-            copy.deepcopy(o) for o in out if all(o["metadata"].get("labels", {}).get(k) == v for k, v in labels.items())
-        ]
-
-    async def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        obj = copy.deepcopy(body)
-        obj["metadata"]["uid"] = f"pvc-{len(self.objects)}"
-        self.put(res, obj)
-        return obj
-
-    async def patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        self.patches += 1
-        _merge(self.objects[(res.plural, name)], patch)
-        return copy.deepcopy(self.objects[(res.plural, name)])
 
 
 def test_retain_is_the_default_and_the_pvc_has_no_owner() -> None:
