@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelabel_operator.builders.meta import (
-    PROJECT_LABEL,
     Owner,
     container_security_context,
     labels,
@@ -177,7 +176,3 @@ def restore_job(
             "template": _pod_template(owner, spec, image, bucket, RESTORE_COMPONENT, args, claim, pod_defaults),
         },
     }
-
-
-def job_selector(project: str, component: str) -> dict[str, str]:
-    return {PROJECT_LABEL: project, "app.kubernetes.io/component": component}

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubelabel_operator.builders import backup as build
-from kubelabel_operator.builders.meta import Owner
+from kubelabel_operator.builders.meta import Owner, selector
 from kubelabel_operator.builders.project import api_name
 from kubelabel_operator.k8s import K8s
 from kubelabel_operator.k8s.resources import CRONJOBS, DEPLOYMENTS, JOBS, PODS, STORAGES
@@ -199,7 +199,7 @@ async def keep_backups(
         return
     cron = build.backup_cronjob(owner, spec, image, bucket, claim, pod_defaults)
     children[key(cron)], _ = await ensure(k8s, cron)
-    jobs = await k8s.list(JOBS, owner.namespace, build.job_selector(owner.name, build.BACKUP_COMPONENT))
+    jobs = await k8s.list(JOBS, owner.namespace, selector(owner.name, build.BACKUP_COMPONENT))
     finished = sorted(
         ((done[1], job["metadata"]["name"], done[0], job) for job in jobs if (done := _finished(job))),
         key=lambda item: item[:2],

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fake_k8s import FakeK8s
 from kubelabel_operator.builders import backup as build
-from kubelabel_operator.builders.meta import Owner
+from kubelabel_operator.builders.meta import Owner, selector
 from kubelabel_operator.k8s.resources import CRONJOBS, DEPLOYMENTS, JOBS, PODS, SECRETS, STORAGES
 from kubelabel_operator.models import LabelingProjectSpec
 from kubelabel_operator.reconcilers.project import reconcile_project
@@ -48,7 +48,7 @@ def finished_job(k8s: FakeK8s, name: str, component: str, ok: bool, when: str, r
         {
             "metadata": {
                 "name": name,
-                "labels": build.job_selector("p", component),
+                "labels": selector("p", component),
                 # The restore Job is the project's; a backup Job is its CronJob's.
                 "ownerReferences": [{"uid": "uid-1" if component == "restore" else "cron", "controller": True}],
             },
