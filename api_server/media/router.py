@@ -124,17 +124,10 @@ def _from_bucket(session: Any, row: MediaFile) -> Response:
     except StorageError as exc:
         raise NotFound(f"{row.name}: the storage cannot be read ({exc})") from None
 
-    def chunks() -> Any:
-        try:
-            while chunk := stream.read(256 * 1024):
-                yield chunk
-        finally:
-            stream.close()
-
     headers = _headers(row.content_type)
     headers["Content-Disposition"] = f"{disposition}; filename*=utf-8''{quote(row.original_name or row.name)}"
     headers["Content-Length"] = str(row.size)
-    return StreamingResponse(chunks(), media_type=row.content_type, headers=headers)
+    return StreamingResponse(presign.chunks(stream), media_type=row.content_type, headers=headers)
 
 
 @router.get(

@@ -18,7 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from sqlalchemy.orm import Session
@@ -113,6 +114,15 @@ def presigned_url(storage: ImportStorage, config: StorageConfig, key: str) -> st
         return provider_for(storage, config).presign(key, config.presign_ttl * 60)
     except PresignUnsupportedError:
         return None
+
+
+def chunks(stream: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+    """An opened object's body, piece by piece, for a streamed response; closes the object at the end."""
+    try:
+        while chunk := stream.read(size):
+            yield chunk
+    finally:
+        stream.close()
 
 
 def content_type(key: str) -> str:

@@ -155,14 +155,7 @@ def _media(session: SessionDep, project_id: int, fileuri: str) -> Response:
     except StorageError as exc:  # e.g. an endpoint the outbound-address policy refuses
         raise StorageUnreachable(f"fileuri: {exc}") from None
 
-    def chunks() -> Any:
-        try:
-            while chunk := stream.read(256 * 1024):
-                yield chunk
-        finally:
-            stream.close()
-
-    return StreamingResponse(chunks(), media_type=presign.content_type(key))
+    return StreamingResponse(presign.chunks(stream), media_type=presign.content_type(key))
 
 
 def task_presign(task_id: int, session: SessionDep, user: CurrentUser, fileuri: Annotated[str, Query()]) -> Response:
