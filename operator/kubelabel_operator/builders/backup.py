@@ -16,9 +16,9 @@ from typing import Any
 from kubelabel_operator.builders.meta import (
     Owner,
     container_security_context,
+    job_pod_template,
     labels,
     metadata,
-    pod_security_context,
     selector,
 )
 from kubelabel_operator.builders.placement import place
@@ -95,20 +95,7 @@ def _pod_template(
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
-    template = place(
-        {
-            "metadata": {"labels": labels(owner.name, component)},
-            "spec": {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": False,
-                "securityContext": pod_security_context(),
-                "containers": [container],
-                "volumes": volumes,
-            },
-        },
-        spec.pod,
-        pod_defaults,
-    )
+    template = place(job_pod_template(labels(owner.name, component), container, volumes), spec.pod, pod_defaults)
     if sqlite and component == BACKUP_COMPONENT and spec.server.replicas > 0:
         # The SQLite PVC is ReadWriteOnce: attached to the API pod's node, it can be mounted only there.
         # (The restore runs before any API pod exists: no such constraint.)

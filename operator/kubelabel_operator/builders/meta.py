@@ -110,6 +110,22 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
+def job_pod_template(
+    pod_labels: dict[str, str], container: dict[str, Any], volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The pod of a run-once Job (sync, backup, restore): no restarts, no API credentials, non-root."""
+    return {
+        "metadata": {"labels": pod_labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security_context(),
+            "containers": [container],
+            "volumes": volumes,
+        },
+    }
+
+
 def resources(spec: Any, default_requests: dict[str, str], default_limits: dict[str, str]) -> dict[str, Any]:
     """Container resources from a ResourceRequirements model (or the defaults when unset)."""
     if spec is None:

@@ -10,9 +10,9 @@ from kubelabel_operator.builders.meta import (
     SYNC_REQUEST_ANNOTATION,
     Owner,
     container_security_context,
+    job_pod_template,
     labels,
     metadata,
-    pod_security_context,
     resources,
 )
 from kubelabel_operator.builders.placement import place
@@ -75,17 +75,7 @@ def pod_template(
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
-    template = {
-        "metadata": {"labels": _labels(owner, spec)},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": pod_security_context(),
-            "containers": [container],
-            "volumes": volumes,
-        },
-    }
-    return place(template, spec.pod, pod_defaults)
+    return place(job_pod_template(_labels(owner, spec), container, volumes), spec.pod, pod_defaults)
 
 
 def _job_spec(
