@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -106,27 +106,30 @@ async def current_user(request: Request) -> User:
 
 
 async def _token_user(request: Request, token: str) -> User:
-    ttl = request.app.state.settings.auth_cache_seconds
-    digest = hash_token(token)
-    cached = AUTH_CACHE.get(digest, ttl)
-    if cached is not None:
-        return cached
-    user = await run_in_threadpool(_authenticate, request.app.state.session_factory, token)
-    if user is None:
-        raise Unauthorized("invalid API token")
-    AUTH_CACHE.put(digest, user, ttl)
-    return user
+    return await _cached_user(request, hash_token(token), _authenticate, token, "invalid API token")
 
 
 async def _cookie_user(request: Request, session_id: str) -> User:
-    ttl = request.app.state.settings.auth_cache_seconds
     digest = "session:" + sessions.hash_session_id(session_id)
+    ended = "your session has ended (signed out, expired or revoked): sign in again"
+    return await _cached_user(request, digest, _session_user, session_id, ended)
+
+
+async def _cached_user(
+    request: Request,
+    digest: str,
+    load: Callable[[sessionmaker[Session], str], User | None],
+    secret: str,
+    refused: str,
+) -> User:
+    """The user a token or session id names: from the short-lived cache, else loaded off the event loop."""
+    ttl = request.app.state.settings.auth_cache_seconds
     cached = AUTH_CACHE.get(digest, ttl)
     if cached is not None:
         return cached
-    user = await run_in_threadpool(_session_user, request.app.state.session_factory, session_id)
+    user = await run_in_threadpool(load, request.app.state.session_factory, secret)
     if user is None:
-        raise Unauthorized("your session has ended (signed out, expired or revoked): sign in again")
+        raise Unauthorized(refused)
     AUTH_CACHE.put(digest, user, ttl)
     return user
 
