@@ -11,6 +11,7 @@ then the write). It also refuses, writing nothing: a task that does not exist (`
 a submission someone listens for (`listening`: the caller computes that in the same
 statement, from the Python event subscribers), a role not among those the caller allows
 (`forbidden`). Each of those is answered by the services.
+The statement: api_server/workflow/sql/kubelabel_submit_checked.v1.sql.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,79 +22,17 @@ from __future__ import annotations
 
 from alembic import op
 
+from api_server.workflow.sql import function
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-SUBMIT_CHECKED = """
-CREATE OR REPLACE FUNCTION kubelabel_submit_checked(
-    p_task bigint, p_user bigint, p_admin boolean, p_allowed text[], p_listening boolean,
-    p_expect_project bigint, p_expect_rules text,
-    p_result jsonb, p_was_cancelled boolean, p_ground_truth boolean, p_lead_time double precision,
-    p_parent_prediction bigint, p_parent_annotation bigint, p_import_id bigint, p_last_action text,
-    p_draft_created_at timestamptz, p_now timestamptz, p_legal text[]
-) RETURNS TABLE (
-    status text, member_role text, rules text, label_config text, show_skip_button boolean,
-    enable_empty_annotation boolean,
-    -- the annotation written (status ok); on a refusal only project_id, the task's project
-    id bigint, task_id bigint, project_id integer, completed_by_id integer, result jsonb, was_cancelled boolean,
-    ground_truth boolean, lead_time double precision, review_status varchar, draft_created_at timestamptz,
-    parent_prediction_id bigint, parent_annotation_id bigint, last_action varchar, updated_by_id integer,
-    import_id bigint, bulk_created boolean, created_at timestamptz, updated_at timestamptz
-) LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-    v_project integer;
-    v_role text;
-    v_rules text;
-    v_config text;
-    v_skip boolean;
-    v_empty boolean;
-BEGIN
-    SELECT t.project_id, m.role, p.label_config, p.show_skip_button, p.enable_empty_annotation,
-           md5(p.label_config) || ':' || p.show_skip_button::text || ':' || p.enable_empty_annotation::text
-      INTO v_project, v_role, v_config, v_skip, v_empty, v_rules
-      FROM tasks t JOIN projects p ON p.id = t.project_id
-      LEFT JOIN project_members m ON m.project_id = t.project_id AND m.user_id = p_user
-     WHERE t.id = p_task;
-    IF NOT FOUND THEN
-        status := 'missing';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF p_admin THEN
-        v_role := 'admin';
-    END IF;
-    status := CASE
-        WHEN p_listening THEN 'listening'
-        WHEN v_project IS DISTINCT FROM p_expect_project OR v_rules IS DISTINCT FROM p_expect_rules THEN 'stale'
-        WHEN v_role IS NULL OR NOT v_role = ANY(p_allowed) THEN 'forbidden'
-        ELSE 'ok'
-    END;
-    IF status <> 'ok' THEN
-        member_role := v_role;
-        rules := v_rules;
-        label_config := v_config;
-        show_skip_button := v_skip;
-        enable_empty_annotation := v_empty;
-        project_id := v_project;
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT 'ok'::text, v_role, v_rules, NULL::text, NULL::boolean, NULL::boolean, s.*
-      FROM kubelabel_submit(
-        p_task, v_project, p_user, p_user, p_result, p_was_cancelled, p_ground_truth, p_lead_time,
-        p_parent_prediction, p_parent_annotation, p_import_id, p_last_action, p_draft_created_at, p_now, p_legal
-      ) s;
-END
-$fn$;
-"""
-
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(SUBMIT_CHECKED)
+        op.execute(function("kubelabel_submit_checked", 1))
 
 
 def downgrade() -> None:
