@@ -10,6 +10,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY api_server ./api_server
 COPY operator ./operator
+COPY model_server ./model_server
+COPY kubelabel_cli ./kubelabel_cli
 RUN /opt/kubelabel/bin/pip install --no-compile . \
     && /opt/kubelabel/bin/python -m compileall -q /opt/kubelabel/lib
 

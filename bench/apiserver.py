@@ -67,7 +67,7 @@ class Server:
         command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.switch_interval:
             code = (
-                f"import sys; sys.setswitchinterval({self.switch_interval}); from api_server.cli import main;"
+                f"import sys; sys.setswitchinterval({self.switch_interval}); from kubelabel_cli.main import main;"
                 f" sys.argv = ['kubelabel', *{command!r}]; sys.exit(main())"
             )
             argv = [sys.executable, "-c", code]

@@ -105,7 +105,7 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(seconds, peak RSS in MiB, stdout) of one `kubelabel` process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "api_server.cli", *argv], env=env, stdout=out, stderr=err,
+        proc = subprocess.Popen([sys.executable, "-m", "kubelabel_cli", *argv], env=env, stdout=out, stderr=err,
                                 cwd=ROOT)  # fmt: skip
         _, status, usage = os.wait4(proc.pid, 0)  # the exit and this process's own resource usage
         seconds = time.monotonic() - started

@@ -49,7 +49,7 @@ def main() -> None:
     rng = random.Random(1)
     port = free_port()
     with tempfile.TemporaryDirectory() as model_dir:
-        code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
+        code = f"import sys; from kubelabel_model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
         env = {**os.environ, "MODEL_DIR": model_dir, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(
             [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

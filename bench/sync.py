@@ -153,7 +153,7 @@ def start_api(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes
         "KUBELABEL_LOG_LEVEL": "warning",
     }
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "api_server.cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "kubelabel_cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
     wait_for_port(port, timeout=120)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -186,7 +186,7 @@ def run_sync(api_url: str, endpoint: str, bucket: str, project: int, batch: int,
 
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api_server.cli", "sync"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "kubelabel_cli", "sync"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
     )
     # Sample the child's RSS and its high-water mark (VmHWM) until it exits, without reaping it.
     # os.wait4's ru_maxrss is not usable: Linux keeps the forking parent's peak across execve,

@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from api_server.auth import passwords
 from api_server.bootstrap import bootstrap
-from api_server.cli import main as cli_main
 from api_server.db.migrate import upgrade
 from api_server.db.models import User
 from api_server.db.session import make_engine, make_session_factory
 from api_server.server import build, proxy_options
 from api_server.settings import get_settings
+from kubelabel_cli.main import main as cli_main
 from tests.support.apiserver import ADMIN_TOKEN, LiveServer, make_settings
 from tests.support.databases import sqlite_url
 from tests.support.net import free_port, wait_for_port

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api_server.cli import main as cli_main
 from api_server.settings import get_settings
+from kubelabel_cli.main import main as cli_main
 from tests.support.team import new_user, team
 
 

@@ -41,7 +41,7 @@ def worker_env(server, **extra: str) -> dict[str, str]:
 
 def run_worker(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api_server.cli", "worker", *args],
+        [sys.executable, "-m", "kubelabel_cli", "worker", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -81,7 +81,7 @@ def test_with_redis_and_a_live_worker_the_worker_runs_the_jobs(backend, server_p
     runner = server.app.state.job_runner
     assert runner.active() is True  # no worker yet: the API runs jobs itself
     worker = subprocess.Popen(
-        [sys.executable, "-m", "api_server.cli", "worker"],
+        [sys.executable, "-m", "kubelabel_cli", "worker"],
         env=worker_env(server, REDIS_URL=REDIS_URL, KUBELABEL_JOB_POLL_INTERVAL="5", **fast),
         cwd=ROOT,
         stdout=subprocess.PIPE,

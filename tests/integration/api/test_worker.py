@@ -20,7 +20,7 @@ def test_worker_polls_without_redis_and_stops_on_sigterm(backend, server_pool):
     server = server_pool.new(backend, KUBELABEL_INPROCESS_JOBS="never")
     env = worker_env(server, REDIS_URL=UNREACHABLE_REDIS, KUBELABEL_JOB_POLL_INTERVAL="0.1")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "api_server.cli", "worker"],
+        [sys.executable, "-m", "kubelabel_cli", "worker"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

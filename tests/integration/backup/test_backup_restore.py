@@ -60,7 +60,7 @@ def command_env(moto_s3, database_url: str, **extra: str) -> dict[str, str]:
 
 def kubelabel(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api_server.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kubelabel_cli", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 
@@ -393,7 +393,7 @@ def test_killed_backup_leaves_no_manifest_and_restore_refuses(api, live_server, 
     # Tiny parts: many uploads, so the kill lands mid-stream.
     env = command_env(moto_s3, source, KUBELABEL_BACKUP_PART_BYTES="1024")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api_server.cli", "backup", "--to", f"s3://{bucket}/b"],
+        [sys.executable, "-m", "kubelabel_cli", "backup", "--to", f"s3://{bucket}/b"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:

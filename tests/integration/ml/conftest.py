@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import uvicorn
+from kubelabel_model_server.app import create_app
+from kubelabel_model_server.settings import ModelServerSettings
 
-from api_server.model_server.app import create_app
-from api_server.model_server.settings import ModelServerSettings
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop_process
 
@@ -39,7 +39,7 @@ class ModelServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {self.port}))"
+        code = f"import sys; from kubelabel_model_server.app import serve; sys.exit(serve('127.0.0.1', {self.port}))"
         env = {**os.environ, "MODEL_DIR": str(self.model_dir), "PYTHONPATH": str(REPO), **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

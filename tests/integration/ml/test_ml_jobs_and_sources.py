@@ -49,7 +49,7 @@ def test_with_redis_the_worker_runs_ml_jobs(server_pool: Any, misbehaving_server
 
     env = {**os.environ, "DATABASE_URL": server.database_url, "REDIS_URL": REDIS_URL, "KUBELABEL_REDIS_PREFIX": prefix}
     done = subprocess.run(
-        [sys.executable, "-m", "api_server.cli", "worker", "--burst"], env=env, capture_output=True, timeout=120
+        [sys.executable, "-m", "kubelabel_cli", "worker", "--burst"], env=env, capture_output=True, timeout=120
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     with server.session_factory() as session:

@@ -29,7 +29,7 @@ BACKEND_USER, BACKEND_PASSWORD = "ml-client", "model-server-password-0123"
 def model_server_process(tmp_path: Path, **env: str) -> Iterator[str]:
     """`kubelabel model-server` as a real process on 127.0.0.1 (with `env`, e.g. its basic-auth settings)."""
     port = free_port()
-    code = f"import sys; from api_server.model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
+    code = f"import sys; from kubelabel_model_server.app import serve; sys.exit(serve('127.0.0.1', {port}))"
     env = {**os.environ, "MODEL_DIR": str(tmp_path / "models"), "PYTHONPATH": str(REPO), **env}
     proc = subprocess.Popen(
         [sys.executable, "-c", code], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

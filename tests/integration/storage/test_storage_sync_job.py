@@ -80,7 +80,7 @@ def spec_for(env: Any, project: int, bucket: str, **fields: Any) -> dict[str, An
 
 
 def sync_command() -> list[str]:
-    return [sys.executable, "-m", "api_server.cli", "sync"]
+    return [sys.executable, "-m", "kubelabel_cli", "sync"]
 
 
 def run_sync(env: dict[str, str]) -> tuple[int, dict[str, Any], str]:

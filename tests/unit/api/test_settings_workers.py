@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from api_server import cli, server
+from api_server import server
 from api_server.settings import get_settings
+from kubelabel_cli import main as cli
 
 
 @pytest.mark.parametrize(("argv", "env", "expected"), [([], None, 1), ([], "3", 3), (["--workers", "2"], "3", 2)])

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from api_server.model_server import classifier
-from api_server.model_server.backend import BadRequest, TextClassificationBackend
-from api_server.model_server.examples import Example, example_from_event, examples_from_tasks
-from api_server.model_server.labelconfig import LabelConfigError, parse_choices_schema
-from api_server.model_server.settings import ModelServerSettings
-from api_server.model_server.store import ProjectStore, project_key
+from kubelabel_model_server import classifier
+from kubelabel_model_server.backend import BadRequest, TextClassificationBackend
+from kubelabel_model_server.examples import Example, example_from_event, examples_from_tasks
+from kubelabel_model_server.labelconfig import LabelConfigError, parse_choices_schema
+from kubelabel_model_server.settings import ModelServerSettings
+from kubelabel_model_server.store import ProjectStore, project_key
 
 CONFIG = """<View>
   <Header value="Pick one"/>

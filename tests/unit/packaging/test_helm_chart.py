@@ -276,7 +276,7 @@ def kopf_command_line(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     from kubelabel_operator.runner import kopf_args
     from kubelabel_operator.settings import OperatorSettings
 
-    from api_server.cli import build_parser
+    from kubelabel_cli.main import build_parser
 
     for item in container["env"]:
         if "value" in item:

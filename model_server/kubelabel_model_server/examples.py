@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from api_server.model_server.labelconfig import ChoicesSchema
+from kubelabel_model_server.labelconfig import ChoicesSchema
 
 
 @dataclass(frozen=True)

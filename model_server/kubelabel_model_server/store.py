@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 from sklearn.pipeline import Pipeline
 
-from api_server.model_server.examples import Example
+from kubelabel_model_server.examples import Example
 
 MODEL_NAME = "tfidf-logreg"
 

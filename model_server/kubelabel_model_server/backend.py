@@ -11,12 +11,12 @@ from typing import Any
 
 from sklearn.pipeline import Pipeline
 
-from api_server.model_server import classifier
-from api_server.model_server.examples import Example, example_from_event, examples_from_tasks, task_text
-from api_server.model_server.labelconfig import ChoicesSchema, LabelConfigError, parse_choices_schema
-from api_server.model_server.settings import ModelServerSettings
-from api_server.model_server.source import SourceError, fetch_annotated_tasks
-from api_server.model_server.store import ProjectState, ProjectStore, project_key
+from kubelabel_model_server import classifier
+from kubelabel_model_server.examples import Example, example_from_event, examples_from_tasks, task_text
+from kubelabel_model_server.labelconfig import ChoicesSchema, LabelConfigError, parse_choices_schema
+from kubelabel_model_server.settings import ModelServerSettings
+from kubelabel_model_server.source import SourceError, fetch_annotated_tasks
+from kubelabel_model_server.store import ProjectState, ProjectStore, project_key
 
 log = logging.getLogger(__name__)
 

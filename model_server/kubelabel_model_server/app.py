@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api_server.model_server.backend import MODEL_CLASS, BadRequest, TextClassificationBackend
-from api_server.model_server.settings import ModelServerSettings
+from kubelabel_model_server.backend import MODEL_CLASS, BadRequest, TextClassificationBackend
+from kubelabel_model_server.settings import ModelServerSettings
 
 log = logging.getLogger(__name__)
 

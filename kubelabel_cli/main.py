@@ -7,7 +7,6 @@ never loads the web stack and `kubelabel serve` never loads Kopf.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 
@@ -46,7 +45,7 @@ def _crds(args: argparse.Namespace) -> int:
 
 
 def _model_server(args: argparse.Namespace) -> int:
-    from api_server.model_server.app import serve as serve_model
+    from kubelabel_model_server.app import serve as serve_model
 
     return serve_model(host=args.host, port=args.port)
 
@@ -139,7 +138,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
