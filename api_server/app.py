@@ -22,6 +22,7 @@ from api_server.limits import BodySizeLimit
 from api_server.metrics import ProjectGauges, RequestTimer
 from api_server.routers import ROUTERS
 from api_server.settings import Settings
+from api_server.wiring import wire
 from api_server.workflow import pg_loop
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.metrics_registry = CollectorRegistry(auto_describe=False)
     app.state.metrics_registry.register(ProjectGauges(app.state.session_factory))
+    wire()  # every subscriber, job handler, pump, collector and maintenance task: api_server/wiring.py
     # Background jobs (webhooks, ...): run here unless Redis hands them to `kubelabel worker`.
     attach_job_runner(app)
     pg_loop.attach(app, settings, settings.resolved_database_url())

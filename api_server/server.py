@@ -16,6 +16,7 @@ from api_server.db.capacity import warn_if_over_budget
 from api_server.db.migrate import upgrade
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings, get_settings
+from api_server.wiring import wire
 
 
 def app_factory() -> FastAPI:
@@ -41,6 +42,7 @@ def prepare(settings: Settings, *, migrate: bool = True, workers: int = 1) -> No
     Migrations, the admin and the provisioned project, and a look at whether the processes
     could open more database connections than the server takes.
     """
+    wire()  # the provisioned project's import publishes events: its subscribers must be known
     egress.current_policy()  # a malformed KUBELABEL_EGRESS_ALLOW stops the start, not the first outbound call
     url = settings.resolved_database_url()
     if migrate:

@@ -14,16 +14,17 @@ from types import FrameType
 
 from api_server.common.secrets import masked_url
 from api_server.db.session import make_engine, make_session_factory
-from api_server.jobs import registry
 from api_server.jobs.redis_wakeups import RedisWakeups
 from api_server.jobs.runner import JobRunner
 from api_server.settings import get_settings
+from api_server.wiring import wire
 
 log = logging.getLogger("api_server.worker")
 
 
 def main(burst: bool = False) -> int:
     settings = get_settings()
+    wire()  # what the jobs and events run: api_server/wiring.py
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = make_engine(settings.resolved_database_url(), settings.db_connections)
     wakeups = RedisWakeups(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
@@ -44,7 +45,6 @@ def main(burst: bool = False) -> int:
         start_http_server(settings.worker_metrics_port, registry=REGISTRY)
     try:
         if burst:
-            registry.load_handlers()
             ran = runner.drain()
             log.info("burst done: %s job(s) run", ran)
             return 0

@@ -1,11 +1,10 @@
 """Durable background jobs: rows in the `jobs` table, run by `kubelabel worker` or in-process.
 
-    from api_server.jobs import enqueue, job_handler, JobContext
+    from api_server.jobs import enqueue, JobContext
 
-    @job_handler("webhook.deliver")
-    def deliver(ctx: JobContext) -> None: ...
+    def build_export(ctx: JobContext) -> None: ...   # registered in api_server/wiring.py
 
-    enqueue(session, "webhook.deliver", {"delivery_id": 7})   # inside the caller's transaction
+    enqueue(session, "export.build", {"project_id": 7})   # inside the caller's transaction
 
 A handler that raises is retried with exponential backoff until `max_attempts`; raise
 `PermanentJobError` to give up at once. Redis, when configured, only wakes workers up: a job

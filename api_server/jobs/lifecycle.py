@@ -14,7 +14,6 @@ from api_server.jobs.runner import JobRunner
 def attach_job_runner(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.metrics_registry.register(QueueDepth(app.state.session_factory))
-    registry.load_handlers()
     for collector in registry.collectors():
         app.state.metrics_registry.register(collector(app.state.session_factory))
     app.state.job_runner = None

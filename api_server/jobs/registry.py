@@ -1,8 +1,11 @@
-"""Job handlers by kind, and what a handler is given to run."""
+"""Job handlers by kind, pumps, collectors and maintenance tasks, and what a handler is given to run.
+
+The product's own registrations are all made in one place, api_server/wiring.py, which the API
+app and the worker call before they run anything; nothing here registers itself on import.
+"""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,15 +14,6 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.settings import Settings
-
-# Modules whose import registers job handlers: the worker and the in-process runner import them
-# before running anything. Add yours here (keep them light: the worker imports nothing else).
-HANDLER_MODULES: list[str] = [
-    "api_server.webhooks",
-    "api_server.ml.jobs",
-    "api_server.storages.jobs",
-    "api_server.workflow.outbox",  # how events the labeling loop's function wrote are read
-]
 
 
 class PermanentJobError(Exception):
@@ -57,15 +51,22 @@ class Registration:
 _handlers: dict[str, Registration] = {}
 
 
+def register(kind: str, fn: Handler, *, lease_seconds: int | None = None) -> None:
+    """Make `fn` the handler of `kind` (again: idempotent; another function for the kind is an error)."""
+    existing = _handlers.get(kind)
+    if existing is not None and existing.fn is not fn and existing.fn.__qualname__ != fn.__qualname__:
+        raise ValueError(f"job kind {kind!r} already has a handler: {existing.fn.__qualname__}")
+    _handlers[kind] = Registration(kind, fn, lease_seconds)
+
+
 def job_handler(kind: str, *, lease_seconds: int | None = None) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        existing = _handlers.get(kind)
-        if existing is not None and existing.fn is not fn and existing.fn.__qualname__ != fn.__qualname__:
-            raise ValueError(f"job kind {kind!r} already has a handler: {existing.fn.__qualname__}")
-        _handlers[kind] = Registration(kind, fn, lease_seconds)
+    """`register` as a decorator (for handlers outside the product's wiring, e.g. tests')."""
+
+    def decorate(fn: Handler) -> Handler:
+        register(kind, fn, lease_seconds=lease_seconds)
         return fn
 
-    return register
+    return decorate
 
 
 def get(kind: str) -> Registration | None:
@@ -134,8 +135,3 @@ def collector(factory: Collector) -> Collector:
 
 def collectors() -> list[Collector]:
     return list(_collectors)
-
-
-def load_handlers() -> None:
-    for module in HANDLER_MODULES:
-        importlib.import_module(module)

@@ -272,7 +272,6 @@ class JobRunner:
             self._local.set()  # jobs handed over earlier may still wait: run them here
 
     def start(self) -> JobRunner:
-        registry.load_handlers()
         if self.wakeups is not None:
             self.check_redis()
             # Its own thread: a long job must not silence a worker's heartbeat.

@@ -1,5 +1,7 @@
 """ML work as durable jobs (api_server.jobs): run by `kubelabel worker` with Redis, in-process without.
 
+Enqueued by api_server.ml.enqueue; the handlers below are registered in api_server/wiring.py.
+
 Kinds:
 - ml.predict   {backend_id, task_id_ranges | null, only_unlabeled}: predictions, stored
 - ml.event     {project_id, action, annotation_id, task_id, deleted, train}: an annotation
@@ -14,10 +16,9 @@ import's predictions), then dropped quietly: the error stays visible on the back
 
 from __future__ import annotations
 
-from api_server.jobs import JobContext, job_handler
+from api_server.jobs import JobContext
 from api_server.ml import remote, repository
-from api_server.ml import triggers as _triggers  # noqa: F401  (workers publish events too)
-from api_server.ml.queue import enqueue_train, ids_of
+from api_server.ml.enqueue import enqueue_train, ids_of
 
 # Predicting a large import can take long: keep other workers from re-running it meanwhile.
 PREDICT_LEASE_SECONDS = 3600
@@ -35,7 +36,6 @@ def _give_up_or_retry(ctx: JobContext, error: str | None) -> None:
         raise BackendFailed(error)
 
 
-@job_handler("ml.predict", lease_seconds=PREDICT_LEASE_SECONDS)
 def run_predict(ctx: JobContext) -> None:
     ranges = ctx.payload.get("task_id_ranges")
     ids = ids_of(ranges) if ranges is not None else None
@@ -46,19 +46,16 @@ def run_predict(ctx: JobContext) -> None:
     _give_up_or_retry(ctx, outcome.error)
 
 
-@job_handler("ml.train", lease_seconds=PREDICT_LEASE_SECONDS)
 def run_train(ctx: JobContext) -> None:
     outcome = remote.train(ctx.session_factory, int(ctx.payload["backend_id"]))
     _give_up_or_retry(ctx, outcome.error)
 
 
-@job_handler("ml.setup")
 def run_setup(ctx: JobContext) -> None:
     """/health and /setup again (the project changed, e.g. its label config): records CO or ER."""
     remote.connect(ctx.session_factory, int(ctx.payload["backend_id"]))
 
 
-@job_handler("ml.event")
 def run_event(ctx: JobContext) -> None:
     p = ctx.payload
     project_id, action = int(p["project_id"]), str(p["action"])

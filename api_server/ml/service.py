@@ -22,8 +22,8 @@ from api_server.db.base import utcnow
 from api_server.db.models import MLBackend, Project, User
 from api_server.db.session import make_session_factory, session_scope
 from api_server.ml import remote, repository
+from api_server.ml.enqueue import enqueue_predict
 from api_server.ml.errors import MLBackendError
-from api_server.ml.queue import enqueue_predict
 from api_server.ml.remote import BackendRef, PredictOutcome, ProjectRef, TrainOutcome
 from api_server.ml.schemas import (
     READABLE_STATE,

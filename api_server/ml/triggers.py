@@ -1,8 +1,8 @@
 """React to project events: predict imported tasks, pass annotations on, start training.
 
-Subscribed to api_server.events when the ML router is imported. Events are fanned out after
+Subscribed to api_server.events in api_server/wiring.py. Events are fanned out after
 their change committed, off the request path (api_server/events.py); each handler only inspects
-the event (cheap queries) and enqueues jobs in the fan-out's transaction (api_server.ml.queue),
+the event (cheap queries) and enqueues jobs in the fan-out's transaction (api_server.ml.enqueue),
 so annotators and imports never wait on a model server and no work is lost or run for a change
 that was rolled back. The training clock counts annotations up to the event's own (the count
 when it happened), since more may have been committed by the time it is fanned out.
@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api_server import events
 from api_server.db.models import Project
-from api_server.ml import queue, repository
+from api_server.ml import enqueue, repository
 
 FORWARDED = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "ANNOTATION_DELETED"}
 WATCHED = FORWARDED | {"TASKS_CREATED", "ANNOTATIONS_CREATED", "PROJECT_UPDATED"}
+# Who listens: the subscriber runs only for projects with a backend.
+LISTENERS = repository.BACKENDS_OF_PROJECT
 
 
 def _id(value: Any) -> int | None:
@@ -42,7 +43,7 @@ def imported_task_ranges(objects: dict[str, Any]) -> list[list[int]]:
     if ranges:
         return [[int(first), int(last)] for first, last in ranges]
     ids = [i for i in (_id(t) for t in objects.get("tasks") or []) if i is not None]
-    return queue.ranges_of(ids)
+    return enqueue.ranges_of(ids)
 
 
 def training_due(project: Project, action: str, total: int, added: int) -> bool:
@@ -69,14 +70,14 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     if action == "PROJECT_UPDATED":
         # Backends learn the label config from /setup: tell them again.
         for backend in repository.list_for_projects(session, [project_id]):
-            queue.enqueue_setup(session, backend.id)
+            enqueue.enqueue_setup(session, backend.id)
         return
     if action == "TASKS_CREATED":
         ranges = imported_task_ranges(objects)
         if ranges:
             for backend in repository.list_for_projects(session, [project_id]):
                 if backend.auto_update:
-                    queue.enqueue_predict(session, backend.id, ranges)
+                    enqueue.enqueue_predict(session, backend.id, ranges)
         return
     project = session.get(Project, project_id)
     if project is None:
@@ -91,7 +92,7 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     train = training_due(project, action, total, added)
     forward = action in FORWARDED
     if forward or train:
-        queue.enqueue_event(
+        enqueue.enqueue_event(
             session,
             {
                 "project_id": project_id,
@@ -103,6 +104,3 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
                 "train": train,
             },
         )
-
-
-events.subscribe(on_event, actions=WATCHED, listeners=repository.BACKENDS_OF_PROJECT)

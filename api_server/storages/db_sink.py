@@ -20,7 +20,7 @@ from api_server.db.session import session_scope
 from api_server.storages import repository
 from api_server.storages.config import StorageConfig
 from api_server.storages.import_sync import BatchResult, ImportItem
-from api_server.storages.task_writer import create_tasks, lock_project
+from api_server.storages.import_tasks import create_tasks, lock_project
 
 UNDEFINED_FIELD = "$undefined$"  # Label Studio's data key when the config names no object variable
 

@@ -20,11 +20,11 @@ from api_server.common.time import utcnow
 from api_server.db.models import ExportStorage, ImportStorage, User
 from api_server.db.session import session_scope
 from api_server.projects.service import get_project
-from api_server.storages import jobs, repository
+from api_server.storages import enqueue, repository
+from api_server.storages.bucket_export import run_export
 from api_server.storages.config import KINDS, StorageConfig, credentials_from_fields, credentials_to_fields
 from api_server.storages.credentials_store import credentials_of
 from api_server.storages.db_sink import DbSink, submit_items
-from api_server.storages.export import run_export
 from api_server.storages.import_sync import BatchResult, ImportItem, SyncProgress, run_import
 from api_server.storages.providers import StorageError, check_endpoint
 from api_server.storages.schemas import LinkBatch, StoragePayload
@@ -232,11 +232,11 @@ def submit_links(session: Session, user: User, type_: str, storage_id: int, batc
 def start_sync(session: Session, user: User, direction: str, type_: str, storage_id: int) -> StorageRow:
     """Queue a sync job and return at once; a job runner does the work (never this request)."""
     row = get_storage(session, user, direction, type_, storage_id)
-    if jobs.sync_pending(session, direction, row.id):
+    if enqueue.sync_pending(session, direction, row.id):
         return row
     row.status = "queued"
     row.traceback = None
-    jobs.enqueue_sync(session, direction, row.id)
+    enqueue.enqueue_sync(session, direction, row.id)
     session.commit()
     return row
 

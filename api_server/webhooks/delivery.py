@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from api_server import __version__
 from api_server.db.base import utcnow
 from api_server.db.models import WebhookDelivery
-from api_server.jobs import JobContext, job_handler
-from api_server.jobs.registry import maintenance
+from api_server.jobs import JobContext
 from api_server.metrics import REGISTRY
 from api_server.settings import Settings
 from api_server.webhooks import signing
+
+# The job kind of the engine's predecessor (one job per delivery); see legacy_deliver.
+LEGACY_KIND = "webhook.deliver"
 
 DELIVERIES = Counter(
     "kubelabel_webhook_deliveries_total",
@@ -57,14 +59,12 @@ def render(
     return body, headers
 
 
-@job_handler("webhook.deliver")
 def legacy_deliver(ctx: JobContext) -> None:
     """Jobs of the engine before this one: their deliveries are pending rows the engine sends."""
 
 
-@maintenance
 def purge_history(session_factory: sessionmaker[Session], settings: Settings) -> int:
-    """Delete delivered and failed deliveries older than KUBELABEL_WEBHOOK_HISTORY_DAYS."""
+    """Hourly upkeep: delete delivered and failed deliveries older than KUBELABEL_WEBHOOK_HISTORY_DAYS."""
     cutoff = utcnow() - timedelta(days=settings.webhook_history_days)
     with session_factory() as session:
         result = session.execute(

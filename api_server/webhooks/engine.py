@@ -56,7 +56,6 @@ from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, Webhook, WebhookDelivery
 from api_server.db.writer import SQLITE_WRITER
-from api_server.jobs import registry
 from api_server.jobs.queue import backoff_seconds
 from api_server.settings import Settings
 from api_server.webhooks import repository
@@ -437,6 +436,3 @@ class BacklogMetrics(Collector):
 def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - as_utc(since)).total_seconds()) if since is not None else 0.0
 
-
-registry.pump(DeliveryEngine)
-registry.collector(BacklogMetrics)

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from api_server.db.models import Project
 from api_server.ml import settings as ml_settings
-from api_server.ml.queue import ids_of, ranges_of
+from api_server.ml.enqueue import ids_of, ranges_of
 from api_server.ml.remote import BackendRef
 from api_server.ml.schemas import MLBackendCreate, MLBackendUpdate
 from api_server.ml.triggers import imported_task_ranges, training_due

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from api_server.storages.bucket_export import object_key
 from api_server.storages.config import StorageConfig, credentials_from_fields, credentials_to_fields
-from api_server.storages.export import object_key
 from api_server.storages.import_sync import ImportItem, SyncProgress, _as_task
 from api_server.storages.presign import decode_fileuri, encode_fileuri, resolve_task_data, split_uri
 from api_server.storages.providers import Credentials, StorageError

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from api_server.jobs import enqueue
 
+PREDICT, EVENT, TRAIN, SETUP = "ml.predict", "ml.event", "ml.train", "ml.setup"
 ML_MAX_ATTEMPTS = 3
 
 
@@ -30,16 +31,16 @@ def enqueue_predict(
     session: Session, backend_id: int, task_id_ranges: list[list[int]] | None, *, only_unlabeled: bool = True
 ) -> None:
     payload = {"backend_id": backend_id, "task_id_ranges": task_id_ranges, "only_unlabeled": only_unlabeled}
-    enqueue(session, "ml.predict", payload, max_attempts=ML_MAX_ATTEMPTS)
+    enqueue(session, PREDICT, payload, max_attempts=ML_MAX_ATTEMPTS)
 
 
 def enqueue_event(session: Session, payload: dict[str, Any]) -> None:
-    enqueue(session, "ml.event", payload, max_attempts=ML_MAX_ATTEMPTS)
+    enqueue(session, EVENT, payload, max_attempts=ML_MAX_ATTEMPTS)
 
 
 def enqueue_train(session: Session, backend_id: int) -> None:
-    enqueue(session, "ml.train", {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)
+    enqueue(session, TRAIN, {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)
 
 
 def enqueue_setup(session: Session, backend_id: int) -> None:
-    enqueue(session, "ml.setup", {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)
+    enqueue(session, SETUP, {"backend_id": backend_id}, max_attempts=ML_MAX_ATTEMPTS)
