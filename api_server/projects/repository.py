@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import Annotation, Project, ProjectMember, Task, User
@@ -13,6 +14,23 @@ from api_server.projects.schemas import ProjectCounts
 
 def get(session: Session, project_id: int) -> Project | None:
     return session.get(Project, project_id)
+
+
+@cache
+def _project_with_role() -> Select[Project, str | None]:
+    # Built once: the access check runs on every project-scoped request, the labeling loop's included.
+    member = and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == bindparam("user_id"))
+    return (
+        select(Project, ProjectMember.role)
+        .outerjoin(ProjectMember, member)
+        .where(Project.id == bindparam("project_id"))
+    )
+
+
+def project_with_role(session: Session, project_id: int, user_id: int) -> tuple[Project | None, str | None]:
+    """The project and the user's membership role in it, in one query."""
+    row = session.execute(_project_with_role(), {"project_id": project_id, "user_id": user_id}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def list_visible(

@@ -13,7 +13,7 @@ from api_server.labelconfig.parser import LabelConfigError, LabelInterface, miss
 from api_server.projects import repository
 from api_server.projects.schemas import IGNORED_FIELDS, ProjectFields, ProjectPublic, UserRef
 from api_server.users.roles import Role
-from api_server.users.service import require_org_role, require_project_role
+from api_server.users.service import acting_role, check_project_role, require_org_role
 
 
 def parse_config(config: str) -> LabelInterface:
@@ -85,12 +85,17 @@ def to_public_many(session: Session, projects: list[Project]) -> list[ProjectPub
     return out
 
 
-def get_project(session: Session, user: User, project_id: int, minimum: Role = Role.viewer) -> Project:
-    project = repository.get(session, project_id)
+def project_access(session: Session, user: User, project_id: int, minimum: Role) -> tuple[Project, str]:
+    """The one access check of a project-scoped call: the project and the role the caller acts with
+    in it (one query); 404 when it does not exist, 403 naming the role needed."""
+    project, membership = repository.project_with_role(session, project_id, user.id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
-    require_project_role(session, user, project_id, minimum)
-    return project
+    return project, check_project_role(acting_role(user, membership), project_id, minimum)
+
+
+def get_project(session: Session, user: User, project_id: int, minimum: Role = Role.viewer) -> Project:
+    return project_access(session, user, project_id, minimum)[0]
 
 
 def _apply(project: Project, fields: ProjectFields) -> None:

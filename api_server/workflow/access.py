@@ -1,4 +1,5 @@
-"""Who may do what in a project's labeling workflow (on top of users.service roles)."""
+"""Who may do what in a project's labeling workflow: the project check is projects.service's one
+(`project_access`); this adds tasks and the workflow's view of roles."""
 
 from __future__ import annotations
 
@@ -6,17 +7,10 @@ from sqlalchemy.orm import Session
 
 from api_server.common.errors import NotFound
 from api_server.db.models import Project, Task, User
+from api_server.projects.service import project_access
 from api_server.users.roles import Role, at_least
-from api_server.users.service import acting_role, check_project_role
-from api_server.workflow import repository
 
-
-def project_access(session: Session, user: User, project_id: int, minimum: Role) -> tuple[Project, str]:
-    """The project and the caller's role in it: 404 when it does not exist, 403 naming the role needed."""
-    project, membership = repository.project_with_role(session, project_id, user.id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
-    return project, check_project_role(acting_role(user, membership), project_id, minimum)
+__all__ = ["is_at_least", "project_access", "sees_everyones_work", "task_access"]
 
 
 def task_access(session: Session, user: User, task_id: int, minimum: Role) -> tuple[Task, Project, str]:

@@ -17,7 +17,6 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     Select,
-    and_,
     bindparam,
     delete,
     exists,
@@ -31,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api_server.db.base import utcnow
-from api_server.db.models import Annotation, Project, ProjectMember, Task, TaskLock, TaskTransition
+from api_server.db.models import Annotation, Project, Task, TaskLock, TaskTransition
 
 SEQUENTIAL = "Sequential sampling"
 UNIFORM = "Uniform sampling"
@@ -58,21 +57,6 @@ def _counted(skips_count: bool) -> list[ColumnElement[bool]]:
     if not skips_count:
         conditions.append(Annotation.was_cancelled.is_(False))
     return conditions
-
-
-# --- the project and the caller's role ------------------------------------------------------
-
-
-@cache
-def _project_with_role() -> Select[Project, str | None]:
-    member = and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == _P("user_id"))
-    return select(Project, ProjectMember.role).outerjoin(ProjectMember, member).where(Project.id == _P("project_id"))
-
-
-def project_with_role(session: Session, project_id: int, user_id: int) -> tuple[Project | None, str | None]:
-    """The project and the user's membership role in it, in one query."""
-    row = session.execute(_project_with_role(), {"project_id": project_id, "user_id": user_id}).first()
-    return (row[0], row[1]) if row is not None else (None, None)
 
 
 # --- task rows --------------------------------------------------------------------------------
