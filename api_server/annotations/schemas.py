@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api_server.common import ls_json
 from api_server.common.time import as_utc
 from api_server.db.models import Annotation
 
@@ -74,31 +75,20 @@ class AnnotationPublic(BaseModel):
 
 
 def annotation_state(row: Annotation) -> str:
-    if row.review_status:
-        return row.review_status
-    return "skipped" if row.was_cancelled else "submitted"
+    return ls_json.annotation_state(row.review_status, row.was_cancelled)
+
+
+# The API's fields in Label Studio's shape (common.ls_json; AnnotationPublic declares the same keys);
+# created_username is the caller's to give.
+_PUBLIC = ls_json.writer(
+    ls_json.ANNOTATION,
+    ls_json.API,
+    {"ts": as_utc},
+    {"state": annotation_state, "created_username": lambda row: "", "created_ago": lambda row: ""},
+)
 
 
 def to_public(row: Annotation, username: str = "") -> AnnotationPublic:
-    return AnnotationPublic(
-        id=row.id,
-        result=row.result,
-        task=row.task_id,
-        project=row.project_id,
-        completed_by=row.completed_by_id,
-        created_username=username,
-        was_cancelled=row.was_cancelled,
-        ground_truth=row.ground_truth,
-        lead_time=row.lead_time,
-        draft_created_at=as_utc(row.draft_created_at),
-        parent_prediction=row.parent_prediction_id,
-        parent_annotation=row.parent_annotation_id,
-        last_action=row.last_action,
-        updated_by=row.updated_by_id,
-        review_status=row.review_status,
-        state=annotation_state(row),
-        import_id=row.import_id,
-        bulk_created=row.bulk_created,
-        created_at=as_utc(row.created_at),
-        updated_at=as_utc(row.updated_at),
-    )
+    fields = _PUBLIC(row)
+    fields["created_username"] = username
+    return AnnotationPublic(**fields)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
+from api_server.common import ls_json
 from api_server.exports.source import Batch, Selection, view_id_pages
 
 BATCH = 5000
@@ -81,27 +82,43 @@ class Dialect:
         return f"({sql})::text" if self.pg else sql
 
 
-def _annotation_json(d: Dialect) -> str:
-    return d.obj(
-        [
-            ("id", "a.id"),
-            ("completed_by", "a.completed_by_id"),
-            ("result", d.doc("a.result")),
-            ("was_cancelled", d.boolean("a.was_cancelled")),
-            ("ground_truth", d.boolean("a.ground_truth")),
-            ("created_at", d.ts("a.created_at")),
-            ("updated_at", d.ts("a.updated_at")),
-            ("draft_created_at", d.ts("a.draft_created_at")),
-            ("lead_time", d.finite("a.lead_time")),
-            ("review_status", "a.review_status"),
-            ("last_action", "a.last_action"),
-            ("task", "a.task_id"),
-            ("project", "a.project_id"),
-            ("updated_by", "a.updated_by_id"),
-            ("parent_prediction", "a.parent_prediction_id"),
-            ("parent_annotation", "a.parent_annotation_id"),
-        ]
+def _value(d: Dialect, kind: str, column: str) -> str:
+    """An SQL expression giving a column's value for json_build_object / json_object."""
+    if kind == "doc":
+        return d.doc(column)
+    if kind == "ts":
+        return d.ts(column)
+    if kind == "bool":
+        return d.boolean(column)
+    if kind == "float":
+        return d.finite(column)
+    return column
+
+
+def _annotation_derived(d: Dialect) -> dict[str, str]:
+    """The derived annotation fields, by the rules of common.ls_json written in SQL."""
+    count = (
+        "CASE WHEN jsonb_typeof(a.result) = 'array' THEN jsonb_array_length(a.result) ELSE 0 END"
+        if d.pg
+        else "json_array_length(a.result)"  # 0 for a stored non-array, as ls_json.result_count
     )
+    return {
+        "prediction": d.obj([]),
+        "result_count": count,
+        "state": "coalesce(nullif(a.review_status, ''), CASE WHEN a.was_cancelled THEN 'skipped' ELSE 'submitted' END)",
+    }
+
+
+def _annotation_json(d: Dialect) -> str:
+    """One annotation as Label Studio's export JSON, its pairs generated from common.ls_json."""
+    derived = _annotation_derived(d)
+    pairs = []
+    for f in ls_json.fields_of(ls_json.ANNOTATION, ls_json.EXPORT):
+        # A KeyError here: the table gives the export a derived field without its SQL rule.
+        pairs.append((f.key, derived.pop(f.key) if f.column is None else _value(d, f.kind, f"a.{f.column}")))
+    if derived:
+        raise LookupError(f"SQL rules for fields the export does not write: {sorted(derived)}")
+    return d.obj(pairs)
 
 
 def _prediction_json(d: Dialect) -> str:
@@ -120,24 +137,9 @@ def _prediction_json(d: Dialect) -> str:
     )
 
 
-# Top-level task fields: (key, kind, column). Kinds say how a value becomes JSON text.
-TASK_FIELDS = (
-    ("id", "num", "t.id"),
-    ("data", "doc", "t.data"),
-    ("meta", "doc", "t.meta"),
-    ("created_at", "ts", "t.created_at"),
-    ("updated_at", "ts", "t.updated_at"),
-    ("inner_id", "num", "t.inner_id"),
-    ("total_annotations", "num", "t.total_annotations"),
-    ("cancelled_annotations", "num", "t.cancelled_annotations"),
-    ("total_predictions", "num", "t.total_predictions"),
-    ("is_labeled", "bool", "t.is_labeled"),
-    ("overlap", "num", "t.overlap"),
-    ("state", "str", "t.state"),
-    ("project", "num", "t.project_id"),
-    ("file_upload", "num", "t.file_upload_id"),
-    ("updated_by", "num", "t.updated_by_id"),
-)
+# Top-level task fields: (key, kind, column), from common.ls_json. Kinds say how a value becomes JSON text.
+TASK_FIELDS = tuple((f.key, f.kind, f"t.{f.column}") for f in ls_json.fields_of(ls_json.TASK, ls_json.EXPORT))
+NESTED_KEYS = ls_json.keys_of(ls_json.TASK_NESTED, ls_json.EXPORT)
 
 
 def _json_text(d: Dialect, kind: str, column: str) -> str:
@@ -171,14 +173,13 @@ def task_json_sql(d: Dialect) -> str:
     predictions = d.when("t.total_predictions > 0", d.array(_prediction_json(d), "predictions", "p"))
     if not d.pg:
         # SQLite's json_object is cheaper than its string concatenation (measured).
-        plain = {"doc": d.doc, "ts": d.ts, "bool": d.boolean}
-        pairs = [(key, plain[kind](column) if kind in plain else column) for key, kind, column in TASK_FIELDS]
-        pairs += [("annotations", annotations), ("predictions", predictions), ("drafts", "json_array()")]
+        nested = {"annotations": annotations, "predictions": predictions, "drafts": "json_array()"}
+        pairs = [(key, _value(d, kind, column)) for key, kind, column in TASK_FIELDS]
+        pairs += [(key, nested[key]) for key in NESTED_KEYS]
         return d.obj(pairs)
+    nested = {"annotations": d.text(annotations), "predictions": d.text(predictions), "drafts": "'[]'"}
     parts = [f"""'"{key}":' || {_json_text(d, kind, column)}""" for key, kind, column in TASK_FIELDS]
-    parts.append(f"""'"annotations":' || {d.text(annotations)}""")
-    parts.append(f"""'"predictions":' || {d.text(predictions)}""")
-    parts.append("""'"drafts":[]'""")
+    parts += [f"""'"{key}":' || {nested[key]}""" for key in NESTED_KEYS]
     return "'{' || " + " || ',' || ".join(parts) + " || '}'"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, SQLColumnExpression, Text, cast, delete, func, select
 from sqlalchemy.orm import Session
 
+from api_server.common import ls_json
 from api_server.common.errors import BadRequest
 from api_server.db.models import Annotation, Prediction, Task
 from api_server.views.filters import Order
@@ -36,23 +37,11 @@ TASK_COLUMNS = (
     Task.created_at,
     Task.updated_at,
 )
-ANNOTATION_COLUMNS = (
-    Annotation.id,
-    Annotation.task_id,
-    Annotation.project_id,
-    Annotation.completed_by_id,
-    cast(Annotation.result, Text).label("result"),
-    Annotation.was_cancelled,
-    Annotation.ground_truth,
-    Annotation.lead_time,
-    Annotation.review_status,
-    Annotation.parent_prediction_id,
-    Annotation.parent_annotation_id,
-    Annotation.last_action,
-    Annotation.updated_by_id,
-    Annotation.draft_created_at,
-    Annotation.created_at,
-    Annotation.updated_at,
+# Every column the Label Studio annotation shape reads (common.ls_json), stored JSON as text.
+ANNOTATION_COLUMNS = tuple(
+    cast(getattr(Annotation, f.column), Text).label(f.column) if f.kind == "doc" else getattr(Annotation, f.column)
+    for f in ls_json.ANNOTATION
+    if f.column is not None
 )
 PREDICTION_COLUMNS = (
     Prediction.id,

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
+from api_server.common import ls_json
 from api_server.storages.presign import PREFIXES, resolve_task_data
 
 Fragment = orjson.Fragment
@@ -38,45 +39,29 @@ def data_text(raw: str, task_id: int, resolve: bool) -> str:
     return dumps(resolve_task_data(data, task_id)).decode() if isinstance(data, dict) else raw
 
 
+def _doc(text: str | None) -> Fragment:
+    return Fragment(text if text is not None else "null")
+
+
+_TASK = ls_json.writer(ls_json.TASK, ls_json.TASKS, {"doc": _doc})
+_ANNOTATION = ls_json.writer(
+    ls_json.ANNOTATION,
+    ls_json.TASKS,
+    {"doc": _doc},
+    {"state": lambda row: ls_json.annotation_state(row.review_status, row.was_cancelled)},
+)
+
+
 def task_dict(row: Any, resolve: bool = False) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "data": Fragment(data_text(row.data, row.id, resolve)),
-        "meta": Fragment(row.meta or "{}"),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "inner_id": row.inner_id,
-        "total_annotations": row.total_annotations,
-        "cancelled_annotations": row.cancelled_annotations,
-        "total_predictions": row.total_predictions,
-        "is_labeled": row.is_labeled,
-        "overlap": row.overlap,
-        "state": row.state,
-        "project": row.project_id,
-        "file_upload": row.file_upload_id,
-        "updated_by": row.updated_by_id,
-    }
+    out = _TASK(row)
+    if resolve:
+        out["data"] = Fragment(data_text(row.data, row.id, resolve))
+    return out
 
 
 def annotation_dict(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "completed_by": row.completed_by_id,
-        "result": Fragment(row.result),
-        "was_cancelled": row.was_cancelled,
-        "ground_truth": row.ground_truth,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "draft_created_at": row.draft_created_at,
-        "lead_time": row.lead_time,
-        "review_status": row.review_status,
-        "last_action": row.last_action,
-        "task": row.task_id,
-        "project": row.project_id,
-        "updated_by": row.updated_by_id,
-        "parent_prediction": row.parent_prediction_id,
-        "parent_annotation": row.parent_annotation_id,
-    }
+    """An annotation row of tasks.repository.ANNOTATION_COLUMNS (result as JSON text)."""
+    return _ANNOTATION(row)
 
 
 def prediction_dict(row: Any) -> dict[str, Any]:
@@ -97,7 +82,13 @@ def full_task_dict(
     row: Any, annotations: Sequence[Any], predictions: Sequence[Any], resolve: bool = False
 ) -> dict[str, Any]:
     out = task_dict(row, resolve)
-    out["annotations"] = [annotation_dict(a) for a in annotations]
-    out["predictions"] = [prediction_dict(p) for p in predictions]
-    out["drafts"] = []
+    nested = {
+        "annotations": [annotation_dict(a) for a in annotations],
+        "predictions": [prediction_dict(p) for p in predictions],
+        "drafts": [],
+    }
+    out.update((key, nested[key]) for key in _NESTED_KEYS)
     return out
+
+
+_NESTED_KEYS = ls_json.keys_of(ls_json.TASK_NESTED, ls_json.TASKS)

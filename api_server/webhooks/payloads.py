@@ -18,6 +18,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from api_server.common import ls_json
 from api_server.common.secrets import masked_headers, masked_url
 from api_server.common.time import as_utc
 from api_server.db.base import Base
@@ -48,45 +49,14 @@ def _json(value: Any) -> Any:
     return str(value)
 
 
-def task_dict(task: Task) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "data": task.data,
-        "meta": task.meta,
-        "project": task.project_id,
-        "inner_id": task.inner_id,
-        "is_labeled": task.is_labeled,
-        "overlap": task.overlap,
-        "total_annotations": task.total_annotations,
-        "cancelled_annotations": task.cancelled_annotations,
-        "total_predictions": task.total_predictions,
-        "file_upload": task.file_upload_id,
-        "updated_by": task.updated_by_id,
-        "created_at": _json(task.created_at),
-        "updated_at": _json(task.updated_at),
-    }
-
-
-def annotation_dict(a: Annotation) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "result": a.result,
-        "task": a.task_id,
-        "project": a.project_id,
-        "completed_by": a.completed_by_id,
-        "updated_by": a.updated_by_id,
-        "was_cancelled": a.was_cancelled,
-        "ground_truth": a.ground_truth,
-        "lead_time": a.lead_time,
-        "last_action": a.last_action,
-        "parent_prediction": a.parent_prediction_id,
-        "parent_annotation": a.parent_annotation_id,
-        "import_id": a.import_id,
-        "bulk_created": a.bulk_created,
-        "draft_created_at": _json(a.draft_created_at),
-        "created_at": _json(a.created_at),
-        "updated_at": _json(a.updated_at),
-    }
+# Tasks and annotations as rows in Label Studio's shape (common.ls_json); data, meta and result as stored.
+task_dict = ls_json.writer(ls_json.TASK, ls_json.WEBHOOK, {"ts": _json})
+annotation_dict = ls_json.writer(
+    ls_json.ANNOTATION,
+    ls_json.WEBHOOK,
+    {"ts": _json},
+    {"state": lambda a: ls_json.annotation_state(a.review_status, a.was_cancelled)},
+)
 
 
 def row_dict(row: Base) -> dict[str, Any]:
