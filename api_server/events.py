@@ -5,7 +5,7 @@ event exists exactly when the change it describes was committed, and the request
 not the subscribers' work. The labeling loop's PostgreSQL function writes the same rows itself
 (migration 0008). `fan_out()`, run by the job runner's event thread (in the API process or in
 `kubelabel worker`), hands each row to the subscribers (webhooks, ML training triggers, export
-storages), which register with `subscribe()` when their package is imported, and deletes it in
+storages), registered with `subscribe()` by api_server/wiring.py, and deletes it in
 the same transaction as what they wrote: every event is fanned out once.
 
 Fan-outs run one at a time (a PostgreSQL advisory lock; SQLite's write lock), in outbox order, so

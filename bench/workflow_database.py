@@ -36,8 +36,8 @@ import psycopg
 from apiserver import CpuMeter, Server
 from workflow import RESULT, add_load_arguments, check, percentile, setup, yardstick
 
-import api_server.app  # noqa: F401  (importing the app registers the event subscribers)
 from api_server.settings import Settings
+from api_server.wiring import wire
 from api_server.workflow import pg_loop
 
 # The submission's parameters that stay NULL in the API's calls for a plain submission.
@@ -67,6 +67,7 @@ def wal(dsn: str) -> tuple[int, int]:
 def script(first_user: int) -> str:
     """One annotator's cycle in pgbench's language; constants come in as -D variables (bound parameters)."""
     given = {"task_id": ":tid", "user_id": ":uid", "now": "now()", **dict.fromkeys(NULLS, "NULL")}
+    wire()  # the submission's listener check is built from the event subscribers, as in the API
     submit = PLACEHOLDER.sub(lambda m: given.get(m[1], f":{m[1]}"), pg_loop._submit_checked())
     return (
         f"\\set uid {first_user} + :client_id\n"

@@ -11,6 +11,7 @@ from api_server.storages.providers.base import (
     StorageAuthError,
     StorageError,
     StorageProvider,
+    endpoint_as_url,
 )
 from api_server.storages.providers.credentials import Credentials, load_credentials
 from api_server.storages.providers.filters import KeyFilter
@@ -69,11 +70,6 @@ def make_provider(
 
         return AzureBlobProvider(bucket, credentials=credentials, account_name=account_name, endpoint_url=endpoint_url)
     raise StorageError(f"unknown storage provider {kind!r} (expected s3, gcs or azure)")
-
-
-def endpoint_as_url(endpoint_url: str, kind: str) -> str:
-    """The endpoint as the SDK will use it (the GCS emulator setting may omit the scheme)."""
-    return f"http://{endpoint_url}" if kind == "gcs" and "://" not in endpoint_url else endpoint_url
 
 
 def check_endpoint(endpoint_url: str, kind: str, *, unresolved_ok: bool = False) -> None:

@@ -81,8 +81,8 @@ class AzureBlobProvider(StorageProvider):
         account_name: str | None = None,
         endpoint_url: str | None = None,
     ) -> None:
-        super().__init__(container)
-        creds = credentials or Credentials()
+        super().__init__(container, credentials, endpoint_url)
+        creds = self.credentials
         self._sas_token: str | None = None
         options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 10}
         if creds.azure_storage_connection_string:
@@ -99,7 +99,7 @@ class AzureBlobProvider(StorageProvider):
                     "azure: no credentials (set AZURE_STORAGE_CONNECTION_STRING, or the account name with "
                     "AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN)"
                 )
-            url = (endpoint_url or f"https://{name}.blob.core.windows.net").rstrip("/")
+            url = self.endpoint_url or f"https://{name}.blob.core.windows.net"
             credential: Any
             if creds.azure_storage_account_key:
                 credential = {"account_name": name, "account_key": creds.azure_storage_account_key}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
+from api_server.storages.providers.credentials import Credentials
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -52,10 +54,15 @@ class StorageProvider(abc.ABC):
     #: Label Studio storage type name: s3, gcs or azure.
     kind: str
 
-    def __init__(self, bucket: str) -> None:
+    def __init__(self, bucket: str, credentials: Credentials | None = None, endpoint_url: str | None = None) -> None:
+        """What every provider's constructor starts with: the bucket, the credentials (none: the SDK's
+        default chain, e.g. a workload identity) and the endpoint as the SDK uses it (None: the
+        provider's public service)."""
         if not bucket:
             raise StorageError(f"{self.kind}: bucket/container name is empty")
         self.bucket = bucket
+        self.credentials = credentials or Credentials()
+        self.endpoint_url = (endpoint_as_url(endpoint_url, self.kind).rstrip("/") or None) if endpoint_url else None
 
     def uri(self, key: str) -> str:
         """The storage URI of an object, as Label Studio writes it into task data."""
@@ -95,3 +102,8 @@ class StorageProvider(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
+
+
+def endpoint_as_url(endpoint_url: str, kind: str) -> str:
+    """The endpoint as the SDK will use it (the GCS emulator setting may omit the scheme)."""
+    return f"http://{endpoint_url}" if kind == "gcs" and "://" not in endpoint_url else endpoint_url

@@ -67,11 +67,8 @@ class GCSProvider(StorageProvider):
         project_id: str | None = None,
         endpoint_url: str | None = None,
     ) -> None:
-        super().__init__(bucket)
-        creds = credentials or Credentials()
-        self.endpoint_url = (endpoint_url or os.environ.get(EMULATOR_ENV) or "").rstrip("/") or None
-        if self.endpoint_url and "://" not in self.endpoint_url:
-            self.endpoint_url = "http://" + self.endpoint_url
+        super().__init__(bucket, credentials, endpoint_url or os.environ.get(EMULATOR_ENV))
+        creds = self.credentials
         self._signer: Any = None
         client_credentials: Any
         if creds.google_application_credentials_json:

@@ -51,9 +51,8 @@ class S3Provider(StorageProvider):
         sse_kms_key_id: str | None = None,
         signature_version: str = "s3v4",
     ) -> None:
-        super().__init__(bucket)
-        creds = credentials or Credentials()
-        self.endpoint_url = endpoint_url or None
+        super().__init__(bucket, credentials, endpoint_url)
+        creds = self.credentials
         self.sse_kms_key_id = sse_kms_key_id or None
         # Without explicit keys boto3's default chain applies (env, web identity / IRSA, instance role).
         session = boto3.session.Session(

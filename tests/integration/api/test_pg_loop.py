@@ -103,7 +103,7 @@ def test_a_subscriber_to_task_completed_alone_hears_every_completion(api, live_s
         seen.append((action, objects["task"].id))
 
     events.subscribe(on_completed, actions=["TASK_COMPLETED"])
-    pg_loop._submit_checked.cache_clear()  # built once from the subscribers, normally all registered at import
+    pg_loop._submit_checked.cache_clear()  # built once from the subscribers (wiring.wire runs first)
     try:
         project, tasks = project_with_tasks(api, TEXT_CONFIG, 2, overlap=1)
         with member(api, live_server, project["id"], "annotator", "ann") as annotator:
