@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api_server.common.errors import BadRequest
 from api_server.db.models import User
-from api_server.exports import jsontext, rawsql, source, vision, writers
+from api_server.exports import encoders, jsontext, rawsql, source, vision
 from api_server.exports.formats import INFO, ExportType, available
 from api_server.labelconfig.parser import LabelConfigError, LabelInterface, parse
 from api_server.projects import service as projects
@@ -123,7 +123,7 @@ def _body(session: Session, export: ExportPlan) -> Iterator[bytes]:
         pages = rawsql.task_json_pages(session, selection)
         if selection.resolve:
             pages = ([_resolved_task(t) for t in page] for page in pages)
-        yield from writers.json_texts(pages, lines=fmt is ExportType.JSONL)
+        yield from encoders.json_texts(pages, lines=fmt is ExportType.JSONL)
         return
     batches = rawsql.batches(session, selection)
     if selection.resolve:
@@ -132,14 +132,14 @@ def _body(session: Session, export: ExportPlan) -> Iterator[bytes]:
             for b in batches
         )
     if fmt is ExportType.JSON_MIN:
-        yield from writers.json_min(batches, interface)
+        yield from encoders.json_min(batches, interface)
     elif fmt in (ExportType.CSV, ExportType.TSV):
         keys = source.data_keys(session, selection)
-        yield from writers.table(batches, interface, keys, "\t" if fmt is ExportType.TSV else ",")
+        yield from encoders.table(batches, interface, keys, "\t" if fmt is ExportType.TSV else ",")
     else:
         assert interface is not None
         if fmt is ExportType.CONLL2003:
-            yield from writers.conll(batches, interface)
+            yield from encoders.conll(batches, interface)
         elif fmt is ExportType.COCO:
             yield from vision.coco(batches, interface)
         else:

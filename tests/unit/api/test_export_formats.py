@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import orjson
 
+from api_server.exports.encoders import conll_tags, csv_columns
 from api_server.exports.formats import ExportType, available, listing
 from api_server.exports.rawsql import TaskRow
 from api_server.exports.results import items, prettify
-from api_server.exports.writers import conll_tags, csv_columns
 from api_server.labelconfig.parser import parse
 
 TEXT = "<View><Text name='text' value='$text'/><Choices name='c' toName='text'><Choice value='A'/></Choices></View>"

@@ -1,4 +1,4 @@
-"""Streaming writers: batches of tasks in, chunks of bytes out (one chunk per batch).
+"""Format encoders, streamed: batches of tasks in, chunks of bytes out (one chunk per batch).
 
 Nothing here holds more than one batch; the JSON formats embed stored JSON text as-is.
 """
