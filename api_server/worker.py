@@ -1,4 +1,4 @@
-"""`kubelabel worker [--burst]`: run queued jobs (webhook deliveries now; imports, exports, ML later).
+"""`kubelabel worker [--burst]`: fan events out and run queued jobs (every kind: api_server/wiring.py).
 
 Same settings as the API server (DATABASE_URL, REDIS_URL, KUBELABEL_*). With Redis, workers
 wake up the moment a job is enqueued; without it (or while it is down) they poll the jobs
