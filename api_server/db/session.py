@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -50,6 +50,12 @@ def _regexp(pattern: str | None, value: object) -> bool | None:
     if pattern is None or value is None:
         return None
     return _pattern(pattern).search(str(value)) is not None
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (readiness); raises the driver's error when it does not answer."""
+    with engine.begin() as conn:  # COMMIT, not ROLLBACK: keeps prepared statements
+        conn.execute(text("SELECT 1"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -28,7 +28,7 @@ from api_server.imports import idempotency, parsers, sources
 from api_server.imports.parsers import CONTENT_TYPES, Format
 from api_server.imports.predictions import import_predictions
 from api_server.imports.schemas import ImportResponse, PredictionsImportResponse
-from api_server.imports.service import BATCH, ImportJob
+from api_server.imports.service import BATCH, ImportJob, open_import
 from api_server.media import store as media_store
 from api_server.media.multipart import Limits, MediaForm, StoredMedia
 from api_server.media.multipart import parse as parse_multipart
@@ -89,15 +89,7 @@ def _media_type(request: Request) -> str:
 
 
 async def _open(session: Session, user: User, project_id: int, key: str | None) -> ImportJob:
-    """The import's transaction, the project locked; KeyUsed when the key's import is already done."""
-    job = await _run(ImportJob, session, user, project_id)
-    if key is not None:
-        try:
-            await _run(idempotency.check_unused, session, user.id, project_id, "import", key)
-        except idempotency.KeyUsed:
-            await _run(job.close)
-            raise
-    return job
+    return await _run(open_import, session, user, project_id, key)
 
 
 async def _hash_upload(fingerprint: idempotency.Fingerprint, upload: UploadFile | StoredMedia) -> None:
@@ -118,7 +110,6 @@ async def _read_multipart(
 ) -> MediaForm:
     """The form, media files already stored (api_server/media); access is checked before any byte is."""
     target = await _run(media_store.target_for, session, user, project_id, settings)
-    await _run(session.commit)  # no transaction stays open while the body streams in
     limits = Limits.parse(settings.media_max_file_mb, settings.media_max_files, settings.media_types)
     return await parse_multipart(request.headers, request.stream(), target, limits, hashing=hashing)
 
@@ -230,8 +221,7 @@ async def import_tasks(
                 )
 
         response = await _run(job.finish, return_task_ids, record)
-    except idempotency.KeyUsed as used:
-        await _run(session.rollback)  # the project lock goes before the rest of the body is read
+    except idempotency.KeyUsed as used:  # its transaction is rolled back (open_import)
         if isinstance(form, MediaForm):
             await _run(form.discard)
         if fmt is Format.jsonl:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api_server import events
 from api_server.common.errors import BadRequest
 from api_server.db.models import FileUpload, Project, Task, User
+from api_server.imports import idempotency
 from api_server.imports.schemas import ImportResponse
 from api_server.imports.validation import RowError, TaskIn, TaskValidator
 from api_server.imports.writer import TaskWriter
@@ -267,3 +268,17 @@ class ImportJob:
             self.session.execute(text(f"ANALYZE {', '.join(tables)}"))
             self.session.commit()
         return response
+
+
+def open_import(session: Session, user: User, project_id: int, key: str | None) -> ImportJob:
+    """The import's transaction, the project locked; KeyUsed when the key's import is already done,
+    its transaction rolled back first, so the project lock goes before the rest of the body is read."""
+    job = ImportJob(session, user, project_id)
+    if key is not None:
+        try:
+            idempotency.check_unused(session, user.id, project_id, "import", key)
+        except idempotency.KeyUsed:
+            job.close()
+            session.rollback()
+            raise
+    return job

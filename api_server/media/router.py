@@ -23,15 +23,13 @@ from urllib.parse import quote
 
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
 from api_server.common.errors import NotFound
 from api_server.common.routing import DualSlashRouter
 from api_server.db.models import ImportStorage, MediaFile
 from api_server.deps import CurrentUser, SessionDep, SettingsDep
-from api_server.media import sniff
+from api_server.media import sniff, store
 from api_server.media.store import project_dir
-from api_server.projects.service import get_project
 from api_server.storages import presign
 from api_server.storages.config import StorageConfig
 from api_server.storages.providers import (
@@ -41,12 +39,9 @@ from api_server.storages.providers import (
     StorageError,
     StorageProvider,
 )
-from api_server.users.roles import Role
 
 router = DualSlashRouter(tags=["media"])
 
-# One path segment of plain characters: no separators, no dot segments, no control characters.
-_NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]{1,255}$")
 # Names this server generates: served only through their record, so the files of a deleted
 # project (its records gone with it) never reach a later project that gets the same id.
 _GENERATED = re.compile(r"^[0-9a-f]{32}\.[a-z0-9]+$")
@@ -105,7 +100,7 @@ def _provider(storage: ImportStorage, config: StorageConfig) -> StorageProvider:
 
 
 def _from_bucket(session: Any, row: MediaFile) -> Response:
-    storage = session.get(ImportStorage, row.storage_id) if row.storage_id else None
+    storage = store.bucket_of(session, row)
     if storage is None or row.key is None:
         raise NotFound(f"{row.name}: its import storage was removed")
     config = StorageConfig.from_settings(storage.type, storage.settings)
@@ -143,10 +138,7 @@ def uploaded_file(
     settings: SettingsDep,
 ) -> Response:
     """A media file uploaded to the project (viewer+, as task data is): streamed, Range requests honoured."""
-    get_project(session, user, project_id, Role.viewer)
-    if not _NAME.match(name) or name.endswith(".part"):  # .part: a file still streaming in
-        raise NotFound(f"{name!r}: no such file in project {project_id}")
-    row = session.scalar(select(MediaFile).where(MediaFile.project_id == project_id, MediaFile.name == name))
+    row = store.find_upload(session, user, project_id, name)
     if row is not None and row.key is not None:
         return _from_bucket(session, row)
     path = project_dir(settings, project_id) / name

@@ -11,6 +11,7 @@ first (never in memory) and streamed to the bucket.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from api_server.db.models import ImportStorage, User
+from api_server.common.errors import NotFound
+from api_server.db.models import ImportStorage, MediaFile, User
+from api_server.media import repository as media_repository
 from api_server.projects.service import get_project
 from api_server.settings import Settings
-from api_server.storages import repository
+from api_server.storages import presign
 from api_server.storages.config import StorageConfig
 from api_server.storages.credentials_store import credentials_of
 from api_server.storages.providers import Credentials, StorageProvider
@@ -110,12 +113,39 @@ class Target:
 
 
 def target_for(session: Session, user: User, project_id: int, settings: Settings) -> Target:
-    """The project's media target, after checking the user may import into it (manager+)."""
+    """The project's media target, after checking the user may import into it (manager+).
+
+    Its transaction ends here: none stays open while the request's body streams in."""
     get_project(session, user, project_id, Role.manager)
-    storages: list[ImportStorage] = sorted(repository.import_storages_of(session, project_id), key=lambda s: s.id)
+    storages = presign.import_storages_of(session, project_id)
     if not storages:
-        return Target(project_id, project_dir(settings, project_id), None)
-    storage = storages[0]
-    bucket = Bucket(storage.id, StorageConfig.from_settings(storage.type, storage.settings), credentials_of(storage))
-    staging = media_root(settings) / ".staging"
-    return Target(project_id, staging, bucket)
+        target = Target(project_id, project_dir(settings, project_id), None)
+    else:
+        storage = storages[0]
+        config = StorageConfig.from_settings(storage.type, storage.settings)
+        target = Target(
+            project_id, media_root(settings) / ".staging", Bucket(storage.id, config, credentials_of(storage))
+        )
+    session.commit()
+    return target
+
+
+# --- reading them back ----------------------------------------------------------------------
+
+# One path segment of plain characters: no separators, no dot segments, no control characters.
+_NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f\x7f]{1,255}$")
+
+
+def find_upload(session: Session, user: User, project_id: int, name: str) -> MediaFile | None:
+    """The record of a file uploaded to the project, None when it has none (a file copied over from
+    Label Studio), after checking the caller may see the project's data (viewer+, as task data is);
+    404 for a name that is not one plain file name or names a file still streaming in (`.part`)."""
+    get_project(session, user, project_id, Role.viewer)
+    if not _NAME.match(name) or name.endswith(".part"):
+        raise NotFound(f"{name!r}: no such file in project {project_id}")
+    return media_repository.file_named(session, project_id, name)
+
+
+def bucket_of(session: Session, row: MediaFile) -> ImportStorage | None:
+    """The import storage holding a bucket-stored upload; None once it is removed."""
+    return presign.import_storage(session, row.storage_id) if row.storage_id else None

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from api_server import events
 from api_server.common.errors import BadRequest, NotFound
-from api_server.db.models import Project, ProjectMember, User
+from api_server.db.models import Project, ProjectMember, Task, User
 from api_server.labelconfig.parser import LabelConfigError, LabelInterface, missing_variables, parse
 from api_server.projects import repository
 from api_server.projects.schemas import IGNORED_FIELDS, ProjectFields, ProjectPublic, UserRef
@@ -96,6 +96,15 @@ def project_access(session: Session, user: User, project_id: int, minimum: Role)
 
 def get_project(session: Session, user: User, project_id: int, minimum: Role = Role.viewer) -> Project:
     return project_access(session, user, project_id, minimum)[0]
+
+
+def task_access(session: Session, user: User, task_id: int, minimum: Role) -> tuple[Task, Project, str]:
+    """The same check for a task-scoped call: 404 when the task does not exist, then its project's."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    project, role = project_access(session, user, task.project_id, minimum)
+    return task, project, role
 
 
 def _apply(project: Project, fields: ProjectFields) -> None:

@@ -83,6 +83,16 @@ def _holds(prefix: str, key: str) -> bool:
     return not folder or key.startswith(folder + "/")
 
 
+def import_storages_of(session: Session, project_id: int) -> list[ImportStorage]:
+    """The project's import storages, oldest first (uploaded media go to the first)."""
+    return sorted(repository.import_storages_of(session, project_id), key=lambda s: s.id)
+
+
+def import_storage(session: Session, storage_id: int) -> ImportStorage | None:
+    """The import storage an uploaded media file was stored in (None once it is removed)."""
+    return repository.import_storage(session, storage_id)
+
+
 def storage_for(session: Session, project_id: int, uri: str) -> tuple[ImportStorage, StorageConfig, str]:
     """The project's import storage that holds `uri`: same provider and bucket, its prefix holds the key."""
     kind, bucket, key = split_uri(uri)

@@ -51,6 +51,10 @@ def import_storages_of(session: Session, project_id: int) -> list[ImportStorage]
     return list(session.scalars(select(ImportStorage).where(ImportStorage.project_id == project_id)))
 
 
+def import_storage(session: Session, storage_id: int) -> ImportStorage | None:
+    return session.get(ImportStorage, storage_id)
+
+
 # The export storages of a project (bind `project_id`).
 EXPORT_STORAGES_OF_PROJECT = select(ExportStorage.id).where(ExportStorage.project_id == bindparam("project_id"))
 

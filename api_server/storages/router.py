@@ -15,9 +15,8 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api_server.common.errors import ApiError, NotFound
 from api_server.common.routing import DualSlashRouter
-from api_server.db.models import Task
 from api_server.deps import CurrentUser, SessionDep
-from api_server.projects.service import get_project
+from api_server.projects.service import get_project, task_access
 from api_server.storages import presign, service
 from api_server.storages.config import KINDS
 from api_server.storages.providers import BucketNotFoundError, ObjectNotFoundError, StorageError
@@ -160,10 +159,7 @@ def _media(session: SessionDep, project_id: int, fileuri: str) -> Response:
 
 def task_presign(task_id: int, session: SessionDep, user: CurrentUser, fileuri: Annotated[str, Query()]) -> Response:
     """Redirect to a presigned URL of a task's storage object (or stream it when presign is off)."""
-    task = session.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    get_project(session, user, task.project_id, Role.annotator)
+    task, _, _ = task_access(session, user, task_id, Role.annotator)
     return _media(session, task.project_id, fileuri)
 
 

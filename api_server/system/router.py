@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api_server import __version__
+from api_server.db.session import ping
 from api_server.metrics import REGISTRY
 
 router = APIRouter(tags=["system"])
@@ -25,8 +25,7 @@ async def health() -> dict[str, str]:
 def ready(request: Request) -> JSONResponse:
     """Readiness: the database answers."""
     try:
-        with request.app.state.engine.begin() as conn:  # COMMIT, not ROLLBACK: keeps prepared statements
-            conn.execute(text("SELECT 1"))
+        ping(request.app.state.engine)
     except Exception as exc:  # any driver error means "not ready"
         return JSONResponse({"status": "DOWN", "detail": f"database unreachable: {type(exc).__name__}"}, 503)
     return JSONResponse({"status": "UP"})

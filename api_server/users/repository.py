@@ -13,6 +13,14 @@ def user_by_token_hash(session: Session, token_hash: str) -> User | None:
     return session.scalars(stmt).first()
 
 
+def get(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 
 from api_server.auth import passwords
 from api_server.auth import repository as auth_repository
-from api_server.common.errors import Conflict, Forbidden, NotFound, field_error
+from api_server.common.errors import BadRequest, Conflict, Forbidden, NotFound, field_error
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import ApiToken, User
 from api_server.users import repository
 from api_server.users.auth_cache import AUTH_CACHE
 from api_server.users.roles import Role, at_least
+from api_server.users.schemas import TokenCreated, TokenInfo, UserCreate, UserPublic, UserUpdate
 from api_server.users.tokens import hash_token, new_token
 
 # last_used_at is refreshed at most this often, so reads do not each cost a write.
@@ -36,6 +37,10 @@ def authenticate(session: Session, token: str) -> User | None:
         except SQLAlchemyError:  # bookkeeping only: never refuse a request over it
             session.rollback()
     return user
+
+
+def by_username(session: Session, username: str) -> User | None:
+    return repository.user_by_username(session, username)
 
 
 def create_user(
@@ -150,3 +155,91 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> None:
     if token is None:
         raise NotFound(f"user {user_id} has no token {token_id}")
     session.delete(token)
+
+
+# --- the API's operations: the caller's rights checked, the change committed, public shapes out ------
+
+
+def _existing(session: Session, user_id: int) -> User:
+    found = repository.get(session, user_id)
+    if found is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return found
+
+
+def _self_or(caller: User, user_id: int, minimum: Role) -> None:
+    """Anyone may act on themselves; on another user only with the org role `minimum`."""
+    if user_id != caller.id:
+        require_org_role(caller, minimum)
+
+
+def list_users(session: Session, caller: User) -> list[UserPublic]:
+    require_org_role(caller, Role.manager)
+    return [UserPublic.model_validate(u) for u in repository.all_users(session)]
+
+
+def get_user(session: Session, caller: User, user_id: int) -> UserPublic:
+    _self_or(caller, user_id, Role.manager)
+    return UserPublic.model_validate(_existing(session, user_id))
+
+
+def add_user(session: Session, caller: User, body: UserCreate) -> UserPublic:
+    require_org_role(caller, Role.admin)
+    created = create_user(session, **body.model_dump(mode="json"))
+    session.commit()
+    return UserPublic.model_validate(created)
+
+
+def update_user(session: Session, caller: User, user_id: int, body: UserUpdate) -> UserPublic:
+    require_org_role(caller, Role.admin)
+    found = _existing(session, user_id)
+    changes = body.model_dump(exclude_unset=True, mode="json")
+    password = changes.pop("password", None)
+    for key, value in changes.items():
+        setattr(found, key, value)
+    if password is not None:
+        set_password(session, found, password)
+    session.commit()
+    return UserPublic.model_validate(found)
+
+
+def delete_user(session: Session, caller: User, user_id: int) -> None:
+    require_org_role(caller, Role.admin)
+    if user_id == caller.id:
+        raise BadRequest("you cannot delete yourself")
+    session.delete(_existing(session, user_id))
+    session.commit()
+
+
+def issue_token_for(session: Session, caller: User, user_id: int) -> str:
+    """An extra API token for a user (admins only); its key, shown once."""
+    require_org_role(caller, Role.admin)
+    key = issue_token(session, _existing(session, user_id))
+    session.commit()
+    return key
+
+
+def reset_own_tokens(session: Session, caller: User) -> str:
+    # The caller comes from the auth cache, detached: merged into this session to be written.
+    key = reset_tokens(session, session.merge(caller))
+    session.commit()
+    return key
+
+
+def list_tokens(session: Session, caller: User, user_id: int) -> list[TokenInfo]:
+    """A user's tokens (names and prefixes; keys are never shown again): their own, or any for admins."""
+    _self_or(caller, user_id, Role.admin)
+    _existing(session, user_id)
+    return [TokenInfo.model_validate(t) for t in repository.tokens_of(session, user_id)]
+
+
+def create_own_token(session: Session, caller: User, name: str) -> TokenCreated:
+    token, key = create_token(session, session.merge(caller), name)
+    session.commit()
+    return TokenCreated(**TokenInfo.model_validate(token).model_dump(), token=key)
+
+
+def revoke_token_of(session: Session, caller: User, user_id: int, token_id: int) -> None:
+    _self_or(caller, user_id, Role.admin)
+    revoke_token(session, user_id, token_id)
+    session.commit()
