@@ -18,9 +18,8 @@ from api_server.db.models import Project, ProjectMember, Task, User
 from api_server.imports.service import ImportJob
 from api_server.labelconfig.parser import LabelConfigError, parse
 from api_server.settings import Settings
-from api_server.users.repository import user_by_username
 from api_server.users.roles import Role
-from api_server.users.service import create_user, ensure_admin, ensure_admin_password
+from api_server.users.service import by_username, create_user, ensure_admin, ensure_admin_password
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def _admin_with_password(session: Session, admin: User | None, settings: Setting
     missing) with exactly KUBELABEL_ADMIN_PASSWORD; unchanged when it already has it."""
     assert settings.admin_password is not None
     if admin is None:
-        admin = user_by_username(session, settings.admin_username)
+        admin = by_username(session, settings.admin_username)
         if admin is None:
             admin = create_user(session, username=settings.admin_username, role=Role.admin)
         admin.role = Role.admin.value

@@ -28,7 +28,6 @@ from api_server.storages import jobs as storage_jobs
 from api_server.webhooks import delivery as webhook_delivery
 from api_server.webhooks import engine as webhook_engine
 from api_server.webhooks import service as webhook_service
-from api_server.webhooks.repository import ACTIVE_FOR_PROJECT
 
 # Registers, on import, how the fan-out reads the annotations the labeling loop's PostgreSQL
 # function wrote into the outbox (events.resolver at the bottom of that module).
@@ -52,7 +51,7 @@ class JobHandler:
 # Called at each fan-out of the event outbox, in this order, in the fan-out's transaction.
 SUBSCRIBERS: tuple[Subscription, ...] = (
     # One pending delivery per listening webhook (the delivery engine sends it).
-    Subscription(webhook_service.on_event, None, ACTIVE_FOR_PROJECT),
+    Subscription(webhook_service.on_event, None, webhook_service.LISTENERS),
     # ML backends: predict imported tasks, pass annotations on, start training (jobs below).
     Subscription(ml_triggers.on_event, frozenset(ml_triggers.WATCHED), ml_triggers.LISTENERS),
     # Export storages with export_on_save: one export job per project and fan-out.

@@ -1,14 +1,13 @@
-"""Annotation endpoints (Label Studio paths)."""
+"""Annotation endpoints (Label Studio paths); submitting one is the labeling loop's (workflow/router.py)."""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from fastapi import Response
 
 from api_server.annotations import service
-from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, AnnotationUpdate
+from api_server.annotations.schemas import AnnotationPublic, AnnotationUpdate
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
-from api_server.workflow import loop
 
 router = DualSlashRouter(prefix="/api", tags=["annotations"])
 
@@ -17,14 +16,6 @@ router = DualSlashRouter(prefix="/api", tags=["annotations"])
 def list_annotations(task_id: int, session: SessionDep, user: CurrentUser) -> list[AnnotationPublic]:
     """Annotations of a task (annotators see only their own)."""
     return service.list_for_task(session, user, task_id)
-
-
-@router.post("/tasks/{task_id}/annotations/", response_model=AnnotationPublic, status_code=201)
-async def create_annotation(
-    task_id: int, body: AnnotationCreate, request: Request, user: CurrentUser
-) -> AnnotationPublic:
-    """Submit an annotation; `was_cancelled: true` skips the task. The result is checked against the config."""
-    return await loop.submit(request, user, task_id, body)
 
 
 @router.get("/annotations/{annotation_id}/", response_model=AnnotationPublic)

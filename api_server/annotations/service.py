@@ -14,10 +14,8 @@ from api_server.common.errors import BadRequest, Forbidden, NotFound
 from api_server.db.models import Annotation, Project, Task, User
 from api_server.tasks import counters
 from api_server.users.roles import LABELERS, Role
-from api_server.workflow import metrics, txn
-from api_server.workflow import repository as workflow_repository
-from api_server.workflow import service as workflow
-from api_server.workflow.access import is_at_least, project_access, sees_everyones_work, task_access
+from api_server.workflow import public as workflow
+from api_server.workflow.public import is_at_least, project_access, sees_everyones_work, task_access
 
 
 def _username(session: Session, user_id: int | None) -> str:
@@ -104,9 +102,9 @@ def list_for_task(session: Session, user: User, task_id: int) -> list[Annotation
 
 
 def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -> AnnotationPublic:
-    with txn.writing(session):
+    with workflow.writing(session):
         # The task row is locked first (PostgreSQL): the state decision below reads what it writes over.
-        task = workflow_repository.lock_task(session, task_id)
+        task = workflow.lock_task(session, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         project, role = project_access(session, user, task.project_id, Role.annotator)
@@ -129,14 +127,14 @@ def create(session: Session, user: User, task_id: int, body: AnnotationCreate) -
         row.draft_created_at = repository.take_drafts(session, task.id, author, None) or body.draft_created_at
         session.add(row)
         session.flush()
-        workflow_repository.release_lock(session, task.id, author)
+        workflow.release_lock(session, task.id, author)
         counters.refresh_row(session, task)
         event = "skipped" if body.was_cancelled else "submitted"
         workflow.settle(session, task, project, user.id, event, f"annotation {row.id} {event}")
         public = to_public(row, user.username if author == user.id else _username(session, author))
         _publish(session, "ANNOTATION_CREATED", project, task, public)
         session.commit()
-    counter = metrics.ANNOTATIONS_SKIPPED if body.was_cancelled else metrics.ANNOTATIONS_SUBMITTED
+    counter = workflow.ANNOTATIONS_SKIPPED if body.was_cancelled else workflow.ANNOTATIONS_SUBMITTED
     counter.labels(str(project.id)).inc()
     return public
 
@@ -173,8 +171,8 @@ def update(session: Session, user: User, annotation_id: int, body: AnnotationUpd
     author = row.completed_by_id
     if changes.get("completed_by") not in (None, row.completed_by_id):
         author = _check_author(session, role, user, changes["completed_by"])
-    with txn.writing(session):
-        task = workflow_repository.lock_task(session, row.task_id)
+    with workflow.writing(session):
+        task = workflow.lock_task(session, row.task_id)
         row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if task is None or row is None:
             raise NotFound(f"annotation {annotation_id} does not exist")
@@ -202,8 +200,8 @@ def delete(session: Session, user: User, annotation_id: int) -> None:
     row, project, role = _annotation_access(session, user, annotation_id, Role.annotator)
     if row.completed_by_id != user.id and not is_at_least(role, Role.manager):
         raise Forbidden("deleting another user's annotation needs the manager role (or higher)")
-    with txn.writing(session):
-        task = workflow_repository.lock_task(session, row.task_id)
+    with workflow.writing(session):
+        task = workflow.lock_task(session, row.task_id)
         row = session.get(Annotation, annotation_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if task is None or row is None:
             raise NotFound(f"annotation {annotation_id} does not exist")

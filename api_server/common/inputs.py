@@ -28,7 +28,7 @@ from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from api_server.common.errors import field_error
+from api_server.common.errors import BadRequest, field_error
 
 MAX_DEPTH = 100
 INT64_MAX = 2**63 - 1
@@ -261,3 +261,23 @@ class GuardedRoute(APIRoute):
 def _is_form(route: APIRoute) -> bool:
     field = route.body_field
     return field is not None and isinstance(field.field_info, Form)
+
+
+def id_list(request: Request, name: str = "ids") -> list[int] | None:
+    """Task ids of a query parameter (the task list and the export take them): `?ids=1,2`,
+    `?ids=1&ids=2` or `?ids[]=1&ids[]=2`; None when absent."""
+    raw = request.query_params.getlist(name) + request.query_params.getlist(f"{name}[]")
+    if not raw:
+        return None
+    out: list[int] = []
+    for value in raw:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise BadRequest(f"{name}: '{part}' is not a task id", validation_errors={name: ["must be integers"]})
+            if not INT64_MIN <= int(part) <= INT64_MAX:
+                raise BadRequest(f"{name}: {part} is out of range", validation_errors={name: ["integer out of range"]})
+            out.append(int(part))
+    return out

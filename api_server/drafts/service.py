@@ -10,10 +10,8 @@ from api_server.common.errors import BadRequest, Forbidden, NotFound
 from api_server.db.models import Annotation, Draft, User
 from api_server.drafts.schemas import DraftPublic, DraftWrite, to_public
 from api_server.users.roles import Role
-from api_server.workflow import repository as workflow_repository
-from api_server.workflow import service as workflow
-from api_server.workflow import txn
-from api_server.workflow.access import is_at_least, sees_everyones_work, task_access
+from api_server.workflow import public as workflow
+from api_server.workflow.public import is_at_least, sees_everyones_work, task_access
 
 
 def list_for_task(session: Session, user: User, task_id: int, annotation_id: int | None = None) -> list[DraftPublic]:
@@ -35,8 +33,8 @@ def save(session: Session, user: User, task_id: int, body: DraftWrite, annotatio
             raise NotFound(f"annotation {annotation_id} does not exist in task {task_id}")
     if body.result:
         validate_result(project.label_config, body.result)
-    with txn.writing(session):
-        task = workflow_repository.lock_task(session, task_id)  # type: ignore[assignment]  # None checked below
+    with workflow.writing(session):
+        task = workflow.lock_task(session, task_id)  # type: ignore[assignment]  # None checked below
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         where = [Draft.task_id == task.id, Draft.user_id == user.id]
@@ -84,6 +82,6 @@ def update(session: Session, user: User, draft_id: int, body: DraftWrite) -> Dra
 
 def delete(session: Session, user: User, draft_id: int) -> None:
     draft, _ = _own_draft(session, user, draft_id, Role.annotator)
-    with txn.writing(session):
+    with workflow.writing(session):
         session.execute(Draft.__table__.delete().where(Draft.id == draft.id))
         session.commit()

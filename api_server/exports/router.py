@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
+from api_server.common.inputs import id_list
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
 from api_server.exports import service
 from api_server.exports.formats import listing
-from api_server.tasks.router import id_list
 
 router = DualSlashRouter(prefix="/api/projects", tags=["export"])
 

@@ -8,9 +8,7 @@ from fastapi import Query, Response
 
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
-from api_server.ml import jobs as _jobs  # noqa: F401  (registers the ml.* job handlers)
 from api_server.ml import service
-from api_server.ml import triggers as _triggers  # noqa: F401  (subscribes to project events)
 from api_server.ml.schemas import (
     InteractiveRequest,
     InteractiveResponse,

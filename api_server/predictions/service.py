@@ -11,8 +11,8 @@ from api_server.db.models import Prediction, ProjectMember, Task, User
 from api_server.predictions.schemas import PredictionCreate, PredictionPublic, PredictionUpdate, to_public
 from api_server.tasks import counters
 from api_server.users.roles import Role
-from api_server.workflow import txn
-from api_server.workflow.access import project_access, task_access
+from api_server.workflow import public as workflow
+from api_server.workflow.public import project_access, task_access
 
 
 def list_predictions(
@@ -38,7 +38,7 @@ def create(session: Session, user: User, body: PredictionCreate) -> PredictionPu
             f"project: task {task.id} belongs to project {project.id}", validation_errors={"project": ["mismatch"]}
         )
     validate_result(project.label_config, body.result)
-    with txn.writing(session):
+    with workflow.writing(session):
         row = Prediction(
             task_id=task.id,
             project_id=project.id,
@@ -81,7 +81,7 @@ def update(session: Session, user: User, prediction_id: int, body: PredictionUpd
         touched.add(target.id)
     if changes.get("result") is not None:
         validate_result(project.label_config, changes["result"])
-    with txn.writing(session):
+    with workflow.writing(session):
         row = session.get(Prediction, prediction_id, populate_existing=True)  # type: ignore[assignment]  # None checked below
         if row is None:
             raise NotFound(f"prediction {prediction_id} does not exist")
@@ -102,7 +102,7 @@ def update(session: Session, user: User, prediction_id: int, body: PredictionUpd
 def delete(session: Session, user: User, prediction_id: int) -> None:
     row = _access(session, user, prediction_id, Role.manager)
     task_id = row.task_id
-    with txn.writing(session):
+    with workflow.writing(session):
         session.execute(Prediction.__table__.delete().where(Prediction.id == prediction_id))
         counters.refresh(session, [task_id])
         session.commit()

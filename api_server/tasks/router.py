@@ -8,7 +8,7 @@ import orjson
 from fastapi import Depends, Query, Request, Response
 
 from api_server.common.errors import BadRequest
-from api_server.common.inputs import INT64_MAX, INT64_MIN, InputError, check_value
+from api_server.common.inputs import InputError, check_value, id_list
 from api_server.common.pagination import PageParams, page_params
 from api_server.common.routing import DualSlashRouter
 from api_server.deps import CurrentUser, SessionDep
@@ -18,25 +18,6 @@ from api_server.tasks.schemas import BulkDelete, TaskCreate, TaskList, TaskPubli
 from api_server.tasks.serialize import json_response
 
 router = DualSlashRouter(tags=["tasks"])
-
-
-def id_list(request: Request, name: str = "ids") -> list[int] | None:
-    """Ids from `?ids=1,2`, `?ids=1&ids=2` or `?ids[]=1&ids[]=2`; None when absent."""
-    raw = request.query_params.getlist(name) + request.query_params.getlist(f"{name}[]")
-    if not raw:
-        return None
-    out: list[int] = []
-    for value in raw:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if not part.lstrip("-").isdigit():
-                raise BadRequest(f"{name}: '{part}' is not a task id", validation_errors={name: ["must be integers"]})
-            if not INT64_MIN <= int(part) <= INT64_MAX:
-                raise BadRequest(f"{name}: {part} is out of range", validation_errors={name: ["integer out of range"]})
-            out.append(int(part))
-    return out
 
 
 class TaskQuery:

@@ -187,6 +187,10 @@ def _task_of(objects: dict[str, Any]) -> int | None:
     return None
 
 
+# Who listens to a project's events (wiring: the fan-out asks every subscriber in one query).
+LISTENERS = repository.ACTIVE_FOR_PROJECT
+
+
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
     """events subscriber (at fan-out): one pending delivery per listening webhook.
 

@@ -1,4 +1,5 @@
-"""Workflow endpoints: Label Studio's label stream (/next), skip, and kubelabel's history and review."""
+"""Workflow endpoints: Label Studio's label stream (/next) and submitting an annotation (the loop's two
+calls), skip, and kubelabel's history and review."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ async def next_task(
     "label tasks in this view").
     """
     return await loop.next_task(request, user, project_id, view)
+
+
+@router.post("/tasks/{task_id}/annotations/", response_model=AnnotationPublic, status_code=201, tags=["annotations"])
+async def create_annotation(
+    task_id: int, body: AnnotationCreate, request: Request, user: CurrentUser
+) -> AnnotationPublic:
+    """Submit an annotation; `was_cancelled: true` skips the task. The result is checked against the config."""
+    return await loop.submit(request, user, task_id, body)
 
 
 @router.post("/tasks/{task_id}/skip/", response_model=AnnotationPublic, status_code=201)
