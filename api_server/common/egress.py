@@ -228,6 +228,26 @@ def check_url(url: str, kind: str, *, policy: Policy | None = None, unresolved_o
 # --- pinned connections --------------------------------------------------------------------------
 
 
+def connect(host: str, port: int, kind: str, timeout: float, *, policy: Policy | None = None) -> socket.socket:
+    """A TCP connection to the first reachable checked address of `host` (for clients below httpx).
+
+    EgressRefused when an address is not allowed; OSError when none resolves or answers."""
+    try:
+        addresses = checked_addresses(host, port, kind, policy=policy)
+    except OSError as exc:
+        raise OSError(f"{host} does not resolve ({exc.strerror or exc})") from None
+    error: OSError | None = None
+    for ip in addresses:
+        try:
+            sock = socket.create_connection((str(ip), port), timeout=timeout)
+        except OSError as exc:
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error or OSError(f"{host}: no address")
+
+
 class _PinnedBackend(httpcore.NetworkBackend):
     """Resolves and checks the host at each new connection, then connects to a checked address."""
 

@@ -20,9 +20,9 @@ A claim counts an attempt and leases the delivery for twice the timeout. A proce
 after sending but before settling leaves the lease to run out: the delivery is sent again, with
 the same delivery id (at least once; receivers deduplicate by `X-Kubelabel-Delivery`).
 
-Requests go through one pooled, kept-alive httpx client per endpoint origin, built by the
-outbound-address policy (api_server/common/egress.py: every new connection resolves and checks
-the host, then connects to the checked address). A refused address fails the delivery at once.
+Requests go out over kept-alive connections per endpoint origin (api_server/webhooks/sender.py:
+every new connection is opened by the outbound-address policy, which resolves and checks the host,
+then connects to the checked address). A refused address fails the delivery at once.
 
 A failure (non-2xx, timeout, connection error) retries the delivery after
 KUBELABEL_JOB_BACKOFF_BASE x 2^(attempt-1) seconds (capped by KUBELABEL_JOB_BACKOFF_MAX) until
@@ -43,9 +43,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
@@ -60,6 +58,7 @@ from api_server.jobs.queue import backoff_seconds
 from api_server.settings import Settings
 from api_server.webhooks import repository
 from api_server.webhooks.delivery import DELIVERIES, render
+from api_server.webhooks.sender import Sender, SendFailed
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +136,7 @@ class DeliveryEngine:
         self._lock = threading.Lock()
         self.failing: set[int] = set()  # webhooks whose failure count a success must reset
         self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
-        self.clients: dict[tuple[str, str], httpx.Client] = {}
-        self._clients_lock = threading.Lock()
+        self.sender = Sender("webhook", settings.webhook_timeout, _DRAIN_LIMIT)
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
         # A claim covers its wait in the lane: at most LANE_DEPTH rounds of the endpoint's share.
         self.lease = timedelta(seconds=max((LANE_DEPTH + 2) * settings.webhook_timeout, 30.0))
@@ -157,10 +155,7 @@ class DeliveryEngine:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
         self.settle()
-        with self._clients_lock:
-            for client in self.clients.values():
-                client.close()
-            self.clients.clear()
+        self.sender.close()
 
     # --- claiming ------------------------------------------------------------------------------
 
@@ -247,17 +242,6 @@ class DeliveryEngine:
 
     # --- sending (pool threads) -----------------------------------------------------------------
 
-    def _client(self, url: str) -> httpx.Client:
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        with self._clients_lock:
-            client = self.clients.get(key)
-            if client is None:
-                timeout = self.settings.webhook_timeout
-                client = egress.client("webhook", timeout=timeout, limits=egress.Limits(max_seconds=timeout))
-                self.clients[key] = client
-            return client
-
     def _lane(self, webhook_id: int) -> None:
         """Send the lane's deliveries one after another (one of at most `per_endpoint` threads on it)."""
         while True:
@@ -283,19 +267,11 @@ class DeliveryEngine:
             return _Result(item.id, item.webhook_id, item.attempts, None, "the webhook was deactivated", True, False)
         body, headers = render(item.id, item.action, item.payload, hook.headers, hook.secret, int(time.time()))
         try:
-            with self._client(hook.url).stream("POST", hook.url, content=body, headers=headers) as response:
-                # Only the status counts and the answer is never kept, but it is read to its end
-                # (up to a bound): a connection is reused only after its response was consumed.
-                read = 0
-                for chunk in response.iter_raw():
-                    read += len(chunk)
-                    if read > _DRAIN_LIMIT:
-                        break  # a large answer: this connection is closed instead
+            code = self.sender.post(hook.url, body, headers)
         except egress.EgressRefused as exc:
             return _Result(item.id, item.webhook_id, item.attempts, None, exc.reason, permanent=True)
-        except httpx.HTTPError as exc:
-            return _Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT])
-        code = response.status_code
+        except SendFailed as exc:
+            return _Result(item.id, item.webhook_id, item.attempts, None, str(exc)[:_ERROR_LIMIT])
         return _Result(item.id, item.webhook_id, item.attempts, code, None if 200 <= code < 300 else f"HTTP {code}")
 
     # --- settling ------------------------------------------------------------------------------
@@ -435,4 +411,3 @@ class BacklogMetrics(Collector):
 
 def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - as_utc(since)).total_seconds()) if since is not None else 0.0
-
