@@ -61,7 +61,8 @@ class Dialect:
         return f"CASE WHEN abs({column}) <= 1.7976931348623157e308 THEN {column} END"
 
     def boolean(self, column: str) -> str:
-        return column if self.pg else f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
+        # json() of a constant is computed once per statement, not per row.
+        return column if self.pg else f"CASE WHEN {column} THEN json('true') ELSE json('false') END"
 
     def array(self, inner: str, table: str, alias: str) -> str:
         if self.pg:
@@ -95,30 +96,43 @@ def _value(d: Dialect, kind: str, column: str) -> str:
     return column
 
 
-def _annotation_derived(d: Dialect) -> dict[str, str]:
-    """The derived annotation fields, by the rules of common.ls_json written in SQL."""
-    count = (
-        "CASE WHEN jsonb_typeof(a.result) = 'array' THEN jsonb_array_length(a.result) ELSE 0 END"
-        if d.pg
-        else "json_array_length(a.result)"  # 0 for a stored non-array, as ls_json.result_count
-    )
-    return {
-        "prediction": d.obj([]),
-        "result_count": count,
-        "state": "coalesce(nullif(a.review_status, ''), CASE WHEN a.was_cancelled THEN 'skipped' ELSE 'submitted' END)",
+def _annotation_fields(d: Dialect) -> list[tuple[str, str, str]]:
+    """(key, kind, expression) of an exported annotation, from common.ls_json; derived fields by its rules."""
+    derived = {
+        "prediction": ("doc", "'{}'::jsonb" if d.pg else "'{}'"),
+        "result_count": (  # 0 for a stored non-array, as ls_json.result_count
+            "int",
+            "CASE WHEN jsonb_typeof(a.result) = 'array' THEN jsonb_array_length(a.result) ELSE 0 END"
+            if d.pg
+            else "json_array_length(a.result)",
+        ),
+        "state": (
+            "str",
+            "coalesce(nullif(a.review_status, ''), CASE WHEN a.was_cancelled THEN 'skipped' ELSE 'submitted' END)",
+        ),
     }
+    out = []
+    for f in ls_json.fields_of(ls_json.ANNOTATION, ls_json.EXPORT):
+        # A KeyError here: the table gives the export a derived field without its SQL rule.
+        out.append((f.key, *derived.pop(f.key)) if f.column is None else (f.key, f.kind, f"a.{f.column}"))
+    if derived:
+        raise LookupError(f"SQL rules for fields the export does not write: {sorted(derived)}")
+    return out
 
 
 def _annotation_json(d: Dialect) -> str:
-    """One annotation as Label Studio's export JSON, its pairs generated from common.ls_json."""
-    derived = _annotation_derived(d)
-    pairs = []
-    for f in ls_json.fields_of(ls_json.ANNOTATION, ls_json.EXPORT):
-        # A KeyError here: the table gives the export a derived field without its SQL rule.
-        pairs.append((f.key, derived.pop(f.key) if f.column is None else _value(d, f.kind, f"a.{f.column}")))
-    if derived:
-        raise LookupError(f"SQL rules for fields the export does not write: {sorted(derived)}")
-    return d.obj(pairs)
+    """SQLite: one annotation as a JSON object (json_object)."""
+    return d.obj([(key, _value(d, kind, expr)) for key, kind, expr in _annotation_fields(d)])
+
+
+def _annotations_text_pg(d: Dialect) -> str:
+    """PostgreSQL: a task's annotations as JSON text, concatenated as task_json_sql does the task."""
+    parts = [f"""'"{key}":' || {_json_text(d, kind, expr)}""" for key, kind, expr in _annotation_fields(d)]
+    one = "'{' || " + " || ',' || ".join(parts) + " || '}'"
+    return (
+        f"(SELECT coalesce('[' || string_agg({one}, ',' ORDER BY a.id) || ']', '[]') "
+        "FROM annotations a WHERE a.task_id = t.id)"
+    )
 
 
 def _prediction_json(d: Dialect) -> str:
@@ -145,7 +159,7 @@ NESTED_KEYS = ls_json.keys_of(ls_json.TASK_NESTED, ls_json.EXPORT)
 def _json_text(d: Dialect, kind: str, column: str) -> str:
     """An SQL expression giving the JSON text of a column (null included), without building JSON objects.
 
-    Both dialects are covered; task_json_sql uses it for PostgreSQL only (see there).
+    Both dialects are covered; task_json_sql uses it for PostgreSQL only (see there), tasks and annotations.
     """
     if kind == "doc":
         # Stored JSON text (jsonb's text form on PostgreSQL), embedded as it is.
@@ -156,28 +170,34 @@ def _json_text(d: Dialect, kind: str, column: str) -> str:
         return f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' ELSE 'null' END"
     if kind == "str":
         return f"coalesce(to_json({column})::text, 'null')" if d.pg else f"coalesce(json_quote({column}), 'null')"
+    if kind == "float":
+        column = d.finite(column)
     return f"coalesce({column}::text, 'null')" if d.pg else f"coalesce(CAST({column} AS TEXT), 'null')"
 
 
 def task_json_sql(d: Dialect) -> str:
     """One task as Label Studio's export JSON text (the same fields as tasks.serialize.full_task_dict).
 
-    On PostgreSQL the text is concatenated, not built as a JSON object: json_build_object costs
-    several times more per row, and stored JSON is embedded without being parsed again.
+    On PostgreSQL the text of the task and of its annotations is concatenated, not built as JSON
+    objects: json_build_object costs several times more per row, and stored JSON is embedded
+    without being parsed again.
     Results are nested only for tasks whose counters say they have some, so most tasks of a
     big export cost no lookup at all.
     """
-    annotations = d.when(
-        "t.total_annotations + t.cancelled_annotations > 0", d.array(_annotation_json(d), "annotations", "a")
-    )
+    annotated = "t.total_annotations + t.cancelled_annotations > 0"
     predictions = d.when("t.total_predictions > 0", d.array(_prediction_json(d), "predictions", "p"))
     if not d.pg:
         # SQLite's json_object is cheaper than its string concatenation (measured).
+        annotations = d.when(annotated, d.array(_annotation_json(d), "annotations", "a"))
         nested = {"annotations": annotations, "predictions": predictions, "drafts": "json_array()"}
         pairs = [(key, _value(d, kind, column)) for key, kind, column in TASK_FIELDS]
         pairs += [(key, nested[key]) for key in NESTED_KEYS]
         return d.obj(pairs)
-    nested = {"annotations": d.text(annotations), "predictions": d.text(predictions), "drafts": "'[]'"}
+    nested = {
+        "annotations": f"CASE WHEN {annotated} THEN {_annotations_text_pg(d)} ELSE '[]' END",
+        "predictions": d.text(predictions),
+        "drafts": "'[]'",
+    }
     parts = [f"""'"{key}":' || {_json_text(d, kind, column)}""" for key, kind, column in TASK_FIELDS]
     parts += [f"""'"{key}":' || {nested[key]}""" for key in NESTED_KEYS]
     return "'{' || " + " || ',' || ".join(parts) + " || '}'"

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server.common import ls_json
 from api_server.common.time import iso
 from api_server.db.models import Annotation, ExportStorage, Task
 from api_server.db.session import session_scope
@@ -25,47 +26,27 @@ from api_server.storages.providers import StorageError, StorageProvider
 PAGE = 200
 
 
+# Label Studio's export shape (common.ls_json), as the JSON export writes it.
+_TASK = ls_json.writer(ls_json.TASK, ls_json.STORAGE, {"ts": iso})
+_ANNOTATION = ls_json.writer(
+    ls_json.ANNOTATION,
+    ls_json.STORAGE,
+    {"ts": iso},
+    {
+        "prediction": lambda a: {},
+        "result_count": lambda a: ls_json.result_count(a.result),
+        "state": lambda a: ls_json.annotation_state(a.review_status, a.was_cancelled),
+    },
+)
+_NESTED_KEYS = ls_json.keys_of(ls_json.TASK_NESTED, ls_json.STORAGE)
+
+
 def serialize_task(task: Task, annotations: list[Annotation]) -> dict[str, Any]:
-    """A task with its annotations in Label Studio's JSON export layout."""
-    return {
-        "id": task.id,
-        "data": task.data,
-        "meta": task.meta or {},
-        "annotations": [
-            {
-                "id": a.id,
-                "completed_by": a.completed_by_id,
-                "result": a.result,
-                "was_cancelled": a.was_cancelled,
-                "ground_truth": a.ground_truth,
-                "created_at": iso(a.created_at),
-                "updated_at": iso(a.updated_at),
-                "draft_created_at": iso(a.draft_created_at),
-                "lead_time": a.lead_time,
-                "prediction": {},
-                "result_count": len(a.result or []),
-                "import_id": a.import_id,
-                "last_action": a.last_action,
-                "task": task.id,
-                "project": a.project_id,
-                "updated_by": a.updated_by_id,
-                "parent_prediction": a.parent_prediction_id,
-                "parent_annotation": a.parent_annotation_id,
-            }
-            for a in annotations
-        ],
-        "predictions": [],
-        "drafts": [],
-        "file_upload": None,
-        "created_at": iso(task.created_at),
-        "updated_at": iso(task.updated_at),
-        "inner_id": task.inner_id,
-        "total_annotations": task.total_annotations,
-        "cancelled_annotations": task.cancelled_annotations,
-        "total_predictions": task.total_predictions,
-        "project": task.project_id,
-        "updated_by": task.updated_by_id,
-    }
+    """A task with its annotations in Label Studio's JSON export layout (predictions are not read: [])."""
+    out = _TASK(task)
+    nested = {"annotations": [_ANNOTATION(a) for a in annotations], "predictions": [], "drafts": []}
+    out.update((key, nested[key]) for key in _NESTED_KEYS)
+    return out
 
 
 def object_key(config: StorageConfig, task_id: int) -> str:
