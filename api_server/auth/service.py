@@ -12,7 +12,7 @@ from api_server.auth.sessions import hash_session_id, new_session_id
 from api_server.common.errors import ApiError, Unauthorized
 from api_server.db.base import utcnow
 from api_server.db.models import AuthSession, User
-from api_server.users import repository as users
+from api_server.users import service as users
 from api_server.users.auth_cache import AUTH_CACHE
 
 # One answer for an unknown user, a user without a password, a wrong password and a blocked user.
@@ -34,7 +34,7 @@ def login(
     wait = limiter.attempt(username, address)
     if wait > 0:
         raise TooManyAttempts(wait)
-    user = users.user_by_username(db, username)
+    user = users.by_username(db, username)
     # The check takes a while: no transaction (nor pooled connection) is held open across it.
     db.commit()
     # Always one full Argon2 verification (against a dummy hash when there is no user or password).

@@ -120,17 +120,14 @@ def project_role(session: Session, user: User, project_id: int) -> str | None:
     return acting_role(user, membership)
 
 
-def require_project_role(session: Session, user: User, project_id: int, minimum: Role) -> str:
-    return check_project_role(project_role(session, user, project_id), project_id, minimum)
-
-
 def acting_role(user: User, membership: str | None) -> str | None:
     """The role a user with this membership role (None: not a member) acts with: admins are admins everywhere."""
     return Role.admin.value if user.role == Role.admin else membership
 
 
 def check_project_role(role: str | None, project_id: int, minimum: Role) -> str:
-    """The role, if it is at least `minimum`; else a 403 naming the role needed."""
+    """The role, if it is at least `minimum`; else a 403 naming the role needed. The rule of the one
+    access check (projects.service.project_access) and of the PostgreSQL labeling loop."""
     if role is None or not at_least(role, minimum):
         have = role or "no role"
         raise Forbidden(f"this needs the {minimum.value} role (or higher) in project {project_id}; you have {have}")

@@ -13,9 +13,10 @@ from api_server.common.secrets import masked_headers, unmasked_headers
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import Project, Task, User, Webhook, WebhookDelivery
+from api_server.projects.service import get_project
 from api_server.settings import get_settings
 from api_server.users.roles import Role
-from api_server.users.service import require_org_role, require_project_role
+from api_server.users.service import require_org_role
 from api_server.webhooks import payloads, repository, signing
 from api_server.webhooks.actions import ACTIONS
 from api_server.webhooks.schemas import WebhookCreate, WebhookPublic, WebhookUpdate
@@ -55,9 +56,7 @@ def _require_manage(session: Session, user: User, project_id: int | None) -> Non
     if project_id is None:
         require_org_role(user, Role.admin)  # organisation-wide webhooks hear every project
         return
-    if session.get(Project, project_id) is None:
-        raise NotFound(f"project {project_id} does not exist")
-    require_project_role(session, user, project_id, Role.manager)
+    get_project(session, user, project_id, Role.manager)
 
 
 def get_webhook(session: Session, user: User, webhook_id: int) -> Webhook:
