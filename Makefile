@@ -38,7 +38,7 @@ lint: test-deps typecheck ## ruff, the import-layer contracts and the type check
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: test-deps ## mypy over api_server and the operator (strict where pyproject.toml says; cached in .mypy_cache)
+typecheck: test-deps ## mypy over api_server, the operator, the model server and the CLI (strict where pyproject.toml says; cached in .mypy_cache)
 	$(BIN)/mypy
 
 test: lint services cluster-build ## install test deps, lint, and run the whole suite (SQLite, PostgreSQL, a real cluster)
