@@ -84,7 +84,7 @@ _PUBLIC = ls_json.writer(
     ls_json.ANNOTATION,
     ls_json.API,
     {"ts": as_utc},
-    {"state": annotation_state, "created_username": lambda row: "", "created_ago": lambda row: ""},
+    {"created_username": lambda row: "", "created_ago": lambda row: ""},
 )
 
 

@@ -154,6 +154,14 @@ def result_count(result: Any) -> int:
     return len(result) if isinstance(result, list) else 0
 
 
+# The same, read from a row (an ORM row, or a query row of its columns with `result` parsed).
+ROW_RULES: dict[str, Callable[[Any], Any]] = {
+    "state": lambda row: annotation_state(row.review_status, row.was_cancelled),
+    "result_count": lambda row: result_count(row.result),
+    "prediction": lambda row: {},
+}
+
+
 # -- Python writers ----------------------------------------------------------------------------
 
 
@@ -164,15 +172,17 @@ def writer(
     derive: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> Callable[[Any], dict[str, Any]]:
     """row -> {key: value} for one path: columns read (through `convert[kind]` where given), derived fields
-    computed by `derive[key](row)`. Built once per path, at import: a rule missing or left over fails there."""
+    computed by `derive[key](row)`, else by ROW_RULES. Built once per path, at import: a rule missing or
+    left over fails there."""
     convert = convert or {}
     derive = dict(derive or {})
     plan: list[tuple[str, Callable[[Any], Any]]] = []
     for f in fields_of(table, path):
         if f.column is None:
-            if f.key not in derive:
+            rule = derive.pop(f.key, None) or ROW_RULES.get(f.key)
+            if rule is None:
                 raise LookupError(f"the {path} writer has no rule for the derived field {f.key!r}")
-            plan.append((f.key, derive.pop(f.key)))
+            plan.append((f.key, rule))
             continue
         get = attrgetter(f.column)
         to_json = convert.get(f.kind)

@@ -28,16 +28,7 @@ PAGE = 200
 
 # Label Studio's export shape (common.ls_json), as the JSON export writes it.
 _TASK = ls_json.writer(ls_json.TASK, ls_json.STORAGE, {"ts": iso})
-_ANNOTATION = ls_json.writer(
-    ls_json.ANNOTATION,
-    ls_json.STORAGE,
-    {"ts": iso},
-    {
-        "prediction": lambda a: {},
-        "result_count": lambda a: ls_json.result_count(a.result),
-        "state": lambda a: ls_json.annotation_state(a.review_status, a.was_cancelled),
-    },
-)
+_ANNOTATION = ls_json.writer(ls_json.ANNOTATION, ls_json.STORAGE, {"ts": iso})
 _NESTED_KEYS = ls_json.keys_of(ls_json.TASK_NESTED, ls_json.STORAGE)
 
 

@@ -44,12 +44,7 @@ def _doc(text: str | None) -> Fragment:
 
 
 _TASK = ls_json.writer(ls_json.TASK, ls_json.TASKS, {"doc": _doc})
-_ANNOTATION = ls_json.writer(
-    ls_json.ANNOTATION,
-    ls_json.TASKS,
-    {"doc": _doc},
-    {"state": lambda row: ls_json.annotation_state(row.review_status, row.was_cancelled)},
-)
+_ANNOTATION = ls_json.writer(ls_json.ANNOTATION, ls_json.TASKS, {"doc": _doc})
 
 
 def task_dict(row: Any, resolve: bool = False) -> dict[str, Any]:

@@ -51,12 +51,7 @@ def _json(value: Any) -> Any:
 
 # Tasks and annotations as rows in Label Studio's shape (common.ls_json); data, meta and result as stored.
 task_dict = ls_json.writer(ls_json.TASK, ls_json.WEBHOOK, {"ts": _json})
-annotation_dict = ls_json.writer(
-    ls_json.ANNOTATION,
-    ls_json.WEBHOOK,
-    {"ts": _json},
-    {"state": lambda a: ls_json.annotation_state(a.review_status, a.was_cancelled)},
-)
+annotation_dict = ls_json.writer(ls_json.ANNOTATION, ls_json.WEBHOOK, {"ts": _json})
 
 
 def row_dict(row: Base) -> dict[str, Any]:
