@@ -49,7 +49,7 @@ class BulkDelete(BaseModel):
 
 
 class TaskPublic(BaseModel):
-    """Documentation of the task shape (responses are serialised directly)."""
+    """Documentation of the task shape (responses are serialised directly; keys: common.ls_json)."""
 
     id: int
     data: dict[str, Any]
@@ -68,6 +68,7 @@ class TaskPublic(BaseModel):
     updated_by: int | None
     annotations: list[dict[str, Any]] | None = None
     predictions: list[dict[str, Any]] | None = None
+    drafts: list[dict[str, Any]] | None = None
 
 
 class TaskList(BaseModel):

@@ -10,6 +10,7 @@ import pytest
 from api_server.annotations.schemas import AnnotationPublic
 from api_server.common import ls_json
 from api_server.exports import rawsql
+from api_server.tasks.schemas import TaskPublic
 
 
 def test_a_writer_needs_every_derived_rule_and_no_other():
@@ -27,8 +28,9 @@ def test_a_writer_reads_the_columns_the_table_names():
     assert out["project"] == "project_id-value" and out["created_at"] == "ts:created_at-value"
 
 
-def test_the_api_model_declares_the_table_keys():
+def test_the_api_models_declare_the_table_keys():
     assert set(AnnotationPublic.model_fields) == set(ls_json.keys_of(ls_json.ANNOTATION, ls_json.API))
+    assert set(TaskPublic.model_fields) == set(ls_json.keys_of((*ls_json.TASK, *ls_json.TASK_NESTED), ls_json.TASKS))
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
