@@ -68,6 +68,7 @@ FAN_OUT_BATCH = 500
 FAN_OUT_BATCH_SQLITE = 50
 _LOCK_KEY = 0x6B6C6576  # pg advisory lock: one fan-out at a time keeps the outbox's order
 _WROTE = "kubelabel.events.wrote"
+_FINISH = "kubelabel.events.finish"
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,7 +288,15 @@ def _run(session: Session, rows: list[EventOutbox]) -> None:
         objects = _decode(row.objects, loaded)
         for subscription in listening[key]:
             subscription.handler(session, row.project_id, row.action, objects)
+    for finish in session.info.pop(_FINISH, {}).values():
+        finish(session)
     session.execute(delete(EventOutbox).where(EventOutbox.id.in_([r.id for r in rows])))
+
+
+def at_batch_end(session: Session, key: str, finish: Callable[[Session], None]) -> None:
+    """Call `finish(session)` once after every event of this fan-out reached its subscribers, in
+    its transaction: a subscriber gathers what it writes per event and writes it in one statement."""
+    session.info.setdefault(_FINISH, {}).setdefault(key, finish)
 
 
 def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,10 +20,35 @@ def is_sqlite(engine_or_url: Engine | Connection | str) -> bool:
     return url.startswith("sqlite")
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns' encoder: orjson (several times faster; every task, annotation and event passes
+    here), the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+# orjson reads an integer beyond 64 bits as a float: digits enough for one go to the standard library.
+_LONG_NUMBER = re.compile(r"\d{20}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
+
+
+def json_loads(data: str | bytes) -> Any:
+    long_number = _LONG_NUMBER.search(data) if isinstance(data, str) else _LONG_NUMBER_BYTES.search(data)
+    if long_number is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # NaN or Infinity, which the standard library wrote and reads
+    return json.loads(data)
+
+
 def make_engine(url: str, connections: int = 30) -> Engine:
     """An engine; on PostgreSQL it opens at most `connections` (10 kept, the rest while busy)."""
+    codec: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **codec)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
@@ -37,7 +64,7 @@ def make_engine(url: str, connections: int = 30) -> Engine:
 
         return engine
     kept = min(10, connections)
-    return create_engine(url, pool_size=kept, max_overflow=connections - kept, pool_pre_ping=True)
+    return create_engine(url, pool_size=kept, max_overflow=connections - kept, pool_pre_ping=True, **codec)
 
 
 @lru_cache(maxsize=256)
