@@ -37,6 +37,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Engine,
+    Row,
     Select,
     SQLColumnExpression,
     delete,
@@ -252,7 +253,7 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None) ->
 def _fan_out(session_factory: sessionmaker[Session], session: Session, sqlite: bool, limit: int) -> int:
     if not _begin(session, sqlite):
         return 0
-    rows = list(session.scalars(select(EventOutbox).order_by(EventOutbox.id).limit(limit)))
+    rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
     if not rows:
         session.commit()
         return 0
@@ -275,7 +276,11 @@ def _begin(session: Session, sqlite: bool) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}))
 
 
-def _run(session: Session, rows: list[EventOutbox]) -> None:
+# The outbox's columns as plain rows: a fan-out reads thousands a second, ORM objects cost more.
+_OUTBOX = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action, EventOutbox.objects)
+
+
+def _run(session: Session, rows: list[Row[Any]]) -> None:
     refs: dict[str, set[int]] = {}
     for row in rows:
         _refs(row.objects, refs)
@@ -306,7 +311,7 @@ def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:
         with session_factory() as session:
             if not _begin(session, session.get_bind().dialect.name == "sqlite"):
                 return done
-            row = session.get(EventOutbox, row_id)
+            row = session.execute(_OUTBOX.where(EventOutbox.id == row_id)).first()
             if row is None:
                 session.commit()
                 continue

@@ -46,7 +46,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import Text, and_, case, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from api_server.common import egress
@@ -76,7 +76,7 @@ class _Claimed:
     id: int
     webhook_id: int
     action: str
-    payload: dict[str, Any]
+    payload: str  # the stored JSON text
     attempts: int
 
 
@@ -224,7 +224,7 @@ class DeliveryEngine:
             update(D)
             .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
             .values(locked_until=now + self.lease, attempts=D.attempts + 1)
-            .returning(D.id, D.webhook_id, D.action, D.payload, D.attempts)
+            .returning(D.id, D.webhook_id, D.action, cast(D.payload, Text), D.attempts)
             .execution_options(synchronize_session=False)
         )
         rows = session.execute(stmt).all()
@@ -237,7 +237,7 @@ class DeliveryEngine:
                 if failing:
                     self.failing.add(h.id)
         session.commit()
-        claimed = sorted((_Claimed(r[0], r[1], r[2], dict(r[3] or {}), r[4]) for r in rows), key=lambda c: c.id)
+        claimed = sorted((_Claimed(r[0], r[1], r[2], r[3] or "{}", r[4]) for r in rows), key=lambda c: c.id)
         return claimed, hooks
 
     # --- sending (pool threads) -----------------------------------------------------------------
