@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -312,3 +313,61 @@ def test_a_server_killed_mid_load_delivers_exactly_the_committed_submissions(bac
     assert len(committed) > 50
     # A delivery sent twice (the kill came between sending and recording it) keeps its id.
     assert all(len(ids) == 1 for ids in by_annotation.values())
+
+
+# --- workers share the deliveries -------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_workers_share_the_deliveries_and_none_is_sent_twice(server_pool):
+    """Three `kubelabel worker`s (REDIS_URL set) and an API that runs no jobs: concurrent claims never
+    send one delivery twice, and the deliveries spread over the workers."""
+    from tests.integration.api.test_redis import worker_env
+    from tests.support.services import REDIS_URL, require_port
+
+    require_port("Redis", "127.0.0.1", 6379)
+    prefix = f"t{os.urandom(6).hex()}"
+    server = server_pool.new(
+        "postgres", KUBELABEL_INPROCESS_JOBS="never", REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix
+    )
+    env = worker_env(server, REDIS_URL=REDIS_URL, KUBELABEL_REDIS_PREFIX=prefix, KUBELABEL_LOG_LEVEL="warning")
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "kubelabel_cli", "worker"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    try:
+        with server.client() as api, WebhookReceiver(secret=SECRET) as receiver:
+            project, tasks = project_with_tasks(api, TEXT_CONFIG, 400, overlap=1)
+            pid = project["id"]
+            hook(api, pid, receiver.url, actions=["ANNOTATION_CREATED"], send_for_all_actions=False)
+            clients = annotators(api, server.url, pid)
+            created = label_all(clients, pid)
+            for c in clients:
+                c.close()
+            assert len(created) == len(tasks)
+            wait_until(lambda: len(created_by_annotation(receiver.received)) == len(created), "all delivered", 60)
+            time.sleep(1)  # nothing more arrives
+            # Which worker holds each connection the receiver saw (kept alive for 30 s when idle).
+            receiver_port = int(receiver.url.split(":")[2].split("/")[0])
+            senders: dict[int, int] = {}
+            for n, worker in enumerate(workers):
+                for conn in psutil.Process(worker.pid).net_connections(kind="tcp"):
+                    if conn.raddr and conn.raddr.port == receiver_port:
+                        senders[conn.laddr.port] = n
+        by_annotation = created_by_annotation(receiver.received)
+        assert set(by_annotation) == set(created)
+        assert all(len(ids) == 1 for ids in by_annotation.values())  # one delivery each...
+        assert len(receiver.received) == len(created)  # ...sent once
+        carried = defaultdict(int)
+        for r in receiver.received:
+            carried[senders.get(r.connection, -1)] += 1
+        assert len([n for n in carried if n >= 0]) >= 2, carried  # more than one worker sent
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
