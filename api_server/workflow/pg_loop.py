@@ -3,8 +3,8 @@
 Annotators spend their day in two requests, GET /next and POST an annotation. Through the
 services each is ten-odd statements, and on PostgreSQL most of a request's time went to
 SQLAlchemy, the thread pool and one network round trip per statement. Here each runs as a
-database function (migrations 0002, 0004, 0005: `kubelabel_next_task`,
-`kubelabel_submit_checked`) on an async connection pool, from the event loop, so it costs one
+database function (`kubelabel_next_task`, `kubelabel_submit_checked`: versioned SQL files in
+api_server/workflow/sql/, installed by the migrations) on an async connection pool, from the event loop, so it costs one
 round trip. A submission is validated in Python against the rules this process last saw for
 its project (label config, skip and empty-annotation settings), and the function writes only
 if those are still the project's; otherwise it answers with the current ones and the
@@ -17,7 +17,7 @@ whatever a function refuses (an illegal state move, a task gone). Then a method 
 None and the endpoint calls the service. Rules that live in Python reach the functions as
 parameters: the roles that may label, the state machine's moves. A submission someone listens
 for (webhooks, ML backends, export storages) stays here: the function writes its events into the
-outbox in the same call (migration 0008, api_server/workflow/outbox.py), answers `published`,
+outbox in the same call (kubelabel_submit_checked.v2.sql, api_server/workflow/outbox.py), answers `published`,
 and this process's event thread is woken to fan them out.
 """
 
