@@ -72,6 +72,8 @@ def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool
 
 def reset(server: LiveServer) -> None:
     truncate_all(server.app.state.engine)
+    # Sign-in counts live in the app: a test that locked 127.0.0.1 out must not lock the next file's out.
+    server.app.state.login_limiter = None
     with server.session_factory() as session:
         ensure_admin(session, username="admin", token=ADMIN_TOKEN)
         session.commit()
