@@ -26,10 +26,14 @@ from api_server.db.models import Annotation, Project, Task
 from api_server.webhooks.actions import ACTIONS
 
 MAX_IDS = 10_000
+_PLAIN = frozenset({str, int, float, bool})
 MAX_RANGES = 1_000
 
 
-def _json(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """`value` with rows, timestamps, decimals and models turned into what JSON can hold."""
+    if value is None or type(value) in _PLAIN:  # most values: checked first
+        return value
     if isinstance(value, datetime):
         return as_utc(value).isoformat()
     if isinstance(value, date):
@@ -37,9 +41,9 @@ def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_json(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, Base):
         return row_dict(value)
     if hasattr(value, "model_dump"):
@@ -50,8 +54,8 @@ def _json(value: Any) -> Any:
 
 
 # Tasks and annotations as rows in Label Studio's shape (common.ls_json); data, meta and result as stored.
-task_dict = ls_json.writer(ls_json.TASK, ls_json.WEBHOOK, {"ts": _json})
-annotation_dict = ls_json.writer(ls_json.ANNOTATION, ls_json.WEBHOOK, {"ts": _json})
+task_dict = ls_json.writer(ls_json.TASK, ls_json.WEBHOOK, {"ts": json_ready})
+annotation_dict = ls_json.writer(ls_json.ANNOTATION, ls_json.WEBHOOK, {"ts": json_ready})
 
 
 def row_dict(row: Base) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def row_dict(row: Base) -> dict[str, Any]:
     if isinstance(row, Annotation):
         return annotation_dict(row)
     mapper = sa_inspect(row).mapper
-    out = {c.key: _json(getattr(row, c.key)) for c in mapper.column_attrs}
+    out = {c.key: json_ready(getattr(row, c.key)) for c in mapper.column_attrs}
     for secret in ("secret", "credentials", "basic_auth_pass", "token_hash"):
         out.pop(secret, None)
     # As the API shows them: a webhook's header values and a password in a URL (an ML backend's) masked.
@@ -91,7 +95,7 @@ class Builder:
                 self.truncated = True
                 break
             if i < self.max_objects:
-                out.append(_json(item))
+                out.append(json_ready(item))
             else:
                 ident = _id_of(item)
                 if ident is None:
@@ -125,8 +129,19 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple | set) else [value]
 
 
-def build(session: Session, project_id: int, action: str, objects: dict[str, Any], *, max_objects: int) -> dict:
-    """The full payload of one event (before any webhook's send_payload choice)."""
+def build(
+    session: Session,
+    project_id: int,
+    action: str,
+    objects: dict[str, Any],
+    *,
+    max_objects: int,
+    project_json: dict[str, Any] | None = None,
+) -> dict:
+    """The full payload of one event (before any webhook's send_payload choice).
+
+    `project_json`: the project already in its JSON form, for events that do not carry their own
+    (the fan-out makes it once per batch; converting it again for every event cost more than the rest)."""
     b = Builder(session, max_objects)
     payload: dict[str, Any] = {"action": action}
     for key, value in objects.items():
@@ -135,12 +150,12 @@ def build(session: Session, project_id: int, action: str, objects: dict[str, Any
         if isinstance(value, list | tuple | set):
             items = list(value)
             if key.endswith("_ranges"):
-                payload[key] = _json(items[:MAX_RANGES])
+                payload[key] = json_ready(items[:MAX_RANGES])
                 b.truncated |= len(items) > MAX_RANGES
             else:
                 payload[key] = b.bound(items)
         else:
-            payload[key] = _json(value)
+            payload[key] = json_ready(value)
 
     deleting = action.endswith("_DELETED")
     if action == "TASKS_CREATED" and "tasks" not in payload and "task_id_ranges" in objects:
@@ -161,8 +176,10 @@ def build(session: Session, project_id: int, action: str, objects: dict[str, Any
     project = objects.get("project")
     if action == "PROJECT_DELETED":
         payload["project"] = {"id": project_id}
+    elif project_json is not None and not isinstance(project, dict):
+        payload["project"] = project_json
     elif isinstance(project, dict):
-        payload["project"] = _json(project)
+        payload["project"] = json_ready(project)
     else:
         row = project if isinstance(project, Project) else session.get(Project, project_id)
         payload["project"] = project_dict(session, row) if row is not None else {"id": project_id}

@@ -205,14 +205,18 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     hooks = [h for h in batch["hooks", project_id] if _hears(h[2], h[3], h[4], action)]
     if not hooks:
         return
+    project_json = None
     if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
         if ("project", project_id) not in batch:
             row = session.get(Project, project_id)
-            batch["project", project_id] = (
+            batch["project", project_id] = payloads.json_ready(
                 payloads.project_dict(session, row) if row is not None else {"id": project_id}
             )
-        objects = {**objects, "project": batch["project", project_id]}
-    full = payloads.build(session, project_id, action, objects, max_objects=get_settings().webhook_max_objects)
+        project_json = batch["project", project_id]
+    settings = get_settings()
+    full = payloads.build(
+        session, project_id, action, objects, max_objects=settings.webhook_max_objects, project_json=project_json
+    )
     now = utcnow()
     task_id = _task_of(objects)
     if "deliveries" not in batch:
