@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 3600.0
 # While events keep coming, the event thread steps at most this often.
-EVENTS_GATHER_SECONDS = 0.25
+EVENTS_GATHER_SECONDS = 0.1
 # A worker that has not announced itself for this many check intervals counts as gone.
 WORKER_TTL_INTERVALS = 3
 
