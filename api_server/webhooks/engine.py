@@ -16,7 +16,7 @@ slots, in one statement:
   same statement; on SQLite the statement holds the write lock. Concurrent engines never claim
   one delivery twice.
 
-A claim counts an attempt and leases the delivery for twice the timeout. A process that dies
+A claim counts an attempt and leases the delivery for ten timeouts (at least 30 s). A process that dies
 after sending but before settling leaves the lease to run out: the delivery is sent again, with
 the same delivery id (at least once; receivers deduplicate by `X-Kubelabel-Delivery`).
 
