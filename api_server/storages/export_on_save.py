@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from api_server import events
 from api_server.db.models import Annotation, Task
 from api_server.db.session import session_scope
 from api_server.storages import repository
@@ -111,22 +112,24 @@ _BATCH = "kubelabel.storages.export_batch"
 
 
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
-    """events subscriber: queue an export job in the fan-out's transaction, one per project, growing
-    with each event of the batch."""
+    """events subscriber: gathers the tasks of the fan-out's annotation events per project, and
+    queues one export job per project for them when the batch ends (in its transaction)."""
     if action not in SAVE_ACTIONS and action not in DELETE_ACTIONS:
         return
     task_ids = _task_ids(objects)
     if not task_ids:
         return
-    batch: dict[int, Any] = session.info.setdefault(_BATCH, {})
+    batch: dict[int, set[int] | None] = session.info.setdefault(_BATCH, {})
     if project_id not in batch:
         storages = repository.export_storages_of(session, project_id)
-        batch[project_id] = None if not any(s.settings.get("export_on_save", True) for s in storages) else []
+        batch[project_id] = set() if any(s.settings.get("export_on_save", True) for s in storages) else None
+        events.at_batch_end(session, _BATCH, lambda s: _enqueue_batch(s, batch))
     pending = batch[project_id]
-    if pending is None:
-        return
-    if pending:  # the job queued earlier in this transaction takes these tasks too
-        job = pending[0]
-        job.payload = {**job.payload, "task_ids": sorted(set(job.payload["task_ids"]) | task_ids)}
-        return
-    pending.append(enqueue_export(session, project_id, sorted(task_ids)))
+    if pending is not None:
+        pending |= task_ids
+
+
+def _enqueue_batch(session: Session, batch: dict[int, set[int] | None]) -> None:
+    for project_id, task_ids in batch.items():
+        if task_ids:
+            enqueue_export(session, project_id, sorted(task_ids))
