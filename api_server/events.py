@@ -204,16 +204,27 @@ def _load(session: Session, refs: dict[str, set[int]]) -> dict[str, dict[int, An
 
 
 def as_row(model: type[Any], values: dict[str, Any]) -> Any:
-    """A detached row of `model` from the values `publish` stored (timestamps parsed back)."""
-    columns = sa_inspect(model).columns
-    parsed = {}
-    for key, value in values.items():
-        if key not in columns:
-            continue
-        if isinstance(value, str) and isinstance(columns[key].type, DateTime | UTCDateTime):
-            value = datetime.fromisoformat(value)
-        parsed[key] = value
-    return model(**parsed)
+    """A detached row of `model` from the values `publish` stored (timestamps parsed back).
+
+    Built as the ORM builds a loaded row (values straight into the instance's dict, no attribute
+    events): a fan-out makes thousands a second, and the constructor cost ten times more. The row is
+    a snapshot to read, never to add to a session."""
+    keys, stamps = _columns(model)
+    row = sa_inspect(model).class_manager.new_instance()
+    row.__dict__.update(
+        (key, datetime.fromisoformat(value) if key in stamps and isinstance(value, str) else value)
+        for key, value in values.items()
+        if key in keys
+    )
+    return row
+
+
+@cache
+def _columns(model: type[Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """A model's column keys, and those of its timestamp columns."""
+    columns = sa_inspect(model).mapper.column_attrs
+    stamps = {c.key for c in columns if isinstance(c.columns[0].type, DateTime | UTCDateTime)}
+    return frozenset(c.key for c in columns), frozenset(stamps)
 
 
 def _decode(value: Any, loaded: dict[str, dict[int, Any]]) -> Any:

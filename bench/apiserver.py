@@ -28,6 +28,7 @@ from tests.support.processes import stop_process  # noqa: E402
 
 TOKEN = "bench-admin-token-0123456789"
 PG_ADMIN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -35,12 +36,14 @@ class Server:
     backend: str  # postgres | sqlite
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. KUBELABEL_WORKERS
     switch_interval: float = 0  # run with another sys.setswitchinterval (an experiment; no CLI option)
+    job_workers: int = 0  # `kubelabel worker` processes beside it, through Redis (REDIS_URL, own key prefix)
     port: int = 0
     url: str = ""
     dsn: str = ""  # for direct SQL: the PostgreSQL DSN, or the SQLite file's path
     database: str | None = None  # PostgreSQL only
     data_dir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self) -> Server:
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"kl-bench-{self.backend}-"))
@@ -62,6 +65,10 @@ class Server:
             **self.env,
         }
         env.pop("REDIS_URL", None)
+        if self.job_workers:
+            env["REDIS_URL"] = REDIS
+            env["KUBELABEL_REDIS_PREFIX"] = f"kl-bench-{uuid.uuid4().hex[:10]}"
+            env["KUBELABEL_REDIS_CHECK_INTERVAL"] = "1"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -78,19 +85,30 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    self._start_workers(env)
                     return self
             except httpx.HTTPError:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("the server did not start")
 
+    def _start_workers(self, env: dict[str, str]) -> None:
+        kubelabel = str(Path(sys.executable).parent / "kubelabel")
+        self.workers = [
+            subprocess.Popen([kubelabel, "worker"], env=env, cwd=self.data_dir) for _ in range(self.job_workers)
+        ]
+        # The API hands events and jobs over once it sees a worker announced in Redis (its check runs every second).
+        time.sleep(3)
+
     def processes(self) -> list[psutil.Process]:
-        """The server's process and its children (`--workers`)."""
+        """The server's process and its children (`--workers`), and the job workers."""
         assert self.process is not None
         parent = psutil.Process(self.process.pid)
-        return [parent, *parent.children(recursive=True)]
+        return [parent, *parent.children(recursive=True), *(psutil.Process(w.pid) for w in self.workers)]
 
     def stop(self) -> None:
+        for worker in self.workers:
+            stop_process(worker, timeout=30)
         if self.process is not None:
             stop_process(self.process, timeout=30)
         if self.database:

@@ -2,65 +2,96 @@
 
 Webhook receivers: HTTP/1.1 keep-alive endpoints answering 200 at once and recording, per
 delivery, when it arrived and when its annotation was created (so lag = arrival - creation, on
-one machine's clock). One of them may be broken: answering 500, or answering after 15 s (past
-the server's 10 s webhook timeout). An S3 emulator (moto) serves the export-storage bucket.
+one machine's clock). They share the machine under test, so they cost it as little as they can:
+one asyncio loop, a request found by its Content-Length, bodies parsed after the load.
+One of them may be broken: answering 500, or answering after 15 s (past the server's 10 s
+webhook timeout). An S3 emulator (moto) serves the export-storage bucket.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import re
 import socket
 import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
 
 BROKEN_DELAY = 15.0
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_DELIVERY = re.compile(rb"\r\nx-kubelabel-delivery:[ \t]*(\d+)", re.IGNORECASE)
 
 
-def _receiver(records: list[tuple[float, float, str]], mode: str) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body leave in two writes: without this, Nagle holds the body back until the
-        # sender's delayed ACK (40 ms) on every kept-alive request.
-        disable_nagle_algorithm = True
+class _Receiver(asyncio.Protocol):
+    """One kept-alive connection: reads each request, records it, answers.
 
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            arrived = time.time()
-            if mode == "timeout":
-                time.sleep(BROKEN_DELAY)
-            status = 500 if mode == "500" else 200
-            if mode == "ok":
-                event = orjson.loads(body)
-                created = event.get("annotation", {}).get("created_at")
-                if created:
-                    at = datetime.fromisoformat(created).timestamp()
-                    records.append((arrived, at, self.headers.get("X-Kubelabel-Delivery", "")))
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+    As lean as a receiver can be (the machine under test runs it): a request costs a header
+    search and a bytes copy; the body is parsed only after the load (see Records.parsed)."""
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    def __init__(self, records: list[tuple[float, bytes, bytes]], mode: str) -> None:
+        self.records = records
+        self.mode = mode
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end]
+            found = _LENGTH.search(head)
+            size = int(found.group(1)) if found else 0
+            if len(self.buffer) < end + 4 + size:
+                return
+            body, self.buffer = self.buffer[end + 4 : end + 4 + size], self.buffer[end + 4 + size :]
+            self.handle(head, body)
+
+    def handle(self, head: bytes, body: bytes) -> None:
+        if self.mode == "timeout":  # answers after the server's timeout: it gives up first
+            asyncio.get_running_loop().call_later(BROKEN_DELAY, self.answer, b"200 OK")
+            return
+        if self.mode == "ok":
+            delivery = _DELIVERY.search(head)
+            self.records.append((time.time(), body, delivery.group(1) if delivery else b""))
+        self.answer(b"500 Internal Server Error" if self.mode == "500" else b"200 OK")
+
+    def answer(self, status: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
+
+
+def _parsed(records: list[tuple[float, bytes, bytes]]) -> list[tuple[float, float, str]]:
+    """(arrival, the annotation's creation, delivery id) per delivery."""
+    out = []
+    for arrived, body, delivery in records:
+        created = orjson.loads(body).get("annotation", {}).get("created_at")
+        if created:
+            out.append((arrived, datetime.fromisoformat(created).timestamp(), delivery.decode()))
+    return out
+
+
+def _serve(loop: asyncio.AbstractEventLoop, records: list[tuple[float, bytes, bytes]], mode: str) -> str:
+    server = asyncio.run_coroutine_threadsafe(
+        loop.create_server(lambda: _Receiver(records, mode), "127.0.0.1", 0), loop
+    ).result()
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
 
 
 def _main(healthy: int, broken: str | None, s3: bool, conn: Connection) -> None:
-    records: list[list[tuple[float, float, str]]] = [[] for _ in range(healthy)]
-    servers = [_receiver(records[i], "ok") for i in range(healthy)]
+    records: list[list[tuple[float, bytes, bytes]]] = [[] for _ in range(healthy)]
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    urls = [_serve(loop, records[i], "ok") for i in range(healthy)]
     if broken:
-        servers.append(_receiver([], broken))
-    urls = [f"http://127.0.0.1:{s.server_address[1]}/hook" for s in servers]
+        urls.append(_serve(loop, [], broken))
     endpoint = None
     if s3:
         import logging
@@ -78,7 +109,7 @@ def _main(healthy: int, broken: str | None, s3: bool, conn: Connection) -> None:
     while True:
         message = conn.recv()
         if message == "stop":
-            conn.send(records)
+            conn.send([_parsed(list(r)) for r in records])
             return
         conn.send([len(r) for r in records])
 

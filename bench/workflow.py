@@ -370,7 +370,7 @@ def report_deliveries(
 
 def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> float:
     env = {"KUBELABEL_WORKERS": str(args.workers), "KUBELABEL_EGRESS_ALLOW": EGRESS}
-    server = Server(backend, env=env, switch_interval=args.switch_interval).start()
+    server = Server(backend, env=env, switch_interval=args.switch_interval, job_workers=args.job_workers).start()
     subs: Subscribers | None = None
     try:
         pace = f"paced to {args.rate:g} annotations/s in all" if args.rate else "each as fast as it can"
@@ -383,7 +383,8 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
             listening.append("an export storage")
         print(
             f"{backend}: {args.tasks} tasks, {args.annotators} annotators ({pace}), overlap {args.overlap},"
-            f" {args.sampling}, {args.workers} server process(es); subscribers: {', '.join(listening) or 'none'}"
+            f" {args.sampling}, {args.workers} server process(es), {args.job_workers} job worker(s);"
+            f" subscribers: {', '.join(listening) or 'none'}"
         )
         speed_before = yardstick()
         pid, tokens = setup(server, backend, args)
@@ -491,6 +492,9 @@ def main() -> int:
         type=float,
         default=0,
         help="run the server with this sys.setswitchinterval (seconds; default: Python's 0.005)",
+    )
+    parser.add_argument(
+        "--job-workers", type=int, default=0, help="`kubelabel worker` processes beside the server (through Redis)"
     )
     parser.add_argument("--webhooks", type=int, default=0, help="webhooks on ANNOTATION_CREATED to local receivers")
     parser.add_argument("--broken", choices=["500", "timeout"], help="one more webhook, to an endpoint that fails so")
