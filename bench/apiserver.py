@@ -123,6 +123,7 @@ class CpuMeter:
 
     def __init__(self, server: Server) -> None:
         self.processes = server.processes()
+        self.worker_pids = {w.pid for w in server.workers}
         self.database = server.database
         self.seen: dict[int, float] = {}
         self.db_total = 0.0
@@ -140,6 +141,10 @@ class CpuMeter:
                 self.db_total += max(0.0, used - self.seen.get(proc.pid, 0.0))
                 self.seen[proc.pid] = used
         return self.db_total
+
+    def job_workers(self) -> float:
+        """CPU seconds the job workers used so far (part of the server's)."""
+        return sum(sum(p.cpu_times()[:2]) for p in self.processes if p.pid in self.worker_pids)
 
     def sample(self) -> tuple[float, float]:
         """(server CPU seconds, database CPU seconds) used so far."""

@@ -27,9 +27,14 @@ local receivers (HTTP/1.1 keep-alive, answering 200 at once; in a process of the
 that answers 500 or times out, an export storage writing each annotated task to an S3 emulator
 bucket. Printed: annotations/s of both runs and their ratio, the healthy receivers' delivery lag
 (arrival - the annotation's creation) p50/p99 during the load, when the last delivery arrived
-after the load ended, and the bucket's objects against the annotated tasks.
+after the load ended, and the bucket's objects against the annotated tasks. `--repeat N` runs
+the pair N times and prints the median ratio (the machine's speed moves between runs by more
+than a subscriber costs). `--job-workers N` starts N `kubelabel worker` processes beside the
+server, through Redis (BENCH_REDIS, default redis://127.0.0.1:6379/0, a key prefix of their
+own): the API then leaves events and jobs to them, as a deployment with a worker does.
 
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
+    .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1 --backends postgres --job-workers 1 --repeat 3
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 2 --broken timeout --export-storage
 """
 
@@ -411,6 +416,7 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         for proc in meter.processes:
             proc.cpu_percent(None)
         (server_before, db_before), client_before = meter.sample(), sum(os.times()[:2])
+        workers_before = meter.job_workers()
         hist_before = next_histogram(server.url)
         started = tally.measure_from = time.perf_counter()
         time.sleep(args.seconds)
@@ -421,6 +427,7 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         elapsed = time.perf_counter() - started
         cpu = sum(p.cpu_percent(None) for p in meter.processes)
         (server_after, db_after), client_after = meter.sample(), sum(os.times()[:2])
+        workers_ms = (meter.job_workers() - workers_before) * 1000 / max(tally.submitted, 1)
         per = 1000 / max(tally.submitted, 1)
         cpu_ms, db_ms = (server_after - server_before) * per, (db_after - db_before) * per
         client_ms = (client_after - client_before) * per
@@ -441,6 +448,7 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         print(
             f"  server: {cpu:.0f}% of one core, {cpu_ms:.1f} ms CPU per annotation (next + submit);"
             f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            + (f"; the job workers' share {workers_ms:.1f} ms" if server.workers else "")
         )
         print(f"  CPU per annotation elsewhere: database {db_ms:.1f} ms, this client {client_ms:.1f} ms")
         if tally.next_ms:
@@ -500,14 +508,30 @@ def main() -> int:
     parser.add_argument("--broken", choices=["500", "timeout"], help="one more webhook, to an endpoint that fails so")
     parser.add_argument("--export-storage", action="store_true", help="an export storage (S3 emulator bucket)")
     parser.add_argument("--drain", type=float, default=60, help="seconds to wait for deliveries after the load")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with subscribers: run the pair (without, with) this many times"
+    )
     args = parser.parse_args()
     for backend in args.backends:
         if not (args.webhooks or args.broken or args.export_storage):
             run(backend, args)
             continue
-        alone = run(backend, args)
-        listened = run(backend, args, subscribers=True)
-        print(f"{backend}: with subscribers {listened:.0f} annotations/s, without {alone:.0f}: {listened / alone:.0%}")
+        pairs = []
+        for _ in range(args.repeat):
+            alone = run(backend, args)
+            listened = run(backend, args, subscribers=True)
+            pairs.append((alone, listened))
+            print(
+                f"{backend}: with subscribers {listened:.0f} annotations/s, without {alone:.0f}: {listened / alone:.0%}"
+            )
+        if len(pairs) > 1:
+            # The machine's speed moves between runs: the median pair's ratio, and the spread.
+            ratios = sorted(listened / alone for alone, listened in pairs)
+            print(
+                f"{backend}: {len(pairs)} pairs, ratio median {statistics.median(ratios):.0%}"
+                f" (from {ratios[0]:.0%} to {ratios[-1]:.0%}); without median"
+                f" {statistics.median(a for a, _ in pairs):.0f}/s, with {statistics.median(w for _, w in pairs):.0f}/s"
+            )
     return 0
 
 
