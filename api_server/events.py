@@ -219,12 +219,16 @@ def as_row(model: type[Any], values: dict[str, Any]) -> Any:
     return row
 
 
-@cache
+_COLUMNS: dict[type[Any], tuple[frozenset[str], frozenset[str]]] = {}
+
+
 def _columns(model: type[Any]) -> tuple[frozenset[str], frozenset[str]]:
-    """A model's column keys, and those of its timestamp columns."""
-    columns = sa_inspect(model).mapper.column_attrs
-    stamps = {c.key for c in columns if isinstance(c.columns[0].type, DateTime | UTCDateTime)}
-    return frozenset(c.key for c in columns), frozenset(stamps)
+    """A model's column keys, and those of its timestamp columns (read once per model)."""
+    if model not in _COLUMNS:
+        columns = list(sa_inspect(model).mapper.column_attrs)
+        stamps = {c.key for c in columns if isinstance(c.columns[0].type, DateTime | UTCDateTime)}
+        _COLUMNS[model] = (frozenset(c.key for c in columns), frozenset(stamps))
+    return _COLUMNS[model]
 
 
 def _decode(value: Any, loaded: dict[str, dict[int, Any]]) -> Any:

@@ -92,3 +92,26 @@ def to_public(row: Annotation, username: str = "") -> AnnotationPublic:
     fields = _PUBLIC(row)
     fields["created_username"] = username
     return AnnotationPublic(**fields)
+
+
+def _ts_json(value: datetime | None) -> str | None:
+    """A timestamp as AnnotationPublic's JSON has it (pydantic's form: UTC, ending in `Z`)."""
+    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+# The same fields as JSON values, in AnnotationPublic's order, without building the model: event
+# fan-outs turn thousands of stored annotations a second into this form (the model cost 5x more).
+_PUBLIC_JSON = ls_json.writer(
+    ls_json.ANNOTATION,
+    ls_json.API,
+    {"ts": _ts_json, "float": lambda v: None if v is None else float(v)},
+    {"created_username": lambda row: "", "created_ago": lambda row: ""},
+)
+_ORDER = tuple(AnnotationPublic.model_fields)  # the same keys (tests/unit/api/test_ls_json.py)
+
+
+def to_public_json(row: Annotation, username: str = "") -> dict[str, Any]:
+    """`to_public(row, username).model_dump(mode="json")`, built directly."""
+    fields = _PUBLIC_JSON(row)
+    fields["created_username"] = username
+    return {key: fields[key] for key in _ORDER}

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api_server import events
-from api_server.annotations.schemas import to_public
+from api_server.annotations.schemas import to_public_json
 from api_server.db.models import Annotation, User
 
 ANNOTATION_PUBLIC = "annotation_public"
@@ -25,12 +25,12 @@ def annotations_public(session: Session, ids: list[int]) -> dict[int, Any]:
     rows = list(session.scalars(select(Annotation).where(Annotation.id.in_(ids))))
     authors = {r.completed_by_id for r in rows if r.completed_by_id is not None}
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(authors))).tuples().all())
-    return {r.id: to_public(r, names.get(r.completed_by_id or 0, "")).model_dump(mode="json") for r in rows}
+    return {r.id: to_public_json(r, names.get(r.completed_by_id or 0, "")) for r in rows}
 
 
 def annotation_public(values: dict[str, Any]) -> dict[str, Any]:
     row = events.as_row(Annotation, values)
-    return to_public(row, str(values.get("$username") or "")).model_dump(mode="json")
+    return to_public_json(row, str(values.get("$username") or ""))
 
 
 events.resolver(ANNOTATION_PUBLIC, annotations_public, annotation_public)
