@@ -1,11 +1,11 @@
 """The delivery engine: pending deliveries claimed many at a time, sent over kept-alive connections.
 
 Run by the job runner's event thread wherever jobs run (the API process, or `kubelabel worker`s).
-Each step settles the attempts that finished, then claims as many due deliveries as there are free
-slots, in one statement:
+Each step settles the attempts that finished, reads which webhooks may send (not backing off, room
+in their lanes), then claims as many of their due deliveries as there are free slots, in one
+statement (a backed-off webhook's backlog is never read: see `claimable`):
 
-- due: pending, `next_attempt_at` passed, not claimed by a live lease (`locked_until`), its
-  webhook not backing off (`backoff_until`);
+- due: pending, `next_attempt_at` passed, not claimed by a live lease (`locked_until`);
 - in order per task: a delivery waits while an older pending one of the same webhook and task
   exists (sent, or being retried), so an ANNOTATION_UPDATED never arrives before its
   ANNOTATION_CREATED, whichever process sends them;

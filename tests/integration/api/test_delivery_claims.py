@@ -55,6 +55,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path):
         delivery |= {"next_attempt_at": now, "created_at": now}
         # The backed-off webhook's backlog first (the oldest ids), then the open one's.
         rows = [{**delivery, "webhook_id": 1, "task_id": i} for i in range(BLOCKED)]
+        # The open one's history (delivered: kept for days) and its pending rows.
+        rows += [{**delivery, "webhook_id": 2, "task_id": i, "status": "delivered"} for i in range(BLOCKED)]
         rows += [{**delivery, "webhook_id": 2, "task_id": i} for i in range(OPEN)]
         conn.execute(insert(WebhookDelivery.__table__), rows)
         conn.execute(text("ANALYZE"))
