@@ -46,7 +46,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Select, Text, and_, case, cast, exists, func, literal, or_, select, update
+from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from api_server.common import egress
@@ -102,15 +102,18 @@ class _Result:
 
 
 def in_order() -> Any:
-    """No older pending delivery of the same webhook and task (deliveries without a task have no order)."""
-    return ~exists(
-        select(_EARLIER.id).where(
-            _EARLIER.webhook_id == D.webhook_id,
-            _EARLIER.task_id == D.task_id,
-            _EARLIER.status == PENDING,
-            _EARLIER.id < D.id,
-        )
+    """The oldest pending delivery of its webhook and task (deliveries without a task have no order).
+
+    A lookup of one index entry per candidate (the first of ix_webhook_deliveries_task_order for
+    the webhook and task), whatever the planner knows: written as NOT EXISTS, PostgreSQL without
+    statistics on the table (one that grew from empty within a minute) compared every pending
+    delivery of the webhook with every other (80 ms a claim with 400 pending, 420 ms with 1,000)."""
+    first = (
+        select(func.min(_EARLIER.id))
+        .where(_EARLIER.webhook_id == D.webhook_id, _EARLIER.task_id == D.task_id, _EARLIER.status == PENDING)
+        .scalar_subquery()
     )
+    return or_(D.task_id.is_(None), D.id == first)
 
 
 def due(now: datetime) -> Any:
