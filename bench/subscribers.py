@@ -31,7 +31,7 @@ class _Receiver(asyncio.Protocol):
     """One kept-alive connection: reads each request, records it, answers.
 
     As lean as a receiver can be (the machine under test runs it): a request costs a header
-    search and a bytes copy; the body is parsed only after the load (see Records.parsed)."""
+    search and a bytes copy; the body is parsed only after the load (`_parsed`)."""
 
     def __init__(self, records: list[tuple[float, bytes, bytes]], mode: str) -> None:
         self.records = records
