@@ -11,38 +11,49 @@ starves). Re-entrant. Writers of other processes still meet the busy handler.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from types import TracebackType
 
 
 class FairLock:
+    """Re-entrant, first come first served: each waiter sleeps on a gate of its own, and a release
+    hands the lock to the oldest waiter alone (a condition's notify_all woke all 16 request threads
+    on every release to find the one whose turn it was: 5% of the server's interpreter time on
+    SQLite under load)."""
+
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._next = 0  # the next ticket to hand out
-        self._serving = 0  # the ticket whose holder may enter
+        self._guard = threading.Lock()  # guards the fields below, held only briefly
         self._owner: int | None = None
         self._depth = 0
+        self._waiters: deque[tuple[int, threading.Lock]] = deque()
 
     def acquire(self) -> None:
         me = threading.get_ident()
-        with self._cond:
+        with self._guard:
             if self._owner == me:
                 self._depth += 1
                 return
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-            self._owner, self._depth = me, 1
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return
+            gate = threading.Lock()
+            gate.acquire()
+            self._waiters.append((me, gate))
+        gate.acquire()  # released by the holder that made this thread the owner
 
     def release(self) -> None:
-        with self._cond:
+        with self._guard:
             if self._owner != threading.get_ident():
                 raise RuntimeError("release of a lock this thread does not hold")
             self._depth -= 1
-            if self._depth == 0:
+            if self._depth:
+                return
+            if not self._waiters:
                 self._owner = None
-                self._serving += 1
-                self._cond.notify_all()
+                return
+            self._owner, gate = self._waiters.popleft()
+            self._depth = 1
+        gate.release()
 
     def __enter__(self) -> FairLock:
         self.acquire()
