@@ -79,9 +79,13 @@ def test_retain_keeps_the_volume_and_a_new_project_of_the_name_adopts_it(
     assert adopted["metadata"]["uid"] == kept["metadata"]["uid"]
     assert "kubelabel.io/retained-from" not in adopted["metadata"]["labels"]
     assert claim_of(cluster, namespace, "keep") == "keep-data"
-    assert any(
-        e["reason"] == "VolumeAdopted" and e["involvedObject"]["uid"] == second_uid
-        for e in cluster.list("events", namespace)
+    # The Event is posted after the adoption's patch: it may come a moment after the owner does.
+    eventually(
+        lambda: any(
+            e["reason"] == "VolumeAdopted" and e["involvedObject"]["uid"] == second_uid
+            for e in cluster.list("events", namespace)
+        ),
+        what="a VolumeAdopted Event on the new project",
     )
 
     # Delete: the garbage collector removes the PVC with the project.
