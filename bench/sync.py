@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.net import free_port, wait_for_port  # noqa: E402
 
 TOKEN = "bench-admin-token-0123456789"
+EGRESS = "storage:loopback"  # the S3 emulator listens on 127.0.0.1
 CONFIG = '<View><Image name="img" value="$image"/><Choices name="c" toName="img"><Choice value="a"/></Choices></View>'
 
 
@@ -151,7 +152,7 @@ def start_api(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes
         "KUBELABEL_DATA_DIR": str(data_dir),
         "KUBELABEL_ADMIN_TOKEN": TOKEN,
         "KUBELABEL_LOG_LEVEL": "warning",
-        "KUBELABEL_EGRESS_ALLOW": "storage:loopback",  # the emulator listens on 127.0.0.1
+        "KUBELABEL_EGRESS_ALLOW": EGRESS,
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "kubelabel_cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
@@ -182,7 +183,7 @@ def run_sync(api_url: str, endpoint: str, bucket: str, project: int, batch: int,
         "KUBELABEL_STORAGE_CREDENTIALS_DIR": str(creds),
         "KUBELABEL_RESULT_FILE": str(creds / "result.json"),
         "KUBELABEL_SYNC_BATCH_SIZE": str(batch),
-        "KUBELABEL_EGRESS_ALLOW": "storage:loopback",
+        "KUBELABEL_EGRESS_ALLOW": EGRESS,
     }
     import psutil
 

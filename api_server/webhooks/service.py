@@ -209,7 +209,8 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
         if ("project", project_id) not in batch:
             row = session.get(Project, project_id)
-            batch["project", project_id] = payloads.json_ready(
+            # project_dict is the API's JSON form already (model_dump(mode="json")).
+            batch["project", project_id] = (
                 payloads.project_dict(session, row) if row is not None else {"id": project_id}
             )
         project_json = batch["project", project_id]
