@@ -246,6 +246,16 @@ def next_histogram(url: str) -> dict[float, float]:
     return buckets
 
 
+def events_cpu(url: str) -> dict[str, float]:
+    """The server's kubelabel_events_cpu_seconds_total by stage (fan_out, claim, settle, send)."""
+    found: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith("kubelabel_events_cpu_seconds_total{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            found[stage] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
     """The bucket bound under which a fraction q of the observations fell (Prometheus-style, no interpolation)."""
     bounds = sorted(after)
@@ -418,6 +428,7 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         (server_before, db_before), client_before = meter.sample(), sum(os.times()[:2])
         workers_before = meter.job_workers()
         hist_before = next_histogram(server.url)
+        events_before = events_cpu(server.url)
         started = tally.measure_from = time.perf_counter()
         time.sleep(args.seconds)
         stop.set()
@@ -451,6 +462,10 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
             + (f"; the job workers' share {workers_ms:.1f} ms" if server.workers else "")
         )
         print(f"  CPU per annotation elsewhere: database {db_ms:.1f} ms, this client {client_ms:.1f} ms")
+        spent = {k: (v - events_before.get(k, 0.0)) * per for k, v in events_cpu(server.url).items()}
+        if any(spent.values()):
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in sorted(spent.items()))
+            print(f"  events in the server: {sum(spent.values()):.2f} ms CPU per annotation ({stages})")
         if tally.next_ms:
             print(f"  mean next {statistics.mean(tally.next_ms):.1f} ms")
         print(f"  {check(backend, server.dsn, args.overlap)}")

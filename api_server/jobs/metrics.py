@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import Counter
@@ -22,6 +24,23 @@ JOBS_TOTAL = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+
+# What events cost this process (thread CPU time, not waits): the price of subscribers, per stage.
+EVENTS_CPU = Counter(
+    "kubelabel_events_cpu_seconds_total",
+    "CPU time this process spent on events, by stage (fan_out, claim, settle, send)",
+    ["stage"],
+    registry=REGISTRY,
+)
+
+
+@contextmanager
+def events_cpu(stage: str) -> Iterator[None]:
+    started = time.thread_time()
+    try:
+        yield
+    finally:
+        EVENTS_CPU.labels(stage).inc(time.thread_time() - started)
 
 
 class QueueDepth(Collector):

@@ -16,9 +16,11 @@ statement (a backed-off webhook's backlog is never read: see `claimable`):
   same statement; on SQLite the statement holds the write lock. Concurrent engines never claim
   one delivery twice.
 
-A claim counts an attempt and leases the delivery for ten timeouts (at least 30 s). A process that dies
-after sending but before settling leaves the lease to run out: the delivery is sent again, with
-the same delivery id (at least once; receivers deduplicate by `X-Kubelabel-Delivery`).
+A claim counts an attempt and leases the delivery for as long as its wait in the lane may take
+(LANE_DEPTH + 2 timeouts, at least 30 s). A process that dies after sending but before settling
+leaves the lease to run out: the delivery is sent again, with the same delivery id (at least once;
+receivers deduplicate by `X-Kubelabel-Delivery`). When a send fails, the deliveries still waiting
+in that webhook's lane are handed back unsent (lease cleared, attempt not counted).
 
 Requests go out over kept-alive connections per endpoint origin (api_server/webhooks/sender.py:
 every new connection is opened by the outbound-address policy, which resolves and checks the host,
@@ -54,6 +56,7 @@ from api_server.common.time import as_utc
 from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, Webhook, WebhookDelivery
 from api_server.db.writer import SQLITE_WRITER
+from api_server.jobs.metrics import events_cpu
 from api_server.jobs.queue import backoff_seconds
 from api_server.settings import Settings
 from api_server.webhooks import repository
@@ -65,7 +68,8 @@ log = logging.getLogger(__name__)
 _ERROR_LIMIT = 2000
 _DRAIN_LIMIT = 64 << 10
 # Deliveries a webhook may have claimed per process: this many rounds of its share of senders.
-LANE_DEPTH = 8
+# (A step every EVENTS_GATHER_SECONDS must claim what a busy project publishes meanwhile.)
+LANE_DEPTH = 32
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -99,6 +103,7 @@ class _Result:
     error: str | None
     permanent: bool = False  # refused address or deactivated webhook: no retry
     counts: bool = True  # counts as the webhook's failure (not when it was deactivated)
+    released: bool = False  # not sent: handed back when its webhook failed (the attempt is not counted)
 
 
 def in_order() -> Any:
@@ -159,6 +164,7 @@ class DeliveryEngine:
         self._lock = threading.Lock()
         self.failing: set[int] = set()  # webhooks whose failure count a success must reset
         self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self._found_last = False  # the last claim leased deliveries
         self.sender = Sender("webhook", settings.webhook_timeout, _DRAIN_LIMIT)
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
         # A claim covers its wait in the lane: at most LANE_DEPTH rounds of the endpoint's share.
@@ -167,8 +173,10 @@ class DeliveryEngine:
     # --- the step ------------------------------------------------------------------------------
 
     def step(self) -> bool:
-        settled = self.settle()
-        claimed = self.claim_and_send()
+        with events_cpu("settle"):
+            settled = self.settle()
+        with events_cpu("claim"):
+            claimed = self.claim_and_send()
         return bool(settled or claimed)
 
     def idle(self) -> bool:
@@ -213,14 +221,18 @@ class DeliveryEngine:
         """Lease up to `limit` due deliveries, at most `caps[webhook]` (else the endpoint share) per webhook."""
         now = utcnow()
         with self.session_factory() as session:
-            # A read first: most calls find nothing due, and must not take SQLite's write lock for that.
-            if session.scalar(select(D.id).where(due(now)).limit(1)) is None:
+            # A read first: most calls find nothing due, and must not take SQLite's write lock for
+            # that (skipped while the last claim found some: more are likely due).
+            if not self._found_last:
+                if session.scalar(select(D.id).where(due(now)).limit(1)) is None:
+                    session.commit()
+                    return [], {}
                 session.commit()
-                return [], {}
-            session.commit()
             postgres = session.get_bind().dialect.name == "postgresql"
             with nullcontext() if postgres else SQLITE_WRITER:
-                return self._claim(session, now, postgres, limit, caps)
+                claimed, hooks = self._claim(session, now, postgres, limit, caps)
+            self._found_last = bool(claimed)
+            return claimed, hooks
 
     def _claim(
         self, session: Session, now: datetime, postgres: bool, limit: int, caps: dict[int, int]
@@ -268,15 +280,25 @@ class DeliveryEngine:
                     return
                 item, hook = self.lanes[webhook_id].popleft()
             try:
-                result = self._attempt(item, hook)
+                with events_cpu("send"):
+                    result = self._attempt(item, hook)
             except Exception as exc:  # never lose a result: the delivery would wait for its lease
                 log.exception("webhook delivery %s: unexpected error", item.id)
                 result = _Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}")
             self.results.put(result)
+            released: list[tuple[_Claimed, _Hook | None]] = []
             with self._lock:
                 self.outstanding[webhook_id] -= 1
+                if result.error is not None and result.counts:
+                    # The endpoint failed: what waits in its lane goes back unsent, instead of each
+                    # waiting for a failure of its own (the webhook backs off; its next claims probe it).
+                    released = list(self.lanes[webhook_id])
+                    self.lanes[webhook_id].clear()
+                    self.outstanding[webhook_id] -= len(released)
                 if self.outstanding[webhook_id] <= 0:
                     del self.outstanding[webhook_id]
+            for waiting, _ in released:
+                self.results.put(_Result(waiting.id, waiting.webhook_id, waiting.attempts, None, None, released=True))
             self.wake()
 
     def _attempt(self, item: _Claimed, hook: _Hook | None) -> _Result:
@@ -313,7 +335,10 @@ class DeliveryEngine:
         failures: list[tuple[_Result, bool]] = []
         last_outcome: dict[int, bool] = {}
         failed_count: dict[int, int] = defaultdict(int)
+        released = [r.delivery_id for r in results if r.released]
         for r in results:
+            if r.released:
+                continue
             if r.error is None:
                 delivered[r.code].append(r.delivery_id)
                 last_outcome[r.webhook_id] = True
@@ -338,6 +363,13 @@ class DeliveryEngine:
                         next_attempt_at=None,
                         locked_until=None,
                     )
+                    .execution_options(synchronize_session=False)
+                )
+            if released:
+                session.execute(
+                    update(D)
+                    .where(D.id.in_(released))
+                    .values(locked_until=None, attempts=D.attempts - 1)
                     .execution_options(synchronize_session=False)
                 )
             for r, final in failures:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import weakref
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, object_session
 
 from api_server import events
@@ -208,11 +211,7 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     project_json = None
     if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
         if ("project", project_id) not in batch:
-            row = session.get(Project, project_id)
-            # project_dict is the API's JSON form already (model_dump(mode="json")).
-            batch["project", project_id] = (
-                payloads.project_dict(session, row) if row is not None else {"id": project_id}
-            )
+            batch["project", project_id] = _project_json(session, project_id)
         project_json = batch["project", project_id]
     settings = get_settings()
     full = payloads.build(
@@ -236,6 +235,34 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
         }
         for hook_id, send_payload, *_ in hooks
     ]
+
+
+# The project as payloads show it, per database: reused while its row is unchanged (updated_at), for
+# at most PROJECT_JSON_SECONDS, so its counters are at most that old. Making it counts every task of
+# the project and parses its label config: once per fan-out batch, that grew with the project.
+PROJECT_JSON_SECONDS = 1.0
+_PROJECT_JSON_KEPT = 1000
+_projects: weakref.WeakKeyDictionary[Engine, dict[int, tuple[datetime, float, dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _project_json(session: Session, project_id: int) -> dict[str, Any]:
+    row = session.get(Project, project_id)
+    if row is None:
+        return {"id": project_id}
+    bind = session.get_bind()
+    kept = _projects.setdefault(bind if isinstance(bind, Engine) else bind.engine, {})
+    now = time.monotonic()
+    found = kept.get(project_id)
+    if found is not None and found[0] == row.updated_at and now - found[1] < PROJECT_JSON_SECONDS:
+        return found[2]
+    if len(kept) >= _PROJECT_JSON_KEPT:
+        kept.clear()
+    # project_dict is the API's JSON form already (model_dump(mode="json")).
+    made = payloads.project_dict(session, row)
+    kept[project_id] = (row.updated_at, now, made)
+    return made
 
 
 def _write_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:

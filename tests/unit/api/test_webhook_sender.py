@@ -207,3 +207,27 @@ def test_idle_connections_are_closed(server: Server, sender: Sender, monkeypatch
     time.sleep(1.0)  # the watchdog closes it: the server sees the connection end
     assert sender.post(server.url(), b"{}", {}) == 200
     assert server.connections == 2 and sender._idle[("http", "127.0.0.1", server.port)][0][0].reused is False
+
+
+def test_interim_answers_http_1_0_and_answers_without_a_length(server: Server, sender: Sender) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+    old = b"HTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    unsized = b"HTTP/1.1 200 OK\r\n\r\nuntil the end"
+    answers = {1: interim, 2: old, 4: unsized}
+    # The unsized answer's body ends when the server closes the connection.
+    server.answer = lambda conn, n: conn.sendall(answers.get(n, OK)) or n != 4
+    assert [sender.post(server.url(), b"{}", {}) for _ in range(5)] == [202, 201, 200, 200, 200]
+    # The interim answer kept its connection; HTTP/1.0 and the unsized answer did not.
+    assert server.connections == 3
+
+
+def test_malformed_answers_and_header_injection_fail_the_request(server: Server, sender: Sender) -> None:
+    server.answer = lambda conn, n: conn.sendall(b"SMTP ready\r\n\r\n") or True
+    with pytest.raises(SendFailed, match="not an HTTP/1.x answer"):
+        sender.post(server.url(), b"{}", {})
+    server.answer = lambda conn, n: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ncut") and False
+    with pytest.raises(SendFailed):
+        sender.post(server.url(), b"{}", {})
+    with pytest.raises(SendFailed, match="line breaks"):
+        sender.post(server.url(), b"{}", {"X-Evil": "a\r\nX-Injected: yes"})
+    assert not any(b"X-Injected" in r for r in server.requests)
