@@ -72,11 +72,16 @@ _WROTE = "kubelabel.events.wrote"
 _FINISH = "kubelabel.events.finish"
 
 
+# Whether a subscriber acts on `action` in the project (asked before an event is decoded for it).
+Hears = Callable[[Session, int, str], bool]
+
+
 @dataclass(frozen=True, eq=False)
 class _Subscription:
     handler: Subscriber
     actions: frozenset[str] | None
     listeners: Select[*tuple[Any, ...]] | None
+    hears: Hears | None = None
 
 
 _subscriptions: list[_Subscription] = []
@@ -86,11 +91,15 @@ _wakers: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKey
 
 
 def subscribe(
-    subscriber: Subscriber, *, actions: Iterable[str] | None = None, listeners: Select[*tuple[Any, ...]] | None = None
+    subscriber: Subscriber,
+    *,
+    actions: Iterable[str] | None = None,
+    listeners: Select[*tuple[Any, ...]] | None = None,
+    hears: Hears | None = None,
 ) -> Subscriber:
     if all(s.handler is not subscriber for s in _subscriptions):
         wanted = frozenset(actions) if actions is not None else None
-        _subscriptions.append(_Subscription(subscriber, wanted, listeners))
+        _subscriptions.append(_Subscription(subscriber, wanted, listeners, hears))
     return subscriber
 
 
@@ -308,7 +317,13 @@ def _run(session: Session, rows: list[Row[Any]]) -> None:
     for row in rows:
         key = (row.project_id, row.action)
         if key not in listening:
-            listening[key] = _listening(session, row.project_id, row.action)
+            listening[key] = [
+                s
+                for s in _listening(session, row.project_id, row.action)
+                if s.hears is None or s.hears(session, row.project_id, row.action)
+            ]
+        if not listening[key]:
+            continue  # an event written because someone listens to the project, not for this action
         objects = _decode(row.objects, loaded)
         for subscription in listening[key]:
             subscription.handler(session, row.project_id, row.action, objects)

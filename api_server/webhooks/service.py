@@ -193,6 +193,22 @@ def _task_of(objects: dict[str, Any]) -> int | None:
 LISTENERS = repository.ACTIVE_FOR_PROJECT
 
 
+def _hooks(session: Session, project_id: int) -> list[tuple[int, bool, bool, list[str], int | None]]:
+    """The webhooks active for the project (its own and organisation-wide ones), read once per fan-out."""
+    batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
+    if ("hooks", project_id) not in batch:
+        batch["hooks", project_id] = [
+            (h.id, h.send_payload, h.send_for_all_actions, list(h.actions or []), h.project_id)
+            for h in repository.active_for_project(session, project_id)
+        ]
+    return batch["hooks", project_id]
+
+
+def hears(session: Session, project_id: int, action: str) -> bool:
+    """Whether any active webhook takes `action` in the project (events subscriber's pre-check)."""
+    return any(_hears(h[2], h[3], h[4], action) for h in _hooks(session, project_id))
+
+
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
     """events subscriber (at fan-out): one pending delivery per listening webhook.
 
@@ -200,12 +216,7 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     representation are read once.
     """
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
-    if ("hooks", project_id) not in batch:
-        batch["hooks", project_id] = [
-            (h.id, h.send_payload, h.send_for_all_actions, list(h.actions or []), h.project_id)
-            for h in repository.active_for_project(session, project_id)
-        ]
-    hooks = [h for h in batch["hooks", project_id] if _hears(h[2], h[3], h[4], action)]
+    hooks = [h for h in _hooks(session, project_id) if _hears(h[2], h[3], h[4], action)]
     if not hooks:
         return
     project_json = None
