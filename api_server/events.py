@@ -76,6 +76,9 @@ _FINISH = "kubelabel.events.finish"
 
 # Whether a subscriber acts on `action` in the project (asked before an event is decoded for it).
 Hears = Callable[[Session, int, str], bool]
+# Handles a whole batch of outbox rows (id, project_id, action, objects as stored) at once when it
+# can; True: done, the subscriber is not called per event for this batch.
+Bulk = Callable[[Session, list[Any]], bool]
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +87,7 @@ class _Subscription:
     actions: frozenset[str] | None
     listeners: Select[*tuple[Any, ...]] | None
     hears: Hears | None = None
+    bulk: Bulk | None = None
 
 
 _subscriptions: list[_Subscription] = []
@@ -98,10 +102,11 @@ def subscribe(
     actions: Iterable[str] | None = None,
     listeners: Select[*tuple[Any, ...]] | None = None,
     hears: Hears | None = None,
+    bulk: Bulk | None = None,
 ) -> Subscriber:
     if all(s.handler is not subscriber for s in _subscriptions):
         wanted = frozenset(actions) if actions is not None else None
-        _subscriptions.append(_Subscription(subscriber, wanted, listeners, hears))
+        _subscriptions.append(_Subscription(subscriber, wanted, listeners, hears, bulk))
     return subscriber
 
 
@@ -315,6 +320,7 @@ def _run(session: Session, rows: list[Row[Any]]) -> None:
     for row in rows:
         _refs(row.objects, refs)
     loaded = _load(session, refs)
+    done = {id(s) for s in list(_subscriptions) if s.bulk is not None and s.bulk(session, rows)}
     listening: dict[tuple[int, str], list[_Subscription]] = {}
     for row in rows:
         key = (row.project_id, row.action)
@@ -322,7 +328,7 @@ def _run(session: Session, rows: list[Row[Any]]) -> None:
             listening[key] = [
                 s
                 for s in _listening(session, row.project_id, row.action)
-                if s.hears is None or s.hears(session, row.project_id, row.action)
+                if id(s) not in done and (s.hears is None or s.hears(session, row.project_id, row.action))
             ]
         if not listening[key]:
             continue  # an event written because someone listens to the project, not for this action

@@ -150,6 +150,11 @@ def annotation_state(review_status: str | None, was_cancelled: bool) -> str:
     return review_status or ("skipped" if was_cancelled else "submitted")
 
 
+def annotation_state_sql(a: str) -> str:
+    """annotation_state in SQL, of a row (or alias) `a` of annotations (the export, webhook bulk writes)."""
+    return f"coalesce(nullif({a}.review_status, ''), CASE WHEN {a}.was_cancelled THEN 'skipped' ELSE 'submitted' END)"
+
+
 def result_count(result: Any) -> int:
     return len(result) if isinstance(result, list) else 0
 

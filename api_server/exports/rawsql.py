@@ -106,10 +106,7 @@ def _annotation_fields(d: Dialect) -> list[tuple[str, str, str]]:
             if d.pg
             else "json_array_length(a.result)",
         ),
-        "state": (
-            "str",
-            "coalesce(nullif(a.review_status, ''), CASE WHEN a.was_cancelled THEN 'skipped' ELSE 'submitted' END)",
-        ),
+        "state": ("str", ls_json.annotation_state_sql("a")),
     }
     out = []
     for f in ls_json.fields_of(ls_json.ANNOTATION, ls_json.EXPORT):

@@ -32,6 +32,13 @@ DELIVERIES = Counter(
     registry=REGISTRY,
 )
 
+WRITTEN = Counter(
+    "kubelabel_webhook_deliveries_written_total",
+    "Deliveries written by the fan-out, by how (sql: built by PostgreSQL in one statement; python: per event)",
+    ["path"],
+    registry=REGISTRY,
+)
+
 
 def render(
     delivery_id: int,

@@ -20,8 +20,9 @@ from api_server.projects.service import get_project
 from api_server.settings import get_settings
 from api_server.users.roles import Role
 from api_server.users.service import require_org_role
-from api_server.webhooks import payloads, repository, signing
+from api_server.webhooks import bulk, payloads, repository, signing
 from api_server.webhooks.actions import ACTIONS
+from api_server.webhooks.delivery import WRITTEN
 from api_server.webhooks.schemas import WebhookCreate, WebhookPublic, WebhookUpdate
 from api_server.webhooks.validation import check_headers, check_url
 
@@ -280,3 +281,25 @@ def _write_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
     """The fan-out's deliveries in one statement, in event order (each task's in the order sent)."""
     if rows:
         session.execute(insert(WebhookDelivery.__table__), rows)  # Core: no ORM bookkeeping per row
+        WRITTEN.labels("python").inc(len(rows))
+
+
+def on_batch(session: Session, events_: list[Any]) -> bool:
+    """events bulk subscriber (at fan-out, before the per-event calls): on PostgreSQL, when every event
+    of the batch that a webhook hears is one bulk.write builds, write all their deliveries in one
+    statement and answer True (on_event is then not called for this batch)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    pairs: list[tuple[int, int, bool]] = []
+    projects: dict[int, Any] = {}
+    for event in events_:
+        heard = [h for h in _hooks(session, event.project_id) if _hears(h[2], h[3], h[4], event.action)]
+        if not heard:
+            continue
+        if not bulk.eligible(event.action, event.objects):
+            return False
+        if any(h[1] for h in heard) and event.project_id not in projects:
+            projects[event.project_id] = _project_json(session, event.project_id)
+        pairs += [(event.id, h[0], h[1]) for h in heard]
+    bulk.write(session, pairs, projects, utcnow())
+    return True

@@ -1,0 +1,166 @@
+"""The fan-out's two ways to webhook deliveries write the same rows (api_server/webhooks/bulk.py).
+
+Submissions go through the labeling loop's PostgreSQL function, which writes their events into the
+outbox as the fast path does under load. The same outbox batch is then fanned out twice, each in a
+transaction rolled back afterwards: once per event in Python, once by PostgreSQL in one statement.
+Both must write the same deliveries, payloads value for value, in the same order; and a batch
+with an event a webhook hears that the statement does not build goes the per-event way whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine, Text, cast, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api_server import events, wiring
+from api_server.db import migrate
+from api_server.db.base import utcnow
+from api_server.db.models import EventOutbox, Project, Task, User, Webhook, WebhookDelivery
+from api_server.db.session import make_engine, make_session_factory
+from api_server.metrics import REGISTRY
+from api_server.workflow import pg_loop
+from tests.conftest import TEXT_CONFIG
+from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.services import require_port
+
+RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
+
+
+@pytest.fixture
+def database() -> Iterator[tuple[Engine, sessionmaker[Session]]]:
+    require_port("PostgreSQL", "127.0.0.1", 5432)
+    url = create_postgres_database()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    wiring.wire()
+    yield engine, make_session_factory(engine)
+    engine.dispose()
+    drop_postgres_database(url)
+
+
+def _webhook(project_id: int | None, **fields: Any) -> Webhook:
+    base = {"url": "http://127.0.0.1:9/hook", "headers": {}, "is_active": True, "consecutive_failures": 0}
+    return Webhook(project_id=project_id, **(base | fields))
+
+
+def _submit(engine: Engine, task_id: int, user_id: int, project_id: int, **values: Any) -> None:
+    """One submission through kubelabel_submit_checked, as the fast path calls it (its rules first)."""
+    params = {
+        "task_id": task_id,
+        "user_id": user_id,
+        "admin": True,
+        "allowed": pg_loop.LABELERS,
+        "project_id": project_id,
+        "rules": "",
+        "result": Jsonb(RESULT),
+        "was_cancelled": False,
+        "ground_truth": False,
+        "lead_time": None,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        "import_id": None,
+        "last_action": "submitted",
+        "draft_created_at": None,
+        "now": utcnow(),
+        "moves": pg_loop.MOVES,
+    } | values
+    with engine.begin() as conn:
+        stale = conn.exec_driver_sql(pg_loop._submit_checked(), params).mappings().one()
+        assert stale["status"] == "stale"
+        answer = conn.exec_driver_sql(pg_loop._submit_checked(), params | {"rules": stale["rules"]}).mappings().one()
+        assert answer["status"] == "published", answer
+
+
+def _written(path: str) -> float:
+    return REGISTRY.get_sample_value("kubelabel_webhook_deliveries_written_total", {"path": path}) or 0.0
+
+
+def _fan_out(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, bulk: bool) -> list[tuple]:
+    """The outbox fanned out (and rolled back): the deliveries written, in id order."""
+    subscriptions = list(events._subscriptions)
+    if not bulk:
+        subscriptions = [dataclasses.replace(s, bulk=None) for s in subscriptions]
+    with monkeypatch.context() as m, factory() as session:
+        m.setattr(events, "_subscriptions", subscriptions)
+        rows = list(session.execute(events._OUTBOX.order_by(EventOutbox.id)))
+        events._run(session, rows)
+        D = WebhookDelivery
+        written = session.execute(
+            select(D.webhook_id, D.action, D.task_id, D.status, D.attempts, cast(D.payload, Text)).order_by(D.id)
+        ).all()
+        session.rollback()
+    return [(*row[:-1], json.loads(row[-1])) for row in written]
+
+
+def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool) -> None:
+    with factory() as session:
+        user = User(username="annotator", role="admin")
+        project = Project(title="bulk", label_config=TEXT_CONFIG)
+        session.add_all([user, project])
+        session.flush()
+        tasks = [Task(project_id=project.id, data={"text": f"t{i}"}, meta={"i": i}, overlap=1) for i in range(5)]
+        hooks = [
+            _webhook(project.id, send_payload=True, send_for_all_actions=False, actions=["ANNOTATION_CREATED"]),
+            _webhook(project.id, send_payload=False, send_for_all_actions=False, actions=["ANNOTATION_CREATED"]),
+        ]
+        if org_wide_all:  # hears TASK_COMPLETED as well: an event the statement does not build
+            hooks.append(_webhook(None, send_payload=True, send_for_all_actions=True, actions=[]))
+        session.add_all([*tasks, *hooks])
+        session.commit()
+        ids, user_id, project_id = [t.id for t in tasks], user.id, project.id
+    whole_second = utcnow().replace(microsecond=0)
+    # Lead times of each JSON kind, a draft's time, timestamps with and without microseconds, a skip.
+    variants: list[dict[str, Any]] = [
+        {"lead_time": 3.0, "now": whole_second},
+        {"lead_time": 2.5, "draft_created_at": whole_second - timedelta(seconds=7)},
+        {"lead_time": 0.001, "ground_truth": True},
+        {"was_cancelled": True, "last_action": "skipped", "result": Jsonb([])},
+        {},
+    ]
+    for task_id, values in zip(ids, variants, strict=True):
+        _submit(engine, task_id, user_id, project_id, **values)
+
+
+def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkeypatch):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=False)
+    per_event = _fan_out(factory, monkeypatch, bulk=False)
+    sql_before = _written("sql")
+    by_statement = _fan_out(factory, monkeypatch, bulk=True)
+    assert _written("sql") - sql_before == len(by_statement)  # the statement wrote them, not the events' loop
+
+    assert len(per_event) == 5 * 2  # each annotation to both webhooks (TASK_COMPLETED is heard by none)
+    assert by_statement == per_event
+    full = [d[-1] for d in per_event if len(d[-1]) > 1]
+    assert {d[-1]["action"] for d in per_event} == {"ANNOTATION_CREATED"} and len(full) == 5
+    # The forms themselves (each path built them from the same rows; these say which form that is).
+    first = full[0]
+    assert set(first) == {"action", "annotation", "task", "project"}
+    assert first["annotation"]["created_username"] == "annotator" and first["annotation"]["lead_time"] == 3.0
+    assert first["annotation"]["created_at"].endswith("Z") and "." not in first["annotation"]["created_at"]
+    assert first["task"]["created_at"].endswith("+00:00") and first["task"]["meta"] == {"i": 0}
+    assert (
+        full[1]["annotation"]["draft_created_at"].endswith("Z") and "." not in full[1]["annotation"]["draft_created_at"]
+    )
+    assert "." in full[2]["annotation"]["created_at"] and full[2]["annotation"]["ground_truth"] is True
+    assert full[3]["annotation"]["state"] == "skipped" and full[3]["annotation"]["was_cancelled"] is True
+    assert first["project"]["title"] == "bulk" and first["project"]["task_number"] == 5
+
+
+def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(database, monkeypatch):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=True)
+    per_event = _fan_out(factory, monkeypatch, bulk=False)
+    sql_before, python_before = _written("sql"), _written("python")
+    fell_back = _fan_out(factory, monkeypatch, bulk=True)
+    assert _written("sql") == sql_before and _written("python") - python_before == len(fell_back)
+    assert fell_back == per_event
+    assert "TASK_COMPLETED" in {d[1] for d in fell_back}
