@@ -43,6 +43,7 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    func,
     or_,
     select,
     text,
@@ -76,9 +77,11 @@ _FINISH = "kubelabel.events.finish"
 
 # Whether a subscriber acts on `action` in the project (asked before an event is decoded for it).
 Hears = Callable[[Session, int, str], bool]
-# Handles a whole batch of outbox rows (id, project_id, action, objects as stored) at once when it
-# can; True: done, the subscriber is not called per event for this batch.
-Bulk = Callable[[Session, list[Any]], bool]
+# Makes what a subscriber writes for a whole batch of outbox rows (id, project_id, action, objects
+# as stored), reading only, and returns its writer (called in the fan-out's transaction; the
+# subscriber is then not called per event for this batch), or None to be called per event. On
+# SQLite it runs before the write lock is taken: the lock is held for the writes alone.
+Prepare = Callable[[Session, list[Any]], Callable[[Session], None] | None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +90,7 @@ class _Subscription:
     actions: frozenset[str] | None
     listeners: Select[*tuple[Any, ...]] | None
     hears: Hears | None = None
-    bulk: Bulk | None = None
+    prepare: Prepare | None = None
 
 
 _subscriptions: list[_Subscription] = []
@@ -102,11 +105,11 @@ def subscribe(
     actions: Iterable[str] | None = None,
     listeners: Select[*tuple[Any, ...]] | None = None,
     hears: Hears | None = None,
-    bulk: Bulk | None = None,
+    prepare: Prepare | None = None,
 ) -> Subscriber:
     if all(s.handler is not subscriber for s in _subscriptions):
         wanted = frozenset(actions) if actions is not None else None
-        _subscriptions.append(_Subscription(subscriber, wanted, listeners, hears, bulk))
+        _subscriptions.append(_Subscription(subscriber, wanted, listeners, hears, prepare))
     return subscriber
 
 
@@ -280,20 +283,34 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None, *,
             if waiting is None:
                 return 0
         if sqlite:
+            # What subscribers can make ahead is made before the lock: submissions wait only for the writes.
+            rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit or FAN_OUT_BATCH_SQLITE)))
+            ahead = (rows, _prepare(session, rows)) if rows else None
+            session.commit()
             with SQLITE_WRITER:
-                return _fan_out(session_factory, session, True, limit or FAN_OUT_BATCH_SQLITE)
+                return _fan_out(session_factory, session, True, limit or FAN_OUT_BATCH_SQLITE, ahead)
         return _fan_out(session_factory, session, False, limit or FAN_OUT_BATCH)
 
 
-def _fan_out(session_factory: sessionmaker[Session], session: Session, sqlite: bool, limit: int) -> int:
+def _fan_out(
+    session_factory: sessionmaker[Session],
+    session: Session,
+    sqlite: bool,
+    limit: int,
+    ahead: tuple[list[Row[Any]], dict[int, Callable[[Session], None]]] | None = None,
+) -> int:
     if not _begin(session, sqlite):
         return 0
-    rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
+    prepared = None
+    if ahead is not None and _still_waiting(session, [r.id for r in ahead[0]]):
+        rows, prepared = ahead
+    else:  # another process fanned some of them out meanwhile: read again
+        rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
     if not rows:
         session.commit()
         return 0
     try:
-        _run(session, rows)
+        _run(session, rows, prepared)
     except Exception:
         session.rollback()
         log.exception("fanning out %s event(s) failed; fanning them out one at a time", len(rows))
@@ -315,12 +332,41 @@ def _begin(session: Session, sqlite: bool) -> bool:
 _OUTBOX = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action, EventOutbox.objects)
 
 
-def _run(session: Session, rows: list[Row[Any]]) -> None:
+def _still_waiting(session: Session, ids: list[int]) -> bool:
+    """Whether the rows read before the lock are all still in the outbox (ids only are read again)."""
+    found = session.scalar(select(func.count()).select_from(EventOutbox).where(EventOutbox.id.in_(ids)))
+    return found == len(ids)
+
+
+def _prepare(session: Session, rows: list[Row[Any]]) -> dict[int, Callable[[Session], None]]:
+    """The writers of the subscribers that make a whole batch at once, by subscription."""
+    made = {}
+    for s in list(_subscriptions):
+        if s.prepare is not None and (writer := s.prepare(session, rows)) is not None:
+            made[id(s)] = writer
+    return made
+
+
+def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    """The objects of outbox rows as subscribers get them (rows rebuilt as they were), in order."""
     refs: dict[str, set[int]] = {}
     for row in rows:
         _refs(row.objects, refs)
     loaded = _load(session, refs)
-    done = {id(s) for s in list(_subscriptions) if s.bulk is not None and s.bulk(session, rows)}
+    return [_decode(row.objects, loaded) for row in rows]
+
+
+def _run(
+    session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[Session], None]] | None = None
+) -> None:
+    refs: dict[str, set[int]] = {}
+    for row in rows:
+        _refs(row.objects, refs)
+    loaded = _load(session, refs)
+    writers = _prepare(session, rows) if prepared is None else prepared
+    for write in writers.values():
+        write(session)
+    done = set(writers)
     listening: dict[tuple[int, str], list[_Subscription]] = {}
     for row in rows:
         key = (row.project_id, row.action)

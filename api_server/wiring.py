@@ -40,7 +40,7 @@ class Subscription:
     actions: frozenset[str] | None  # None: every action
     listeners: Select[*tuple[Any, ...]] | None  # a query that finds a row when the project has someone to tell
     hears: events.Hears | None = None  # whether it acts on an action in a project (before decoding an event)
-    bulk: events.Bulk | None = None  # handles a whole fan-out batch at once when it can
+    prepare: events.Prepare | None = None  # makes a whole fan-out batch's writes at once when it can
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class JobHandler:
 SUBSCRIBERS: tuple[Subscription, ...] = (
     # One pending delivery per listening webhook (the delivery engine sends it).
     Subscription(
-        webhook_service.on_event, None, webhook_service.LISTENERS, webhook_service.hears, webhook_service.on_batch
+        webhook_service.on_event, None, webhook_service.LISTENERS, webhook_service.hears, webhook_service.prepare
     ),
     # ML backends: predict imported tasks, pass annotations on, start training (jobs below).
     Subscription(ml_triggers.on_event, frozenset(ml_triggers.WATCHED), ml_triggers.LISTENERS),
@@ -86,7 +86,9 @@ MAINTENANCE: tuple[registry.Maintenance, ...] = (webhook_delivery.purge_history,
 def wire() -> None:
     """Register everything above (idempotent: each app the tests build calls it again)."""
     for sub in SUBSCRIBERS:
-        events.subscribe(sub.handler, actions=sub.actions, listeners=sub.listeners, hears=sub.hears, bulk=sub.bulk)
+        events.subscribe(
+            sub.handler, actions=sub.actions, listeners=sub.listeners, hears=sub.hears, prepare=sub.prepare
+        )
     for handler in JOB_HANDLERS:
         registry.register(handler.kind, handler.fn, lease_seconds=handler.lease_seconds)
     for pump in PUMPS:

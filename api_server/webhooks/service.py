@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -214,12 +215,49 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     """events subscriber (at fan-out): one pending delivery per listening webhook.
 
     Within one fan-out (one transaction, many events) the project's webhooks and its public
-    representation are read once.
+    representation are read once; the deliveries are written in one statement at its end.
     """
+    rows = _deliveries(session, project_id, action, objects)
+    if not rows:
+        return
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
+    if "deliveries" not in batch:
+        batch["deliveries"] = []
+        events.at_batch_end(session, _BATCH, lambda s: _write_deliveries(s, batch["deliveries"]))
+    batch["deliveries"] += rows
+
+
+def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] | None:
+    """events batch subscriber: the deliveries of a whole fan-out batch, made before they are written.
+
+    On PostgreSQL, when every event of the batch that a webhook hears is one the database builds
+    (webhooks/bulk.py), one statement builds and writes them all; otherwise None (on_event per event).
+    On SQLite they are made here in Python, before the fan-out takes the write lock."""
+    heard = [e for e in events_ if any(_hears(h[2], h[3], h[4], e.action) for h in _hooks(session, e.project_id))]
+    if session.get_bind().dialect.name == "postgresql":
+        if not all(bulk.eligible(e.action, e.objects) for e in heard):
+            return None
+        pairs: list[tuple[int, int, bool]] = []
+        projects: dict[int, Any] = {}
+        for e in heard:
+            hooks = [h for h in _hooks(session, e.project_id) if _hears(h[2], h[3], h[4], e.action)]
+            if any(h[1] for h in hooks) and e.project_id not in projects:
+                projects[e.project_id] = _project_json(session, e.project_id)
+            pairs += [(e.id, h[0], h[1]) for h in hooks]
+        now = utcnow()
+        return lambda s: bulk.write(s, pairs, projects, now)
+    rows: list[dict[str, Any]] = []
+    for e, objects in zip(heard, events.decode(session, heard), strict=True):
+        rows += _deliveries(session, e.project_id, e.action, objects)
+    return lambda s: _write_deliveries(s, rows)
+
+
+def _deliveries(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> list[dict[str, Any]]:
+    """One pending delivery per webhook that hears `action` in the project, as rows to insert."""
     hooks = [h for h in _hooks(session, project_id) if _hears(h[2], h[3], h[4], action)]
     if not hooks:
-        return
+        return []
+    batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
     project_json = None
     if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
         if ("project", project_id) not in batch:
@@ -231,10 +269,7 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     )
     now = utcnow()
     task_id = _task_of(objects)
-    if "deliveries" not in batch:
-        batch["deliveries"] = []
-        events.at_batch_end(session, _BATCH, lambda s: _write_deliveries(s, batch["deliveries"]))
-    batch["deliveries"] += [
+    return [
         {
             "webhook_id": hook_id,
             "action": action,
@@ -282,24 +317,3 @@ def _write_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(WebhookDelivery.__table__), rows)  # Core: no ORM bookkeeping per row
         WRITTEN.labels("python").inc(len(rows))
-
-
-def on_batch(session: Session, events_: list[Any]) -> bool:
-    """events bulk subscriber (at fan-out, before the per-event calls): on PostgreSQL, when every event
-    of the batch that a webhook hears is one bulk.write builds, write all their deliveries in one
-    statement and answer True (on_event is then not called for this batch)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    pairs: list[tuple[int, int, bool]] = []
-    projects: dict[int, Any] = {}
-    for event in events_:
-        heard = [h for h in _hooks(session, event.project_id) if _hears(h[2], h[3], h[4], event.action)]
-        if not heard:
-            continue
-        if not bulk.eligible(event.action, event.objects):
-            return False
-        if any(h[1] for h in heard) and event.project_id not in projects:
-            projects[event.project_id] = _project_json(session, event.project_id)
-        pairs += [(event.id, h[0], h[1]) for h in heard]
-    bulk.write(session, pairs, projects, utcnow())
-    return True

@@ -87,7 +87,7 @@ def _fan_out(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, bu
     """The outbox fanned out (and rolled back): the deliveries written, in id order."""
     subscriptions = list(events._subscriptions)
     if not bulk:
-        subscriptions = [dataclasses.replace(s, bulk=None) for s in subscriptions]
+        subscriptions = [dataclasses.replace(s, prepare=None) for s in subscriptions]
     with monkeypatch.context() as m, factory() as session:
         m.setattr(events, "_subscriptions", subscriptions)
         rows = list(session.execute(events._OUTBOX.order_by(EventOutbox.id)))
