@@ -356,9 +356,7 @@ def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
     return [_decode(row.objects, loaded) for row in rows]
 
 
-def _run(
-    session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[Session], None]] | None = None
-) -> None:
+def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[Session], None]] | None = None) -> None:
     refs: dict[str, set[int]] = {}
     for row in rows:
         _refs(row.objects, refs)
