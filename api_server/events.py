@@ -66,9 +66,10 @@ Resolver = Callable[[Session, list[int]], dict[int, Any]]
 
 ROW = "$row"
 FAN_OUT_BATCH = 500
-# SQLite holds its one write lock while a batch is fanned out: smaller batches let submissions in
-# (but one step every EVENTS_GATHER_SECONDS must take what a busy project publishes meanwhile:
-# 50 a step fell behind a team's 100 annotations/s, with their TASK_COMPLETED events).
+# SQLite holds its one write lock while a batch's deliveries are written: smaller batches let
+# submissions in (but one step every KUBELABEL_EVENTS_GATHER_SECONDS, 0.25 s, must take what a busy
+# project publishes meanwhile: 50 a step fell behind a team's 100 annotations/s, with their
+# TASK_COMPLETED events).
 FAN_OUT_BATCH_SQLITE = 200
 _LOCK_KEY = 0x6B6C6576  # pg advisory lock: one fan-out at a time keeps the outbox's order
 _WROTE = "kubelabel.events.wrote"

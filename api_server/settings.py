@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, alias="KUBELABEL_WORKER_METRICS_PORT")
     # How often a process that runs jobs looks for events published by other processes (its own wake it).
     events_poll_interval: float = Field(default=0.25, gt=0, le=60, alias="KUBELABEL_EVENTS_POLL_INTERVAL")
+    # While events keep coming, the event thread steps at most this often (docs/webhooks.md).
+    events_gather_seconds: float = Field(default=0.25, ge=0.01, le=10, alias="KUBELABEL_EVENTS_GATHER_SECONDS")
     # Webhook deliveries.
     webhook_timeout: float = Field(default=10.0, gt=0, alias="KUBELABEL_WEBHOOK_TIMEOUT")
     # Requests in flight per process, in total and to one endpoint (a slow endpoint takes only its share).

@@ -37,11 +37,6 @@ from api_server.settings import Settings
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 3600.0
-# While events keep coming, the event thread steps at most this often: each fan-out, claim and
-# settle costs a few statements whatever its size, so a step for every few events cost a team's
-# labeling rate more than the deliveries themselves (0.25 s: a tenth of a millisecond of CPU per
-# event less than 0.1 s, for a quarter second more delivery lag).
-EVENTS_GATHER_SECONDS = 0.25
 # A worker that has not announced itself for this many check intervals counts as gone.
 WORKER_TTL_INTERVALS = 3
 
@@ -189,9 +184,11 @@ class JobRunner:
     def _events_loop(self) -> None:
         while not self.stopping.is_set():
             if self.active() and self.step_events(self._pumps):
-                # Busy: let work gather for a moment, so that each fan-out, claim and settle is one
-                # transaction for many events (on SQLite every write transaction waits for the one lock).
-                self.stopping.wait(EVENTS_GATHER_SECONDS)
+                # Busy: let work gather for a moment (KUBELABEL_EVENTS_GATHER_SECONDS), so that each
+                # fan-out, claim and settle is one transaction for many events. Each costs a few
+                # statements whatever its size: a step for every few events cost a team's labeling
+                # rate more than the deliveries themselves (on SQLite every write also waits for the lock).
+                self.stopping.wait(self.settings.events_gather_seconds)
                 continue
             if self._events.wait(self.settings.events_poll_interval):
                 self._events.clear()

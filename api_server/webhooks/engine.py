@@ -68,7 +68,8 @@ log = logging.getLogger(__name__)
 _ERROR_LIMIT = 2000
 _DRAIN_LIMIT = 64 << 10
 # Deliveries a webhook may have claimed per process: this many rounds of its share of senders.
-# (A step every EVENTS_GATHER_SECONDS must claim what a busy project publishes meanwhile.)
+# (One step every KUBELABEL_EVENTS_GATHER_SECONDS, 0.25 s, must claim what a busy project publishes
+# meanwhile.)
 LANE_DEPTH = 32
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
