@@ -130,19 +130,33 @@ def due(now: datetime) -> Any:
     )
 
 
-def claimable(session: Session, now: datetime, limit: int, caps: dict[int, int]) -> Select[int, int] | None:
-    """The oldest `limit` due deliveries in order whose webhook may send now (None: no webhook may).
+def open_webhooks(session: Session, now: datetime) -> dict[int, _Hook]:
+    """The webhooks that may send now (not backing off), with what their sends need: one read a claim."""
+    rows = session.execute(
+        select(
+            Webhook.id,
+            Webhook.url,
+            Webhook.headers,
+            Webhook.secret,
+            Webhook.is_active,
+            Webhook.consecutive_failures,
+            Webhook.backoff_until,
+        ).where(or_(Webhook.backoff_until.is_(None), Webhook.backoff_until <= now))
+    )
+    hooks = {}
+    for r in rows:
+        failing = bool(r.consecutive_failures) or r.backoff_until is not None
+        hooks[r.id] = _Hook(r.id, r.url, dict(r.headers or {}), r.secret, r.is_active, failing)
+    return hooks
 
-    The webhooks are read first: a backed-off webhook's backlog (an endpoint down for an hour holds
-    most of the table, and its oldest rows) is then never scanned, and the others' rows are found
-    through their index (webhook_id first), not by walking every due row."""
-    open_hooks = [
-        w
-        for w in session.scalars(
-            select(Webhook.id).where(or_(Webhook.backoff_until.is_(None), Webhook.backoff_until <= now))
-        )
-        if caps.get(w, 1) > 0
-    ]
+
+def claimable(now: datetime, limit: int, open_hooks: list[int]) -> Select[int, int] | None:
+    """The oldest `limit` due deliveries in order of the webhooks `open_hooks` (None: there are none).
+
+    The webhooks that may send are read first (open_webhooks): a backed-off webhook's backlog (an
+    endpoint down for an hour holds most of the table, and its oldest rows) is then never scanned,
+    and the others' rows are found through their index (webhook_id first), not by walking every
+    due row."""
     if not open_hooks:
         return None
     return (
@@ -238,7 +252,8 @@ class DeliveryEngine:
     def _claim(
         self, session: Session, now: datetime, postgres: bool, limit: int, caps: dict[int, int]
     ) -> tuple[list[_Claimed], dict[int, _Hook]]:
-        candidates = claimable(session, now, limit, caps)
+        hooks = open_webhooks(session, now)
+        candidates = claimable(now, limit, [w for w in hooks if caps.get(w, 1) > 0])
         if candidates is None:
             session.commit()
             return [], {}
@@ -258,15 +273,8 @@ class DeliveryEngine:
             .execution_options(synchronize_session=False)
         )
         rows = session.execute(stmt).all()
-        hooks: dict[int, _Hook] = {}
-        if rows:
-            ids = {r[1] for r in rows}
-            for h in session.scalars(select(Webhook).where(Webhook.id.in_(ids))):
-                failing = bool(h.consecutive_failures) or h.backoff_until is not None
-                hooks[h.id] = _Hook(h.id, h.url, dict(h.headers or {}), h.secret, h.is_active, failing)
-                if failing:
-                    self.failing.add(h.id)
         session.commit()
+        self.failing.update(w for w in {r[1] for r in rows} if hooks[w].failing)
         claimed = sorted((_Claimed(r[0], r[1], r[2], r[3] or "{}", r[4]) for r in rows), key=lambda c: c.id)
         return claimed, hooks
 

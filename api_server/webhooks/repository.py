@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -37,10 +38,21 @@ _HEAR_PROJECT = and_(
 ACTIVE_FOR_PROJECT = select(Webhook.id).where(_HEAR_PROJECT)
 
 
-def active_for_project(session: Session, project_id: int) -> list[Webhook]:
+class Hearing(NamedTuple):
+    id: int
+    send_payload: bool
+    send_for_all_actions: bool
+    actions: list[str]
+    project_id: int | None
+
+
+# Plain rows, not ORM objects: every fan-out reads them for each project it has events of.
+_HEARING = select(*(getattr(Webhook, f) for f in Hearing._fields)).where(_HEAR_PROJECT).order_by(Webhook.id)
+
+
+def active_for_project(session: Session, project_id: int) -> list[Hearing]:
     """Active webhooks that hear this project's events: its own and organisation-wide ones."""
-    stmt = select(Webhook).where(_HEAR_PROJECT).order_by(Webhook.id)
-    return list(session.scalars(stmt, {"project_id": project_id}))
+    return [Hearing(*row) for row in session.execute(_HEARING, {"project_id": project_id})]
 
 
 @dataclass(frozen=True)

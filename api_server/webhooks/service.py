@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session, object_session
 
 from api_server import events
@@ -170,10 +170,10 @@ def _deliver(
 _PROJECT_CHANGES = frozenset({"PROJECT_CREATED", "PROJECT_UPDATED", "PROJECT_DELETED"})
 
 
-def _hears(send_for_all: bool, actions: list[str], project_id: int | None, action: str) -> bool:
-    if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and project_id is not None:
+def _hears(hook: repository.Hearing, action: str) -> bool:
+    if ACTIONS.get(action) is not None and ACTIONS[action].organization_only and hook.project_id is not None:
         return False  # as in Label Studio: project created/deleted reach organisation-wide webhooks only
-    return send_for_all or action in actions
+    return hook.send_for_all_actions or action in hook.actions
 
 
 def _task_of(objects: dict[str, Any]) -> int | None:
@@ -195,20 +195,19 @@ def _task_of(objects: dict[str, Any]) -> int | None:
 LISTENERS = repository.ACTIVE_FOR_PROJECT
 
 
-def _hooks(session: Session, project_id: int) -> list[tuple[int, bool, bool, list[str], int | None]]:
+def _hooks(session: Session, project_id: int) -> list[repository.Hearing]:
     """The webhooks active for the project (its own and organisation-wide ones), read once per fan-out."""
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
     if ("hooks", project_id) not in batch:
         batch["hooks", project_id] = [
-            (h.id, h.send_payload, h.send_for_all_actions, list(h.actions or []), h.project_id)
-            for h in repository.active_for_project(session, project_id)
+            h._replace(actions=list(h.actions or [])) for h in repository.active_for_project(session, project_id)
         ]
     return batch["hooks", project_id]
 
 
 def hears(session: Session, project_id: int, action: str) -> bool:
     """Whether any active webhook takes `action` in the project (events subscriber's pre-check)."""
-    return any(_hears(h[2], h[3], h[4], action) for h in _hooks(session, project_id))
+    return any(_hears(h, action) for h in _hooks(session, project_id))
 
 
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
@@ -233,17 +232,17 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
     On PostgreSQL, when every event of the batch that a webhook hears is one the database builds
     (webhooks/bulk.py), one statement builds and writes them all; otherwise None (on_event per event).
     On SQLite they are made here in Python, before the fan-out takes the write lock."""
-    heard = [e for e in events_ if any(_hears(h[2], h[3], h[4], e.action) for h in _hooks(session, e.project_id))]
+    heard = [e for e in events_ if any(_hears(h, e.action) for h in _hooks(session, e.project_id))]
     if session.get_bind().dialect.name == "postgresql":
         if not all(bulk.eligible(e.action, e.objects) for e in heard):
             return None
         pairs: list[tuple[int, int, bool]] = []
         projects: dict[int, Any] = {}
         for e in heard:
-            hooks = [h for h in _hooks(session, e.project_id) if _hears(h[2], h[3], h[4], e.action)]
-            if any(h[1] for h in hooks) and e.project_id not in projects:
+            hooks = [h for h in _hooks(session, e.project_id) if _hears(h, e.action)]
+            if any(h.send_payload for h in hooks) and e.project_id not in projects:
                 projects[e.project_id] = _project_json(session, e.project_id)
-            pairs += [(e.id, h[0], h[1]) for h in hooks]
+            pairs += [(e.id, h.id, h.send_payload) for h in hooks]
         now = utcnow()
         return lambda s: bulk.write(s, pairs, projects, now)
     rows: list[dict[str, Any]] = []
@@ -254,7 +253,7 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
 
 def _deliveries(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> list[dict[str, Any]]:
     """One pending delivery per webhook that hears `action` in the project, as rows to insert."""
-    hooks = [h for h in _hooks(session, project_id) if _hears(h[2], h[3], h[4], action)]
+    hooks = [h for h in _hooks(session, project_id) if _hears(h, action)]
     if not hooks:
         return []
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
@@ -271,16 +270,16 @@ def _deliveries(session: Session, project_id: int, action: str, objects: dict[st
     task_id = _task_of(objects)
     return [
         {
-            "webhook_id": hook_id,
+            "webhook_id": hook.id,
             "action": action,
-            "payload": full if send_payload else {"action": action},
+            "payload": full if hook.send_payload else {"action": action},
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
             "task_id": task_id,
         }
-        for hook_id, send_payload, *_ in hooks
+        for hook in hooks
     ]
 
 
@@ -295,15 +294,19 @@ _projects: weakref.WeakKeyDictionary[Engine, dict[int, tuple[datetime, float, di
 
 
 def _project_json(session: Session, project_id: int) -> dict[str, Any]:
-    row = session.get(Project, project_id)
-    if row is None:
+    # Its time of change first (one column): the whole row is read only when the form is made again.
+    updated = session.scalar(select(Project.updated_at).where(Project.id == project_id))
+    if updated is None:
         return {"id": project_id}
     bind = session.get_bind()
     kept = _projects.setdefault(bind if isinstance(bind, Engine) else bind.engine, {})
     now = time.monotonic()
     found = kept.get(project_id)
-    if found is not None and found[0] == row.updated_at and now - found[1] < PROJECT_JSON_SECONDS:
+    if found is not None and found[0] == updated and now - found[1] < PROJECT_JSON_SECONDS:
         return found[2]
+    row = session.get(Project, project_id)
+    if row is None:
+        return {"id": project_id}
     if len(kept) >= _PROJECT_JSON_KEPT:
         kept.clear()
     # project_dict is the API's JSON form already (model_dump(mode="json")).

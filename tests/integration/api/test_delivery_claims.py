@@ -24,7 +24,7 @@ from api_server.db.base import Base, utcnow
 from api_server.db.models import Webhook, WebhookDelivery
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
-from api_server.webhooks.engine import DeliveryEngine, claimable
+from api_server.webhooks.engine import DeliveryEngine, claimable, open_webhooks
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.services import require_port
 
@@ -84,7 +84,8 @@ def _rows_read(plan: dict[str, Any]) -> int:
 def test_claims_never_walk_a_backed_off_backlog(engine):
     factory = make_session_factory(engine)
     with factory() as session:
-        stmt = claimable(session, utcnow(), CLAIM, {})
+        now = utcnow()
+        stmt = claimable(now, CLAIM, list(open_webhooks(session, now)))
         assert stmt is not None
         if engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=WebhookDelivery, skip_locked=True)  # as the engine claims
