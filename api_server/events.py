@@ -40,6 +40,7 @@ from sqlalchemy import (
     Row,
     Select,
     SQLColumnExpression,
+    bindparam,
     delete,
     exists,
     false,
@@ -285,7 +286,8 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None, *,
                 return 0
         if sqlite:
             # What subscribers can make ahead is made before the lock: submissions wait only for the writes.
-            rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit or FAN_OUT_BATCH_SQLITE)))
+            oldest = _OUTBOX.order_by(EventOutbox.id).limit(limit or FAN_OUT_BATCH_SQLITE)
+            rows = list(session.connection().execute(oldest))
             ahead = (rows, _prepare(session, rows)) if rows else None
             session.commit()
             with SQLITE_WRITER:
@@ -306,7 +308,7 @@ def _fan_out(
     if ahead is not None and _still_waiting(session, [r.id for r in ahead[0]]):
         rows, prepared = ahead
     else:  # another process fanned some of them out meanwhile: read again
-        rows = list(session.execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
+        rows = list(session.connection().execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
     if not rows:
         session.commit()
         return 0
@@ -331,6 +333,9 @@ def _begin(session: Session, sqlite: bool) -> bool:
 
 # The outbox's columns as plain rows: a fan-out reads thousands a second, ORM objects cost more.
 _OUTBOX = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action, EventOutbox.objects)
+# Through the connection (Core), not the ORM session: a fan-out runs it several times a second, and
+# the ids are one bound list (IN with an expanding parameter).
+_DELETE = delete(EventOutbox.__table__).where(EventOutbox.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _still_waiting(session: Session, ids: list[int]) -> bool:
@@ -358,10 +363,7 @@ def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
 
 
 def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[Session], None]] | None = None) -> None:
-    refs: dict[str, set[int]] = {}
-    for row in rows:
-        _refs(row.objects, refs)
-    loaded = _load(session, refs)
+    loaded: dict[str, dict[int, Any]] | None = None  # rows referenced by id: read once an event is decoded
     writers = _prepare(session, rows) if prepared is None else prepared
     for write in writers.values():
         write(session)
@@ -377,13 +379,17 @@ def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[S
             ]
         if not listening[key]:
             continue  # an event written because someone listens to the project, not for this action
+        if loaded is None:
+            refs: dict[str, set[int]] = {}
+            for each in rows:
+                _refs(each.objects, refs)
+            loaded = _load(session, refs)
         objects = _decode(row.objects, loaded)
         for subscription in listening[key]:
             subscription.handler(session, row.project_id, row.action, objects)
     for finish in session.info.pop(_FINISH, {}).values():
         finish(session)
-    outbox = EventOutbox.__table__
-    session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))  # Core: no ORM bookkeeping
+    session.connection().execute(_DELETE, {"ids": [r.id for r in rows]})
 
 
 def at_batch_end(session: Session, key: str, finish: Callable[[Session], None]) -> None:

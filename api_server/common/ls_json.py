@@ -5,7 +5,7 @@ The same objects leave the server along five paths:
     API      /api/annotations/... and /api/tasks/{id}/annotations/   annotations.schemas.to_public
     TASKS    /api/tasks/... (annotations nested in a single task)     tasks.serialize
     EXPORT   the JSON and JSONL export, built by the database          exports.rawsql
-    WEBHOOK  rows in webhook payloads                                  webhooks.payloads
+    WEBHOOK  rows in webhook payloads                                  webhooks.payloads (webhooks.bulk in SQL)
     STORAGE  export-storage objects, one per task                      storages.export
 
 Each writer takes its keys, in this order, from ANNOTATION, TASK and TASK_NESTED: `key` is the
