@@ -15,6 +15,10 @@ Objects are stored as JSON; ORM rows as `{"$row": <table>, "id": ..., "values": 
 which the fan-out turns back into (detached) rows as they were when the event happened, even when
 they changed or were deleted since.
 
+A subscriber may also make a whole batch's writes at once (`prepare`): the webhooks write a
+batch's deliveries in one statement, built by PostgreSQL from the stored rows when it can, and on
+SQLite made before the fan-out takes the write lock, which is then held for the writes alone.
+
 Most projects have no webhook, model or export storage, and annotations are published on
 every submission: a subscriber may name the actions it handles and a `listeners` query (bind
 parameter `project_id`) that finds a row when it has someone to tell. One statement asks all
@@ -353,12 +357,17 @@ def _prepare(session: Session, rows: list[Row[Any]]) -> dict[int, Callable[[Sess
     return made
 
 
-def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
-    """The objects of outbox rows as subscribers get them (rows rebuilt as they were), in order."""
+def _loaded(session: Session, rows: list[Row[Any]]) -> dict[str, dict[int, Any]]:
+    """The rows a batch's events reference by id only, read once for the batch."""
     refs: dict[str, set[int]] = {}
     for row in rows:
         _refs(row.objects, refs)
-    loaded = _load(session, refs)
+    return _load(session, refs)
+
+
+def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+    """The objects of outbox rows as subscribers get them (rows rebuilt as they were), in order."""
+    loaded = _loaded(session, rows)
     return [_decode(row.objects, loaded) for row in rows]
 
 
@@ -380,10 +389,7 @@ def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[S
         if not listening[key]:
             continue  # an event written because someone listens to the project, not for this action
         if loaded is None:
-            refs: dict[str, set[int]] = {}
-            for each in rows:
-                _refs(each.objects, refs)
-            loaded = _load(session, refs)
+            loaded = _loaded(session, rows)
         objects = _decode(row.objects, loaded)
         for subscription in listening[key]:
             subscription.handler(session, row.project_id, row.action, objects)
