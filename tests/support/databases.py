@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -45,3 +47,20 @@ def truncate_all(engine: Engine) -> None:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
             conn.execute(text("PRAGMA foreign_keys=ON"))
+
+
+@contextmanager
+def throwaway(backend: str, directory: Path, prefix: str = "kl_test") -> Iterator[str]:
+    """The URL of a new empty database: a SQLite file in `directory`, or a PostgreSQL database
+    (the test is skipped without PostgreSQL on a user's machine; dropped afterwards)."""
+    if backend == "sqlite":
+        yield sqlite_url(directory)
+        return
+    from tests.support.services import require_port
+
+    require_port("PostgreSQL", "127.0.0.1", 5432)
+    url = create_postgres_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)

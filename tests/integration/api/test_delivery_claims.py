@@ -25,8 +25,7 @@ from api_server.db.models import Webhook, WebhookDelivery
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
 from api_server.webhooks.engine import DeliveryEngine, claimable, open_webhooks
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.services import require_port
+from tests.support.databases import throwaway
 
 BLOCKED, OPEN, CLAIM = 20_000, 200, 64  # more open rows than a claim takes, as under load
 
@@ -34,12 +33,14 @@ BLOCKED, OPEN, CLAIM = 20_000, 200, 64  # more open rows than a claim takes, as 
 # Analyzed, and as a table that grew from empty within the minute is (no statistics yet).
 @pytest.fixture(params=["sqlite", "postgres", "postgres-unanalyzed"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'claims.db'}"
-    else:
-        require_port("PostgreSQL", "127.0.0.1", 5432)
-        url = create_postgres_database()
-    engine = make_engine(url)
+    with throwaway(request.param.split("-")[0], tmp_path) as url:
+        engine = make_engine(url)
+        _fill(engine, analyze=request.param != "postgres-unanalyzed")
+        yield engine
+        engine.dispose()
+
+
+def _fill(engine, *, analyze: bool) -> None:
     Base.metadata.create_all(engine)
     now = utcnow()
     hook = {"project_id": None, "send_payload": True, "send_for_all_actions": True, "actions": [], "headers": {}}
@@ -63,12 +64,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path):
         rows += [{**delivery, "webhook_id": 2, "task_id": i, "status": "delivered"} for i in range(BLOCKED)]
         rows += [{**delivery, "webhook_id": 2, "task_id": i} for i in range(OPEN)]
         conn.execute(insert(WebhookDelivery.__table__), rows)
-        if request.param != "postgres-unanalyzed":
+        if analyze:
             conn.execute(text("ANALYZE"))
-    yield engine
-    engine.dispose()
-    if request.param != "sqlite":
-        drop_postgres_database(url)
 
 
 def _rows_read(plan: dict[str, Any]) -> int:

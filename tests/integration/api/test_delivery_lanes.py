@@ -20,8 +20,7 @@ from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
 from api_server.webhooks.engine import LANE_DEPTH, DeliveryEngine
 from api_server.webhooks.sender import Sender
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.services import require_port
+from tests.support.databases import throwaway
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -30,17 +29,11 @@ PENDING = LANE_DEPTH + 8  # more than one claim takes for a webhook with one sen
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def factory(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'lanes.db'}"
-    else:
-        require_port("PostgreSQL", "127.0.0.1", 5432)
-        url = create_postgres_database()
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
-    if request.param != "sqlite":
-        drop_postgres_database(url)
+    with throwaway(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        yield make_session_factory(engine)
+        engine.dispose()
 
 
 def test_a_failed_send_hands_the_lanes_waiting_deliveries_back(factory):

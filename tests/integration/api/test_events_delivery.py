@@ -14,8 +14,6 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS, TEXT_CONFIG
 from tests.support.apiserver import ADMIN_TOKEN, TEST_EGRESS_ALLOW, LiveServer
-from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.databases import throwaway
 from tests.support.labeling import choice, project_with_tasks
 from tests.support.net import free_port, wait_for_port
 from tests.support.waiting import wait_until
@@ -239,18 +237,6 @@ def api_metrics(server: LiveServer) -> str:
 # --- a server killed mid-load ----------------------------------------------------------------------
 
 
-@contextmanager
-def database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kill.db'}"
-        return
-    url = create_postgres_database("kl_kill")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
-
-
 def serve(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBELABEL_") and k != "REDIS_URL"}
     env.update(
@@ -278,7 +264,7 @@ def serve(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[byte
 def test_a_server_killed_mid_load_delivers_exactly_the_committed_submissions(backend, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with database(backend, tmp_path) as url, WebhookReceiver(secret=SECRET) as receiver:
+    with throwaway(backend, tmp_path, "kl_kill") as url, WebhookReceiver(secret=SECRET) as receiver:
         proc = serve(url, tmp_path, port)
         try:
             with httpx.Client(base_url=base, headers={"Authorization": f"Token {ADMIN_TOKEN}"}, timeout=30) as api:
