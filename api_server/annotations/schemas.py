@@ -110,6 +110,13 @@ _PUBLIC_JSON = ls_json.writer(
 _ORDER = tuple(AnnotationPublic.model_fields)  # the same keys (tests/unit/api/test_ls_json.py)
 
 
+# An annotation stored in the event outbox as its row's values, its author's name under
+# STORED_AUTHOR: written by the labeling loop's PostgreSQL function (kubelabel_submit_checked),
+# read back by workflow/outbox.py in Python and by webhooks/bulk.py in SQL.
+STORED_KIND = "annotation_public"
+STORED_AUTHOR = "$username"
+
+
 def to_public_json(row: Annotation, username: str = "") -> dict[str, Any]:
     """`to_public(row, username).model_dump(mode="json")`, built directly."""
     fields = _PUBLIC_JSON(row)

@@ -23,12 +23,14 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api_server import events
+from api_server.annotations.schemas import STORED_AUTHOR, STORED_KIND
 from api_server.common import ls_json
 from api_server.db.models import Annotation, EventOutbox, Task, WebhookDelivery
 from api_server.webhooks.delivery import WRITTEN
+from api_server.webhooks.engine import PENDING
 
 ACTION = "ANNOTATION_CREATED"
-_ANNOTATION_ROW = "annotation_public"  # api_server.workflow.outbox.ANNOTATION_PUBLIC
 _TASK_ROW = Task.__tablename__
 
 
@@ -39,10 +41,10 @@ def eligible(action: str, objects: Any) -> bool:
     annotation, task = objects["annotation"], objects["task"]
     return (
         isinstance(annotation, dict)
-        and annotation.get("$row") == _ANNOTATION_ROW
+        and annotation.get(events.ROW) == STORED_KIND
         and isinstance(annotation.get("values"), dict)
         and isinstance(task, dict)
-        and task.get("$row") == _TASK_ROW
+        and task.get(events.ROW) == _TASK_ROW
         and isinstance(task.get("values"), dict)
     )
 
@@ -95,7 +97,7 @@ def _task_sql(t: str) -> str:
 _PAYLOAD = _object(
     [
         ("action", "o.action"),
-        ("annotation", _annotation_sql("a", "o.objects -> 'annotation' -> 'values' ->> '$username'")),
+        ("annotation", _annotation_sql("a", f"o.objects -> 'annotation' -> 'values' ->> '{STORED_AUTHOR}'")),
         ("task", _task_sql("t")),
         ("project", "CAST(:projects AS jsonb) -> o.project_id::text"),
     ]
@@ -104,7 +106,7 @@ _INSERT = text(
     f"INSERT INTO {WebhookDelivery.__tablename__}"
     " (webhook_id, action, payload, task_id, status, attempts, next_attempt_at, created_at)"
     f" SELECT h.w, o.action, CASE WHEN h.f THEN {_PAYLOAD} ELSE jsonb_build_object('action', o.action) END,"
-    "  t.id, 'pending', 0, :now, :now"
+    "  t.id, :status, 0, :now, :now"
     " FROM ROWS FROM (jsonb_to_recordset(CAST(:pairs AS jsonb)) AS (e bigint, w integer, f boolean))"
     "  WITH ORDINALITY AS h(e, w, f, n)"
     f" JOIN {EventOutbox.__tablename__} o ON o.id = h.e"
@@ -123,6 +125,7 @@ def write(session: Session, pairs: list[tuple[int, int, bool]], projects: dict[i
         "pairs": orjson.dumps([{"e": e, "w": w, "f": f} for e, w, f in pairs]).decode(),
         "projects": orjson.dumps({str(k): v for k, v in projects.items()}).decode(),
         "now": now,
+        "status": PENDING,
     }
     session.execute(_INSERT, params)
     WRITTEN.labels("sql").inc(len(pairs))

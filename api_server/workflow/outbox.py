@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api_server import events
-from api_server.annotations.schemas import to_public_json
+from api_server.annotations.schemas import STORED_AUTHOR, STORED_KIND, to_public_json
 from api_server.db.models import Annotation, User
 
-ANNOTATION_PUBLIC = "annotation_public"
+ANNOTATION_PUBLIC = STORED_KIND
 
 
 def annotations_public(session: Session, ids: list[int]) -> dict[int, Any]:
@@ -30,7 +30,7 @@ def annotations_public(session: Session, ids: list[int]) -> dict[int, Any]:
 
 def annotation_public(values: dict[str, Any]) -> dict[str, Any]:
     row = events.as_row(Annotation, values)
-    return to_public_json(row, str(values.get("$username") or ""))
+    return to_public_json(row, str(values.get(STORED_AUTHOR) or ""))
 
 
 events.resolver(ANNOTATION_PUBLIC, annotations_public, annotation_public)
