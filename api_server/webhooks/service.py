@@ -207,7 +207,7 @@ def _hooks(session: Session, project_id: int) -> list[repository.Hearing]:
 
 def hears(session: Session, project_id: int, action: str) -> bool:
     """Whether any active webhook takes `action` in the project (events subscriber's pre-check)."""
-    return any(_hears(h, action) for h in _hooks(session, project_id))
+    return bool(_hearing(session, project_id, action))
 
 
 def on_event(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> None:
@@ -216,9 +216,10 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
     Within one fan-out (one transaction, many events) the project's webhooks and its public
     representation are read once; the deliveries are written in one statement at its end.
     """
-    rows = _deliveries(session, project_id, action, objects)
-    if not rows:
+    hooks = _hearing(session, project_id, action)
+    if not hooks:
         return
+    rows = _deliveries(session, project_id, action, objects, hooks)
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
     if "deliveries" not in batch:
         batch["deliveries"] = []
@@ -232,30 +233,34 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
     On PostgreSQL, when every event of the batch that a webhook hears is one the database builds
     (webhooks/bulk.py), one statement builds and writes them all; otherwise None (on_event per event).
     On SQLite they are made here in Python, before the fan-out takes the write lock."""
-    heard = [e for e in events_ if any(_hears(h, e.action) for h in _hooks(session, e.project_id))]
+    heard = [(e, hooks) for e in events_ if (hooks := _hearing(session, e.project_id, e.action))]
     if session.get_bind().dialect.name == "postgresql":
-        if not all(bulk.eligible(e.action, e.objects) for e in heard):
+        if not all(bulk.eligible(e.action, e.objects) for e, _ in heard):
             return None
         pairs: list[tuple[int, int, bool]] = []
         projects: dict[int, Any] = {}
-        for e in heard:
-            hooks = [h for h in _hooks(session, e.project_id) if _hears(h, e.action)]
+        for e, hooks in heard:
             if any(h.send_payload for h in hooks) and e.project_id not in projects:
                 projects[e.project_id] = _project_json(session, e.project_id)
             pairs += [(e.id, h.id, h.send_payload) for h in hooks]
         now = utcnow()
         return lambda s: bulk.write(s, pairs, projects, now)
     rows: list[dict[str, Any]] = []
-    for e, objects in zip(heard, events.decode(session, heard), strict=True):
-        rows += _deliveries(session, e.project_id, e.action, objects)
+    decoded = events.decode(session, [e for e, _ in heard])
+    for (e, hooks), objects in zip(heard, decoded, strict=True):
+        rows += _deliveries(session, e.project_id, e.action, objects, hooks)
     return lambda s: _write_deliveries(s, rows)
 
 
-def _deliveries(session: Session, project_id: int, action: str, objects: dict[str, Any]) -> list[dict[str, Any]]:
-    """One pending delivery per webhook that hears `action` in the project, as rows to insert."""
-    hooks = [h for h in _hooks(session, project_id) if _hears(h, action)]
-    if not hooks:
-        return []
+def _hearing(session: Session, project_id: int, action: str) -> list[repository.Hearing]:
+    """The project's active webhooks that hear `action`."""
+    return [h for h in _hooks(session, project_id) if _hears(h, action)]
+
+
+def _deliveries(
+    session: Session, project_id: int, action: str, objects: dict[str, Any], hooks: list[repository.Hearing]
+) -> list[dict[str, Any]]:
+    """One pending delivery per webhook of `hooks` (those that hear `action`), as rows to insert."""
     batch: dict[Any, Any] = session.info.setdefault(_BATCH, {})
     project_json = None
     if action not in _PROJECT_CHANGES and not isinstance(objects.get("project"), dict):
