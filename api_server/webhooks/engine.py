@@ -16,11 +16,13 @@ statement (a backed-off webhook's backlog is never read: see `claimable`):
   same statement; on SQLite the statement holds the write lock. Concurrent engines never claim
   one delivery twice.
 
-A claim counts an attempt and leases the delivery for as long as its wait in the lane may take
-(LANE_DEPTH + 2 timeouts, at least 30 s). A process that dies after sending but before settling
-leaves the lease to run out: the delivery is sent again, with the same delivery id (at least once;
-receivers deduplicate by `X-Kubelabel-Delivery`). When a send fails, the deliveries still waiting
-in that webhook's lane are handed back unsent (lease cleared, attempt not counted).
+A claim counts an attempt and leases the delivery (3 timeouts, at least 30 s: how long a crashed
+process's claims wait to be sent again). A delivery still in its lane when no more than a timeout
+and SETTLE_MARGIN of its lease are left goes back unsent (lease cleared, attempt not counted), so
+a send always ends and is recorded while its lease holds, however slow the endpoint. A process that
+dies after sending but before settling leaves the lease to run out: the delivery is sent again,
+with the same delivery id (at least once; receivers deduplicate by `X-Kubelabel-Delivery`). When a
+send fails, the deliveries still waiting in that webhook's lane are handed back unsent too.
 
 Requests go out over kept-alive connections per endpoint origin (api_server/webhooks/sender.py:
 every new connection is opened by the outbound-address policy, which resolves and checks the host,
@@ -29,7 +31,9 @@ then connects to the checked address). A refused address fails the delivery at o
 A failure (non-2xx, timeout, connection error) retries the delivery after
 KUBELABEL_JOB_BACKOFF_BASE x 2^(attempt-1) seconds (capped by KUBELABEL_JOB_BACKOFF_MAX) until
 KUBELABEL_WEBHOOK_MAX_ATTEMPTS, and backs the whole webhook off for the same function of its
-`consecutive_failures`; its first success clears both.
+`consecutive_failures`; its first success clears both. Requests in flight together fail together
+(a stall, a restart of the receiver): a failure counts for the webhook only when its request was
+claimed after the webhook's current backoff began (see `_back_off`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ _DRAIN_LIMIT = 64 << 10
 # (One step every KUBELABEL_EVENTS_GATHER_SECONDS, 0.25 s, must claim what a busy project publishes
 # meanwhile.)
 LANE_DEPTH = 32
+# What a claim's lease keeps, past its last send's timeout, for recording the outcome.
+SETTLE_MARGIN = 5.0
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -83,6 +89,8 @@ class _Claimed:
     action: str
     payload: str  # the stored JSON text
     attempts: int
+    claimed_at: datetime  # see settle: failures of attempts claimed before the webhook's backoff count once
+    send_by: float  # time.monotonic(): not sent later (its lease could run out meanwhile), handed back
 
 
 @dataclass(frozen=True)
@@ -97,14 +105,12 @@ class _Hook:
 
 @dataclass(frozen=True)
 class _Result:
-    delivery_id: int
-    webhook_id: int
-    attempts: int
+    item: _Claimed
     code: int | None
     error: str | None
     permanent: bool = False  # refused address or deactivated webhook: no retry
     counts: bool = True  # counts as the webhook's failure (not when it was deactivated)
-    released: bool = False  # not sent: handed back when its webhook failed (the attempt is not counted)
+    released: bool = False  # not sent: handed back (its webhook failed, or its lease runs short)
 
 
 def in_order() -> Any:
@@ -182,8 +188,10 @@ class DeliveryEngine:
         self._found_last = False  # the last claim leased deliveries
         self.sender = Sender("webhook", settings.webhook_timeout, _DRAIN_LIMIT)
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
-        # A claim covers its wait in the lane: at most LANE_DEPTH rounds of the endpoint's share.
-        self.lease = timedelta(seconds=max((LANE_DEPTH + 2) * settings.webhook_timeout, 30.0))
+        self.lease = max(3 * settings.webhook_timeout, 30.0)
+        # A delivery is sent no later than this after its claim (else handed back): its send and
+        # settling then end within the lease.
+        self.send_within = self.lease - settings.webhook_timeout - SETTLE_MARGIN
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -212,9 +220,8 @@ class DeliveryEngine:
         free = LANE_DEPTH * self.total - sum(outstanding.values())
         if free <= 0:
             return 0
-        # A failing webhook gets no queue: only as many as it may send at once (its retries probe it).
-        caps = {w: self._depth(w) - n for w, n in outstanding.items() if n > 0}
-        caps.update({w: self.per_endpoint - outstanding.get(w, 0) for w in self.failing})
+        busy = {w for w, n in outstanding.items() if n > 0}
+        caps = {w: self._depth(w) - outstanding.get(w, 0) for w in busy | self.failing}
         claimed, hooks = self.claim(free, caps)
         with self._lock:
             for item in claimed:
@@ -230,11 +237,12 @@ class DeliveryEngine:
         return len(claimed)
 
     def _depth(self, webhook_id: int) -> int:
-        return self.per_endpoint if webhook_id in self.failing else LANE_DEPTH * self.per_endpoint
+        # A failing webhook gets one delivery at a time, a probe: its first success opens the lane.
+        return 1 if webhook_id in self.failing else LANE_DEPTH * self.per_endpoint
 
     def claim(self, limit: int, caps: dict[int, int]) -> tuple[list[_Claimed], dict[int, _Hook]]:
         """Lease up to `limit` due deliveries, at most `caps[webhook]` (else the endpoint share) per webhook."""
-        now = utcnow()
+        now, started = utcnow(), time.monotonic()
         with self.session_factory() as session:
             # A read first: most calls find nothing due, and must not take SQLite's write lock for
             # that (skipped while the last claim found some: more are likely due).
@@ -245,12 +253,12 @@ class DeliveryEngine:
                 session.commit()
             postgres = session.get_bind().dialect.name == "postgresql"
             with nullcontext() if postgres else SQLITE_WRITER:
-                claimed, hooks = self._claim(session, now, postgres, limit, caps)
+                claimed, hooks = self._claim(session, now, started + self.send_within, postgres, limit, caps)
             self._found_last = bool(claimed)
             return claimed, hooks
 
     def _claim(
-        self, session: Session, now: datetime, postgres: bool, limit: int, caps: dict[int, int]
+        self, session: Session, now: datetime, send_by: float, postgres: bool, limit: int, caps: dict[int, int]
     ) -> tuple[list[_Claimed], dict[int, _Hook]]:
         hooks = open_webhooks(session, now)
         candidates = claimable(now, limit, [w for w in hooks if caps.get(w, 1) > 0])
@@ -268,14 +276,16 @@ class DeliveryEngine:
         stmt = (
             update(D)
             .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
-            .values(locked_until=now + self.lease, attempts=D.attempts + 1)
+            .values(locked_until=now + timedelta(seconds=self.lease), attempts=D.attempts + 1)
             .returning(D.id, D.webhook_id, D.action, cast(D.payload, Text), D.attempts)
             .execution_options(synchronize_session=False)
         )
         rows = session.execute(stmt).all()
         session.commit()
         self.failing.update(w for w in {r[1] for r in rows} if hooks[w].failing)
-        claimed = sorted((_Claimed(r[0], r[1], r[2], r[3] or "{}", r[4]) for r in rows), key=lambda c: c.id)
+        claimed = sorted(
+            (_Claimed(r[0], r[1], r[2], r[3] or "{}", r[4], now, send_by) for r in rows), key=lambda c: c.id
+        )
         return claimed, hooks
 
     # --- sending (pool threads) -----------------------------------------------------------------
@@ -288,12 +298,15 @@ class DeliveryEngine:
                     self.running[webhook_id] -= 1
                     return
                 item, hook = self.lanes[webhook_id].popleft()
-            try:
-                with events_cpu("send"):
-                    result = self._attempt(item, hook)
-            except Exception as exc:  # never lose a result: the delivery would wait for its lease
-                log.exception("webhook delivery %s: unexpected error", item.id)
-                result = _Result(item.id, item.webhook_id, item.attempts, None, f"{type(exc).__name__}: {exc}")
+            if time.monotonic() > item.send_by:
+                result = _Result(item, None, None, released=True)  # waited too long behind a slow endpoint
+            else:
+                try:
+                    with events_cpu("send"):
+                        result = self._attempt(item, hook)
+                except Exception as exc:  # never lose a result: the delivery would wait for its lease
+                    log.exception("webhook delivery %s: unexpected error", item.id)
+                    result = _Result(item, None, f"{type(exc).__name__}: {exc}")
             self.results.put(result)
             released: list[tuple[_Claimed, _Hook | None]] = []
             with self._lock:
@@ -307,20 +320,20 @@ class DeliveryEngine:
                 if self.outstanding[webhook_id] <= 0:
                     del self.outstanding[webhook_id]
             for waiting, _ in released:
-                self.results.put(_Result(waiting.id, waiting.webhook_id, waiting.attempts, None, None, released=True))
+                self.results.put(_Result(waiting, None, None, released=True))
             self.wake()
 
     def _attempt(self, item: _Claimed, hook: _Hook | None) -> _Result:
         if hook is None or not hook.is_active:
-            return _Result(item.id, item.webhook_id, item.attempts, None, "the webhook was deactivated", True, False)
+            return _Result(item, None, "the webhook was deactivated", True, False)
         body, headers = render(item.id, item.action, item.payload, hook.headers, hook.secret, int(time.time()))
         try:
             code = self.sender.post(hook.url, body, headers)
         except egress.EgressRefused as exc:
-            return _Result(item.id, item.webhook_id, item.attempts, None, exc.reason, permanent=True)
+            return _Result(item, None, exc.reason, permanent=True)
         except SendFailed as exc:
-            return _Result(item.id, item.webhook_id, item.attempts, None, str(exc)[:_ERROR_LIMIT])
-        return _Result(item.id, item.webhook_id, item.attempts, code, None if 200 <= code < 300 else f"HTTP {code}")
+            return _Result(item, None, str(exc)[:_ERROR_LIMIT])
+        return _Result(item, code, None if 200 <= code < 300 else f"HTTP {code}")
 
     # --- settling ------------------------------------------------------------------------------
 
@@ -343,21 +356,23 @@ class DeliveryEngine:
         delivered: dict[int | None, list[int]] = defaultdict(list)
         failures: list[tuple[_Result, bool]] = []
         last_outcome: dict[int, bool] = {}
-        failed_count: dict[int, int] = defaultdict(int)
-        released = [r.delivery_id for r in results if r.released]
+        failed_claims: dict[int, datetime] = {}  # per webhook, the latest claim of a counted failure
+        released = [r.item.id for r in results if r.released]
         for r in results:
+            item = r.item
             if r.released:
                 continue
             if r.error is None:
-                delivered[r.code].append(r.delivery_id)
-                last_outcome[r.webhook_id] = True
+                delivered[r.code].append(item.id)
+                last_outcome[item.webhook_id] = True
                 DELIVERIES.labels("delivered").inc()
                 continue
-            final = r.permanent or r.attempts >= s.webhook_max_attempts
+            final = r.permanent or item.attempts >= s.webhook_max_attempts
             failures.append((r, final))
             if r.counts:
-                last_outcome[r.webhook_id] = False
-                failed_count[r.webhook_id] += 1
+                last_outcome[item.webhook_id] = False
+                latest = failed_claims.get(item.webhook_id, item.claimed_at)
+                failed_claims[item.webhook_id] = max(item.claimed_at, latest)
             DELIVERIES.labels("failed" if final else "retry").inc()
         with self.session_factory() as session, self._writing(session):
             for code, ids in delivered.items():
@@ -386,9 +401,9 @@ class DeliveryEngine:
                 if final:
                     values.update(status=FAILED, next_attempt_at=None)
                 else:
-                    delay = backoff_seconds(r.attempts, s.job_backoff_base, s.job_backoff_max)
+                    delay = backoff_seconds(r.item.attempts, s.job_backoff_base, s.job_backoff_max)
                     values["next_attempt_at"] = now + timedelta(seconds=delay)
-                session.execute(update(D).where(D.id == r.delivery_id).values(**values))
+                session.execute(update(D).where(D.id == r.item.id).values(**values))
             healthy = [w for w, ok in last_outcome.items() if ok and w in self.failing]
             self.failing.difference_update(healthy)
             self.failing.update(w for w, ok in last_outcome.items() if not ok)
@@ -403,28 +418,40 @@ class DeliveryEngine:
                     .execution_options(synchronize_session=False)
                 )
             for webhook_id, ok in last_outcome.items():
-                if ok:
-                    continue
-                count = session.scalar(
-                    update(Webhook)
-                    .where(Webhook.id == webhook_id)
-                    .values(consecutive_failures=Webhook.consecutive_failures + failed_count[webhook_id])
-                    .returning(Webhook.consecutive_failures)
-                    .execution_options(synchronize_session=False)
-                )
-                if count:
-                    delay = backoff_seconds(count, s.job_backoff_base, s.job_backoff_max)
-                    session.execute(
-                        update(Webhook)
-                        .where(Webhook.id == webhook_id)
-                        .values(backoff_until=now + timedelta(seconds=delay))
-                        .execution_options(synchronize_session=False)
-                    )
+                if not ok:
+                    self._back_off(session, webhook_id, failed_claims[webhook_id], now)
             session.commit()
         for r, final in failures:
             if final:
-                log.warning("webhook delivery %s failed after %s attempt(s): %s", r.delivery_id, r.attempts, r.error)
+                log.warning("webhook delivery %s failed after %s attempt(s): %s", r.item.id, r.item.attempts, r.error)
         return len(results)
+
+    def _back_off(self, session: Session, webhook_id: int, claimed_at: datetime, now: datetime) -> None:
+        """Count a failure of the webhook and back it off for backoff_seconds(its count).
+
+        Only when the failed request was claimed after the webhook's current backoff began: the
+        requests in flight when an endpoint stalls fail together, and eight concurrent timeouts
+        are one finding (a 5 s backoff), not eight (640 s, which left a receiver that stalled for
+        two seconds without deliveries for ten minutes). A dead endpoint still counts one failure
+        per probe, so its backoff doubles each time."""
+        s = self.settings
+        row = session.execute(
+            select(Webhook.consecutive_failures, Webhook.backoff_until).where(Webhook.id == webhook_id)
+        ).one_or_none()
+        if row is None:
+            return
+        count, until = row
+        if until is not None and count:
+            began = as_utc(until) - timedelta(seconds=backoff_seconds(count, s.job_backoff_base, s.job_backoff_max))
+            if claimed_at < began:
+                return
+        delay = backoff_seconds(count + 1, s.job_backoff_base, s.job_backoff_max)
+        session.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook_id, Webhook.consecutive_failures == count)  # another process counted it
+            .values(consecutive_failures=count + 1, backoff_until=now + timedelta(seconds=delay))
+            .execution_options(synchronize_session=False)
+        )
 
 
 class BacklogMetrics(Collector):

@@ -293,12 +293,14 @@ class Sender:
         while not self._closed.wait(0.25):
             now = time.monotonic()
             with self._lock:
-                late = [conn for conn, deadline in self._busy.items() if deadline <= now]
+                # Under the lock: a connection released and reused since would be dropped under its
+                # next request.
+                for conn, deadline in self._busy.items():
+                    if deadline <= now:
+                        conn.drop()
                 stale = [conn for conns in self._idle.values() for conn, since in conns if now - since > IDLE_SECONDS]
                 if stale:
                     for origin, conns in list(self._idle.items()):
                         self._idle[origin] = [(c, since) for c, since in conns if now - since <= IDLE_SECONDS]
-            for conn in late:
-                conn.drop()
             for conn in stale:
                 conn.close()

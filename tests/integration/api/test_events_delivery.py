@@ -245,8 +245,10 @@ def serve(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[byte
         KUBELABEL_ADMIN_TOKEN=ADMIN_TOKEN,
         KUBELABEL_EGRESS_ALLOW=TEST_EGRESS_ALLOW,
         KUBELABEL_LOG_LEVEL="warning",
-        # Claims the killed server held are taken again after their lease: 10 x this, at least 30 s.
-        KUBELABEL_WEBHOOK_TIMEOUT="2",
+        # Claims the killed server held are sent again after their lease (3 x this, at least 30 s).
+        # Not shorter: this process's annotators and receiver share one interpreter, and on a loaded
+        # machine an answer may take seconds.
+        KUBELABEL_WEBHOOK_TIMEOUT="5",
         PYTHONPATH=str(ROOT),
     )
     proc = subprocess.Popen(
