@@ -37,13 +37,15 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     BindParameter,
     ColumnElement,
     DateTime,
     Engine,
-    Row,
     Select,
     SQLColumnExpression,
+    any_,
     bindparam,
     delete,
     exists,
@@ -290,8 +292,7 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None, *,
                 return 0
         if sqlite:
             # What subscribers can make ahead is made before the lock: submissions wait only for the writes.
-            oldest = _OUTBOX.order_by(EventOutbox.id).limit(limit or FAN_OUT_BATCH_SQLITE)
-            rows = list(session.connection().execute(oldest))
+            rows = _oldest(session, limit or FAN_OUT_BATCH_SQLITE, lazy=False)
             ahead = (rows, _prepare(session, rows)) if rows else None
             session.commit()
             with SQLITE_WRITER:
@@ -304,15 +305,15 @@ def _fan_out(
     session: Session,
     sqlite: bool,
     limit: int,
-    ahead: tuple[list[Row[Any]], dict[int, Callable[[Session], None]]] | None = None,
+    ahead: tuple[list[OutboxRow], dict[int, Callable[[Session], None]]] | None = None,
 ) -> int:
     if not _begin(session, sqlite):
         return 0
     prepared = None
     if ahead is not None and _still_waiting(session, [r.id for r in ahead[0]]):
         rows, prepared = ahead
-    else:  # another process fanned some of them out meanwhile: read again
-        rows = list(session.connection().execute(_OUTBOX.order_by(EventOutbox.id).limit(limit)))
+    else:  # (SQLite: another process fanned some of them out meanwhile: read again)
+        rows = _oldest(session, limit, lazy=not sqlite)
     if not rows:
         session.commit()
         return 0
@@ -335,11 +336,52 @@ def _begin(session: Session, sqlite: bool) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}))
 
 
-# The outbox's columns as plain rows: a fan-out reads thousands a second, ORM objects cost more.
+_UNREAD: Any = object()
+
+
+class OutboxRow:
+    """An outbox row as subscribers get it. Read lazily (PostgreSQL), its objects, most of the row's
+    bytes, are read and decoded for the whole batch when a subscriber first asks for them: a batch
+    its subscribers write in SQL alone (webhooks/bulk.py) is never decoded in Python."""
+
+    __slots__ = ("id", "project_id", "action", "_objects", "_batch")
+
+    def __init__(self, id: int, project_id: int, action: str, objects: Any = _UNREAD) -> None:  # noqa: A002
+        self.id, self.project_id, self.action, self._objects = id, project_id, action, objects
+        self._batch: tuple[Session, list[OutboxRow]] | None = None
+
+    @property
+    def objects(self) -> Any:
+        if self._objects is _UNREAD and self._batch is not None:
+            session, batch = self._batch
+            read = session.connection().execute(_OBJECTS, {"ids": [r.id for r in batch]})
+            found: dict[int, Any] = {row_id: objects for row_id, objects in read}
+            for r in batch:
+                r._objects = found[r.id]
+        return self._objects
+
+
+# Plain rows through the connection (Core), not ORM objects: a fan-out reads thousands a second.
 _OUTBOX = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action, EventOutbox.objects)
-# Through the connection (Core), not the ORM session: a fan-out runs it several times a second, and
-# the ids are one bound list (IN with an expanding parameter).
-_DELETE = delete(EventOutbox.__table__).where(EventOutbox.__table__.c.id.in_(bindparam("ids", expanding=True)))
+_HEADS = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action)
+_IDS = EventOutbox.__table__.c.id.in_(bindparam("ids", expanding=True))
+_OBJECTS = select(EventOutbox.id, EventOutbox.objects).where(_IDS)
+_DELETE = delete(EventOutbox.__table__).where(_IDS)
+# PostgreSQL: the ids as one array, not a parameter each (SQLAlchemy renders every IN anew).
+_DELETE_ANY = delete(EventOutbox.__table__).where(
+    EventOutbox.__table__.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+)
+
+
+def _oldest(session: Session, limit: int, *, lazy: bool) -> list[OutboxRow]:
+    """The oldest `limit` outbox rows; `lazy`: their objects read when first asked for."""
+    if not lazy:
+        found = session.connection().execute(_OUTBOX.order_by(EventOutbox.id).limit(limit))
+        return [OutboxRow(*r) for r in found]
+    rows = [OutboxRow(*r) for r in session.connection().execute(_HEADS.order_by(EventOutbox.id).limit(limit))]
+    for r in rows:
+        r._batch = (session, rows)
+    return rows
 
 
 def _still_waiting(session: Session, ids: list[int]) -> bool:
@@ -348,7 +390,7 @@ def _still_waiting(session: Session, ids: list[int]) -> bool:
     return found == len(ids)
 
 
-def _prepare(session: Session, rows: list[Row[Any]]) -> dict[int, Callable[[Session], None]]:
+def _prepare(session: Session, rows: list[OutboxRow]) -> dict[int, Callable[[Session], None]]:
     """The writers of the subscribers that make a whole batch at once, by subscription."""
     made = {}
     for s in list(_subscriptions):
@@ -357,7 +399,7 @@ def _prepare(session: Session, rows: list[Row[Any]]) -> dict[int, Callable[[Sess
     return made
 
 
-def _loaded(session: Session, rows: list[Row[Any]]) -> dict[str, dict[int, Any]]:
+def _loaded(session: Session, rows: list[OutboxRow]) -> dict[str, dict[int, Any]]:
     """The rows a batch's events reference by id only, read once for the batch."""
     refs: dict[str, set[int]] = {}
     for row in rows:
@@ -365,13 +407,13 @@ def _loaded(session: Session, rows: list[Row[Any]]) -> dict[str, dict[int, Any]]
     return _load(session, refs)
 
 
-def decode(session: Session, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+def decode(session: Session, rows: list[OutboxRow]) -> list[dict[str, Any]]:
     """The objects of outbox rows as subscribers get them (rows rebuilt as they were), in order."""
     loaded = _loaded(session, rows)
     return [_decode(row.objects, loaded) for row in rows]
 
 
-def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[Session], None]] | None = None) -> None:
+def _run(session: Session, rows: list[OutboxRow], prepared: dict[int, Callable[[Session], None]] | None = None) -> None:
     loaded: dict[str, dict[int, Any]] | None = None  # rows referenced by id: read once an event is decoded
     writers = _prepare(session, rows) if prepared is None else prepared
     for write in writers.values():
@@ -395,7 +437,9 @@ def _run(session: Session, rows: list[Row[Any]], prepared: dict[int, Callable[[S
             subscription.handler(session, row.project_id, row.action, objects)
     for finish in session.info.pop(_FINISH, {}).values():
         finish(session)
-    session.connection().execute(_DELETE, {"ids": [r.id for r in rows]})
+    ids = [r.id for r in rows]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    session.connection().execute(_DELETE_ANY if postgres else _DELETE, {"ids": ids})
 
 
 def at_batch_end(session: Session, key: str, finish: Callable[[Session], None]) -> None:
@@ -411,7 +455,8 @@ def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:
         with session_factory() as session:
             if not _begin(session, session.get_bind().dialect.name == "sqlite"):
                 return done
-            row = session.execute(_OUTBOX.where(EventOutbox.id == row_id)).first()
+            found = session.connection().execute(_OUTBOX.where(EventOutbox.id == row_id)).first()
+            row = OutboxRow(*found) if found is not None else None
             if row is None:
                 session.commit()
                 continue

@@ -34,19 +34,25 @@ ACTION = "ANNOTATION_CREATED"
 _TASK_ROW = Task.__tablename__
 
 
-def eligible(action: str, objects: Any) -> bool:
-    """An event this statement can build: an ANNOTATION_CREATED with its annotation and task as stored rows."""
-    if action != ACTION or not isinstance(objects, dict) or set(objects) != {"annotation", "task"}:
-        return False
-    annotation, task = objects["annotation"], objects["task"]
-    return (
-        isinstance(annotation, dict)
-        and annotation.get(events.ROW) == STORED_KIND
-        and isinstance(annotation.get("values"), dict)
-        and isinstance(task, dict)
-        and task.get(events.ROW) == _TASK_ROW
-        and isinstance(task.get("values"), dict)
-    )
+# The events the statement builds: ANNOTATION_CREATED with its annotation and task as stored rows
+# (the labeling loop's function writes them so). SQL, so that a batch of them is never decoded in Python.
+_BUILDS = (
+    f"o.action = '{ACTION}'"
+    " AND (SELECT count(*) FROM jsonb_object_keys(o.objects)) = 2"
+    f" AND o.objects -> 'annotation' ->> '{events.ROW}' = '{STORED_KIND}'"
+    " AND jsonb_typeof(o.objects -> 'annotation' -> 'values') = 'object'"
+    f" AND o.objects -> 'task' ->> '{events.ROW}' = '{_TASK_ROW}'"
+    " AND jsonb_typeof(o.objects -> 'task' -> 'values') = 'object'"
+)
+_ANY_OTHER = text(
+    f"SELECT EXISTS (SELECT 1 FROM {EventOutbox.__tablename__} o"
+    f" WHERE o.id = ANY(CAST(:ids AS bigint[])) AND ({_BUILDS}) IS NOT TRUE)"
+)
+
+
+def builds_all(session: Session, outbox_ids: list[int]) -> bool:
+    """Whether the statement builds the events of all these outbox rows."""
+    return not outbox_ids or not session.scalar(_ANY_OTHER, {"ids": outbox_ids})
 
 
 def _iso(column: str, utc: str) -> str:

@@ -235,7 +235,7 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
     On SQLite they are made here in Python, before the fan-out takes the write lock."""
     heard = [(e, hooks) for e in events_ if (hooks := _hearing(session, e.project_id, e.action))]
     if session.get_bind().dialect.name == "postgresql":
-        if not all(bulk.eligible(e.action, e.objects) for e, _ in heard):
+        if not bulk.builds_all(session, [e.id for e, _ in heard]):
             return None
         pairs: list[tuple[int, int, bool]] = []
         projects: dict[int, Any] = {}

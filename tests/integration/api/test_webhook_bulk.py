@@ -26,6 +26,7 @@ from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, Project, Task, User, Webhook, WebhookDelivery
 from api_server.db.session import make_engine, make_session_factory
 from api_server.metrics import REGISTRY
+from api_server.webhooks import bulk
 from api_server.workflow import pg_loop
 from tests.conftest import TEXT_CONFIG
 from tests.support.databases import create_postgres_database, drop_postgres_database
@@ -83,21 +84,27 @@ def _written(path: str) -> float:
     return REGISTRY.get_sample_value("kubelabel_webhook_deliveries_written_total", {"path": path}) or 0.0
 
 
-def _fan_out(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, bulk: bool) -> list[tuple]:
-    """The outbox fanned out (and rolled back): the deliveries written, in id order."""
+def _fan_out(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> tuple[list[tuple], bool | None]:
+    """The outbox fanned out (and rolled back): the deliveries written, in id order, and whether
+    its rows were decoded in Python (read lazily, as the fan-out reads them on PostgreSQL): True all,
+    False none, None some."""
     subscriptions = list(events._subscriptions)
     if not bulk:
         subscriptions = [dataclasses.replace(s, prepare=None) for s in subscriptions]
     with monkeypatch.context() as m, factory() as session:
         m.setattr(events, "_subscriptions", subscriptions)
-        rows = list(session.execute(events._OUTBOX.order_by(EventOutbox.id)))
+        rows = events._oldest(session, 10_000, lazy=True)
         events._run(session, rows)
+        read = {r._objects is not events._UNREAD for r in rows}
+        decoded = read.pop() if len(read) == 1 else None
         D = WebhookDelivery
         written = session.execute(
             select(D.webhook_id, D.action, D.task_id, D.status, D.attempts, cast(D.payload, Text)).order_by(D.id)
         ).all()
         session.rollback()
-    return [(*row[:-1], json.loads(row[-1])) for row in written]
+    return [(*row[:-1], json.loads(row[-1])) for row in written], decoded
 
 
 def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool) -> None:
@@ -132,10 +139,12 @@ def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool)
 def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkeypatch):
     engine, factory = database
     _labeled(engine, factory, org_wide_all=False)
-    per_event = _fan_out(factory, monkeypatch, bulk=False)
+    per_event, decoded = _fan_out(factory, monkeypatch, bulk=False)
+    assert decoded is True
     sql_before = _written("sql")
-    by_statement = _fan_out(factory, monkeypatch, bulk=True)
+    by_statement, decoded = _fan_out(factory, monkeypatch, bulk=True)
     assert _written("sql") - sql_before == len(by_statement)  # the statement wrote them, not the events' loop
+    assert decoded is False  # it read the stored rows itself: nothing decoded in Python
 
     assert len(per_event) == 5 * 2  # each annotation to both webhooks (TASK_COMPLETED is heard by none)
     assert by_statement == per_event
@@ -158,9 +167,37 @@ def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkey
 def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(database, monkeypatch):
     engine, factory = database
     _labeled(engine, factory, org_wide_all=True)
-    per_event = _fan_out(factory, monkeypatch, bulk=False)
+    per_event, _ = _fan_out(factory, monkeypatch, bulk=False)
     sql_before, python_before = _written("sql"), _written("python")
-    fell_back = _fan_out(factory, monkeypatch, bulk=True)
+    fell_back, decoded = _fan_out(factory, monkeypatch, bulk=True)
+    assert decoded is True
     assert _written("sql") == sql_before and _written("python") - python_before == len(fell_back)
     assert fell_back == per_event
     assert "TASK_COMPLETED" in {d[1] for d in fell_back}
+
+
+def test_the_statement_builds_only_annotation_created_with_stored_rows(database):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=False)
+    with factory() as session:
+        good = list(session.scalars(select(EventOutbox.id).where(EventOutbox.action == "ANNOTATION_CREATED")))
+        assert good and bulk.builds_all(session, good) and bulk.builds_all(session, [])
+        row = session.get(EventOutbox, good[0])
+        assert row is not None
+        annotation, task = row.objects["annotation"], row.objects["task"]
+        others = [
+            ("TASK_COMPLETED", row.objects),
+            ("ANNOTATION_CREATED", {**row.objects, "project": {"id": row.project_id}}),
+            ("ANNOTATION_CREATED", {"annotation": {"$row": annotation["$row"], "id": 1}, "task": task}),
+            ("ANNOTATION_CREATED", {"annotation": annotation, "task": {"$row": "tasks", "id": 1}}),
+            ("ANNOTATION_CREATED", {"annotation": {**annotation, "$row": "annotations"}, "task": task}),
+            ("ANNOTATION_CREATED", {"annotation": annotation}),
+        ]
+        for action, objects in others:
+            other = EventOutbox(project_id=row.project_id, action=action, objects=objects, created_at=utcnow())
+            session.add(other)
+            session.flush()
+            assert not bulk.builds_all(session, [*good, other.id]), (action, objects)
+            session.delete(other)
+            session.flush()
+        session.rollback()
