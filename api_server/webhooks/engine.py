@@ -89,7 +89,7 @@ class _Claimed:
     action: str
     payload: str  # the stored JSON text
     attempts: int
-    claimed_at: datetime  # see settle: failures of attempts claimed before the webhook's backoff count once
+    claimed_at: datetime  # see _back_off: failures of attempts claimed before a backoff began count once
     send_by: float  # time.monotonic(): not sent later (its lease could run out meanwhile), handed back
 
 
