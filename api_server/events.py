@@ -81,7 +81,6 @@ FAN_OUT_BATCH_SQLITE = 200
 _LOCK_KEY = 0x6B6C6576  # pg advisory lock: one fan-out at a time keeps the outbox's order
 _WROTE = "kubelabel.events.wrote"
 _FINISH = "kubelabel.events.finish"
-_COMMITTED = "kubelabel.events.committed"
 
 
 # Whether a subscriber acts on `action` in the project (asked before an event is decoded for it).
@@ -321,25 +320,11 @@ def _fan_out(
     try:
         _run(session, rows, prepared)
     except Exception:
-        _rollback(session)
+        session.rollback()
         log.exception("fanning out %s event(s) failed; fanning them out one at a time", len(rows))
         return _one_by_one(session_factory, [r.id for r in rows])
-    _commit(session)
-    return len(rows)
-
-
-def _commit(session: Session) -> None:
     session.commit()
-    for then in session.info.pop(_COMMITTED, []):
-        try:
-            then()
-        except Exception:  # what it would have done happens later (a lease runs out)
-            log.exception("after a fan-out's commit")
-
-
-def _rollback(session: Session) -> None:
-    session.rollback()
-    session.info.pop(_COMMITTED, None)
+    return len(rows)
 
 
 def _begin(session: Session, sqlite: bool) -> bool:
@@ -457,11 +442,6 @@ def _run(session: Session, rows: list[OutboxRow], prepared: dict[int, Callable[[
     session.connection().execute(_DELETE_ANY if postgres else _DELETE, {"ids": ids})
 
 
-def after_commit(session: Session, then: Callable[[], None]) -> None:
-    """Call `then()` once this fan-out's transaction committed (not at all if it rolls back)."""
-    session.info.setdefault(_COMMITTED, []).append(then)
-
-
 def at_batch_end(session: Session, key: str, finish: Callable[[Session], None]) -> None:
     """Call `finish(session)` once after every event of this fan-out reached its subscribers, in
     its transaction: a subscriber gathers what it writes per event and writes it in one statement."""
@@ -483,7 +463,7 @@ def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:
             try:
                 _run(session, [row])
             except Exception:
-                _rollback(session)
+                session.rollback()
                 log.exception(
                     "event %s (%s, project %s) could not be fanned out: dropped", row_id, row.action, row.project_id
                 )
@@ -491,7 +471,7 @@ def _one_by_one(session_factory: sessionmaker[Session], ids: list[int]) -> int:
                     cleanup.execute(delete(EventOutbox).where(EventOutbox.id == row_id))
                     cleanup.commit()
             else:
-                _commit(session)
+                session.commit()
             done += 1
     return done
 

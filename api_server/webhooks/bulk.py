@@ -108,55 +108,30 @@ _PAYLOAD = _object(
         ("project", "CAST(:projects AS jsonb) -> o.project_id::text"),
     ]
 )
-# Each delivery is leased to this process's engine as it is written (attempt 1, `locked_until`), so
-# no claim reads and updates it again, when its webhook has room in the engine's lanes (`room`, by
-# webhook id) and it is the first pending delivery of its webhook and task (older ones, in the
-# table or earlier in the batch, go first: it is then claimed after them, as always).
-_LEASED = (
-    "coalesce(row_number() OVER (PARTITION BY h.w ORDER BY h.n) <= (CAST(:room AS jsonb) ->> h.w::text)::int"
-    "  AND row_number() OVER (PARTITION BY h.w, t.id ORDER BY h.n) = 1"
-    f"  AND NOT EXISTS (SELECT 1 FROM {WebhookDelivery.__tablename__} p"
-    "   WHERE p.webhook_id = h.w AND p.task_id = t.id AND p.status = :status), false)"
-)
 _INSERT = text(
     f"INSERT INTO {WebhookDelivery.__tablename__}"
-    " (webhook_id, action, payload, task_id, status, attempts, next_attempt_at, created_at, locked_until)"
-    " SELECT x.w, x.action, x.payload, x.task_id, :status, CASE WHEN x.leased THEN 1 ELSE 0 END, :now, :now,"
-    "  CASE WHEN x.leased THEN CAST(:until AS timestamptz) END"
-    " FROM (SELECT h.n, h.w, o.action, t.id AS task_id,"
-    f"  CASE WHEN h.f THEN {_PAYLOAD} ELSE jsonb_build_object('action', o.action) END AS payload,"
-    f"  {_LEASED} AS leased"
-    "  FROM ROWS FROM (jsonb_to_recordset(CAST(:pairs AS jsonb)) AS (e bigint, w integer, f boolean))"
-    "   WITH ORDINALITY AS h(e, w, f, n)"
-    f"  JOIN {EventOutbox.__tablename__} o ON o.id = h.e"
-    f"  CROSS JOIN LATERAL jsonb_populate_record(NULL::{Annotation.__tablename__},"
-    "   o.objects -> 'annotation' -> 'values') AS a"
-    f"  CROSS JOIN LATERAL jsonb_populate_record(NULL::{Task.__tablename__}, o.objects -> 'task' -> 'values') AS t"
-    " ) AS x ORDER BY x.n"
-    " RETURNING id, webhook_id, action, CASE WHEN locked_until IS NOT NULL THEN CAST(payload AS text) END, attempts"
+    " (webhook_id, action, payload, task_id, status, attempts, next_attempt_at, created_at)"
+    f" SELECT h.w, o.action, CASE WHEN h.f THEN {_PAYLOAD} ELSE jsonb_build_object('action', o.action) END,"
+    "  t.id, :status, 0, :now, :now"
+    " FROM ROWS FROM (jsonb_to_recordset(CAST(:pairs AS jsonb)) AS (e bigint, w integer, f boolean))"
+    "  WITH ORDINALITY AS h(e, w, f, n)"
+    f" JOIN {EventOutbox.__tablename__} o ON o.id = h.e"
+    f" CROSS JOIN LATERAL jsonb_populate_record(NULL::{Annotation.__tablename__},"
+    "  o.objects -> 'annotation' -> 'values') AS a"
+    f" CROSS JOIN LATERAL jsonb_populate_record(NULL::{Task.__tablename__}, o.objects -> 'task' -> 'values') AS t"
+    " ORDER BY h.n"
 )
 
 
-def write(
-    session: Session,
-    pairs: list[tuple[int, int, bool]],
-    projects: dict[int, Any],
-    now: datetime,
-    room: dict[int, int] | None = None,
-    until: datetime | None = None,
-) -> list[tuple[int, int, str, str, int]]:
-    """One delivery per (outbox id, webhook id, send_payload), in that order; `projects`: the project
-    forms by id. Those leased (to `until`, within `room`) as written: (id, webhook, action, payload, attempts)."""
+def write(session: Session, pairs: list[tuple[int, int, bool]], projects: dict[int, Any], now: datetime) -> None:
+    """One delivery per (outbox id, webhook id, send_payload), in that order; `projects`: the project forms by id."""
     if not pairs:
-        return []
+        return
     params = {
         "pairs": orjson.dumps([{"e": e, "w": w, "f": f} for e, w, f in pairs]).decode(),
         "projects": orjson.dumps({str(k): v for k, v in projects.items()}).decode(),
-        "room": orjson.dumps({str(k): v for k, v in (room or {}).items()}).decode(),
-        "until": until,
         "now": now,
         "status": PENDING,
     }
-    written = session.execute(_INSERT, params).all()
+    session.execute(_INSERT, params)
     WRITTEN.labels("sql").inc(len(pairs))
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in written if r[3] is not None]

@@ -16,11 +16,6 @@ statement (a backed-off webhook's backlog is never read: see `claimable`):
   same statement; on SQLite the statement holds the write lock. Concurrent engines never claim
   one delivery twice.
 
-On PostgreSQL the fan-out's statement (webhooks/bulk.py) leases what this process's engine has
-room for as it writes the deliveries, and hands them to its lanes once committed (`room`, `adopt`):
-under a steady load most deliveries are never claimed. The rules are a claim's: a healthy webhook,
-room in its lane, the first pending delivery of its webhook and task.
-
 A claim counts an attempt and leases the delivery (3 timeouts, at least 30 s: how long a crashed
 process's claims wait to be sent again). A delivery still in its lane when no more than a timeout
 and SETTLE_MARGIN of its lease are left goes back unsent (lease cleared, attempt not counted), so
@@ -47,7 +42,6 @@ import logging
 import queue
 import threading
 import time
-import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +52,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, Select, Text, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from api_server.common import egress
@@ -176,23 +170,6 @@ def claimable(now: datetime, limit: int, open_hooks: list[int]) -> Select[int, i
     )
 
 
-@dataclass(frozen=True)
-class Leased:
-    """A fan-out's lease to the local engine: when it was taken, by the wall and by time.monotonic()."""
-
-    at: datetime
-    started: float
-
-
-# The delivery engine of this process for a database (the job runner's): a fan-out may lease what it
-# writes to it (see DeliveryEngine.room).
-_LOCAL: weakref.WeakKeyDictionary[Engine, DeliveryEngine] = weakref.WeakKeyDictionary()
-
-
-def local(bind: object) -> DeliveryEngine | None:
-    return _LOCAL.get(bind) if isinstance(bind, Engine) else None
-
-
 class DeliveryEngine:
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings, wake: Callable[[], None]) -> None:
         self.session_factory = session_factory
@@ -215,9 +192,6 @@ class DeliveryEngine:
         # A delivery is sent no later than this after its claim (else handed back): its send and
         # settling then end within the lease.
         self.send_within = self.lease - settings.webhook_timeout - SETTLE_MARGIN
-        self._bind = session_factory.kw.get("bind")
-        if isinstance(self._bind, Engine):
-            _LOCAL[self._bind] = self
 
     # --- the step ------------------------------------------------------------------------------
 
@@ -233,8 +207,6 @@ class DeliveryEngine:
             return not any(self.outstanding.values()) and self.results.empty()
 
     def close(self) -> None:
-        if isinstance(self._bind, Engine) and _LOCAL.get(self._bind) is self:
-            del _LOCAL[self._bind]
         self.pool.shutdown(wait=True, cancel_futures=False)
         self.settle()
         self.sender.close()
@@ -251,10 +223,6 @@ class DeliveryEngine:
         busy = {w for w, n in outstanding.items() if n > 0}
         caps = {w: self._depth(w) - outstanding.get(w, 0) for w in busy | self.failing}
         claimed, hooks = self.claim(free, caps)
-        self._enqueue(claimed, hooks)
-        return len(claimed)
-
-    def _enqueue(self, claimed: list[_Claimed], hooks: dict[int, _Hook]) -> None:
         with self._lock:
             for item in claimed:
                 self.outstanding[item.webhook_id] += 1
@@ -266,27 +234,7 @@ class DeliveryEngine:
                 ):
                     self.running[webhook_id] += 1
                     self.pool.submit(self._lane, webhook_id)
-
-    # --- leased where written (webhooks/bulk.py) --------------------------------------------------
-
-    def room(self, hooks: dict[int, _Hook]) -> dict[int, int]:
-        """How many deliveries each healthy webhook's lane takes now: what the fan-out may lease to
-        this engine in the statement that writes them (no claim then reads and updates them again)."""
-        with self._lock:
-            outstanding = dict(self.outstanding)
-        free = LANE_DEPTH * self.total - sum(outstanding.values())
-        room = {
-            w: min(free, self._depth(w) - outstanding.get(w, 0))
-            for w, hook in hooks.items()
-            if hook.is_active and not hook.failing and w not in self.failing
-        }
-        return {w: n for w, n in room.items() if n > 0}
-
-    def adopt(self, rows: list[tuple[int, int, str, str, int]], hooks: dict[int, _Hook], leased: Leased) -> None:
-        """Send deliveries (id, webhook, action, payload, attempts) leased to this engine where they
-        were written, once that transaction committed."""
-        send_by = leased.started + self.send_within
-        self._enqueue([_Claimed(*row, leased.at, send_by) for row in sorted(rows)], hooks)
+        return len(claimed)
 
     def _depth(self, webhook_id: int) -> int:
         # A failing webhook gets one delivery at a time, a probe: its first success opens the lane.

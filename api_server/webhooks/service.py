@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
@@ -21,7 +21,7 @@ from api_server.projects.service import get_project
 from api_server.settings import get_settings
 from api_server.users.roles import Role
 from api_server.users.service import require_org_role
-from api_server.webhooks import bulk, engine, payloads, repository, signing
+from api_server.webhooks import bulk, payloads, repository, signing
 from api_server.webhooks.actions import ACTIONS
 from api_server.webhooks.delivery import WRITTEN
 from api_server.webhooks.schemas import WebhookCreate, WebhookPublic, WebhookUpdate
@@ -231,9 +231,8 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
     """events batch subscriber: the deliveries of a whole fan-out batch, made before they are written.
 
     On PostgreSQL, when every event of the batch that a webhook hears is one the database builds
-    (webhooks/bulk.py), one statement builds and writes them all, leasing what this process's
-    delivery engine has room for (sent once the fan-out commits); otherwise None (on_event per
-    event). On SQLite they are made here in Python, before the fan-out takes the write lock."""
+    (webhooks/bulk.py), one statement builds and writes them all; otherwise None (on_event per event).
+    On SQLite they are made here in Python, before the fan-out takes the write lock."""
     heard = [(e, hooks) for e in events_ if (hooks := _hearing(session, e.project_id, e.action))]
     if session.get_bind().dialect.name == "postgresql":
         if not bulk.builds_all(session, [e.id for e, _ in heard]):
@@ -245,33 +244,12 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
                 projects[e.project_id] = _project_json(session, e.project_id)
             pairs += [(e.id, h.id, h.send_payload) for h in hooks]
         now = utcnow()
-        return _bulk_writer(session, pairs, projects, now)
+        return lambda s: bulk.write(s, pairs, projects, now)
     rows: list[dict[str, Any]] = []
     decoded = events.decode(session, [e for e, _ in heard])
     for (e, hooks), objects in zip(heard, decoded, strict=True):
         rows += _deliveries(session, e.project_id, e.action, objects, hooks)
     return lambda s: _write_deliveries(s, rows)
-
-
-def _bulk_writer(
-    session: Session, pairs: list[tuple[int, int, bool]], projects: dict[int, Any], now: datetime
-) -> Callable[[Session], None]:
-    local = engine.local(session.get_bind())
-    lease = engine.Leased(now, time.monotonic())
-    hooks: dict[int, Any] = {}
-    room: dict[int, int] = {}
-    until = None
-    if local is not None and pairs:
-        hooks = engine.open_webhooks(session, now)
-        room = local.room({w: hooks[w] for w in {w for _, w, _ in pairs} if w in hooks})
-        until = now + timedelta(seconds=local.lease)
-
-    def write(s: Session) -> None:
-        leased = bulk.write(s, pairs, projects, now, room, until)
-        if leased and local is not None:
-            events.after_commit(s, lambda: local.adopt(leased, hooks, lease))
-
-    return write
 
 
 def _hearing(session: Session, project_id: int, action: str) -> list[repository.Hearing]:

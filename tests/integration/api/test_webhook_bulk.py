@@ -21,23 +21,16 @@ from sqlalchemy import Engine, Text, cast, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import events, wiring
-from api_server.common.egress import Policy
 from api_server.db import migrate
 from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, Project, Task, User, Webhook, WebhookDelivery
 from api_server.db.session import make_engine, make_session_factory
 from api_server.metrics import REGISTRY
-from api_server.settings import Settings
 from api_server.webhooks import bulk
-from api_server.webhooks import engine as webhook_engine
-from api_server.webhooks.engine import DeliveryEngine
-from api_server.webhooks.sender import Sender
 from api_server.workflow import pg_loop
 from tests.conftest import TEXT_CONFIG
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.services import require_port
-from tests.support.waiting import wait_until
-from tests.support.webhook_receiver import WebhookReceiver
 
 RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["Positive"]}}]
 
@@ -208,66 +201,3 @@ def test_the_statement_builds_only_annotation_created_with_stored_rows(database)
             session.delete(other)
             session.flush()
         session.rollback()
-
-
-def test_what_the_local_engine_has_room_for_is_leased_as_written_and_sent_without_a_claim(database):
-    """With a delivery engine in the process, the statement leases its deliveries to it (attempt 1,
-    `locked_until`) and the engine sends them once the fan-out committed, with no claim. Not leased:
-    a task's second delivery to a webhook in the batch, one whose task has an older pending delivery,
-    and a backed-off webhook's (they are claimed later, as always)."""
-    engine, factory = database
-    with WebhookReceiver() as receiver:
-        with factory() as session:
-            users = [User(username=f"annotator{i}", role="admin") for i in range(2)]
-            project = Project(title="leased", label_config=TEXT_CONFIG)
-            session.add_all([*users, project])
-            session.flush()
-            tasks = [Task(project_id=project.id, data={"text": f"t{i}"}, overlap=2) for i in range(4)]
-            hears = {"send_payload": True, "send_for_all_actions": False, "actions": ["ANNOTATION_CREATED"]}
-            open_hook = _webhook(project.id, url=receiver.url, **hears)
-            backed_off = _webhook(project.id, url=receiver.url, backoff_until=utcnow() + timedelta(hours=1), **hears)
-            session.add_all([*tasks, open_hook, backed_off])
-            session.flush()
-            # An older pending delivery of task 1 (not due yet): task 1's new one waits for it.
-            older = WebhookDelivery(
-                webhook_id=open_hook.id, action="ANNOTATION_UPDATED", payload={}, status="pending",
-                attempts=0, next_attempt_at=utcnow() + timedelta(hours=1), task_id=tasks[1].id,
-            )  # fmt: skip
-            session.add(older)
-            session.commit()
-            task_ids, user_ids, project_id = [t.id for t in tasks], [u.id for u in users], project.id
-            hook_ids = (open_hook.id, backed_off.id)
-        _submit(engine, task_ids[0], user_ids[0], project_id)
-        _submit(engine, task_ids[0], user_ids[1], project_id)  # task 0 twice in the batch
-        for task_id in task_ids[1:]:
-            _submit(engine, task_id, user_ids[0], project_id)
-
-        delivery_engine = DeliveryEngine(factory, Settings(), lambda: None)
-        timeout = delivery_engine.settings.webhook_timeout
-        delivery_engine.sender = Sender("webhook", timeout, 1024, policy=Policy.parse("webhook:loopback"))
-        try:
-            assert events.fan_out(factory) == 5 + 1  # 5 annotations; task 0 completed (its overlap is 2)
-            with factory() as session:
-                D = WebhookDelivery
-                rows = session.execute(
-                    select(D.id, D.webhook_id, D.task_id, D.attempts, D.locked_until)
-                    .where(D.action == "ANNOTATION_CREATED")
-                    .order_by(D.id)
-                ).all()
-            leased = {r.id for r in rows if r.attempts == 1 and r.locked_until is not None}
-            assert all(r.attempts == 0 and r.locked_until is None for r in rows if r.id not in leased)
-            mine = [r for r in rows if r.webhook_id == hook_ids[0]]
-            assert [r.task_id for r in mine] == [task_ids[0], task_ids[0], *task_ids[1:]]
-            # The first of task 0, and tasks 2 and 3; not task 0's second, task 1's, nor the backed-off webhook's.
-            assert leased == {mine[0].id, mine[3].id, mine[4].id}
-            # Sent with no claim: the fan-out handed them to the engine.
-            received = receiver.wait_for(3)
-            assert {int(r.headers["x-kubelabel-delivery"]) for r in received} == leased
-            wait_until(lambda: not any(delivery_engine.outstanding.values()), "the lanes are empty", 10)
-            delivery_engine.settle()
-            with factory() as session:
-                sent = set(session.scalars(select(D.id).where(D.status == "delivered")))
-            assert sent == leased
-        finally:
-            delivery_engine.close()
-        assert webhook_engine.local(engine) is None  # a closed engine takes no more leases
