@@ -386,7 +386,7 @@ def _oldest(session: Session, limit: int, *, lazy: bool) -> list[OutboxRow]:
 
 def _still_waiting(session: Session, ids: list[int]) -> bool:
     """Whether the rows read before the lock are all still in the outbox (ids only are read again)."""
-    found = session.scalar(select(func.count()).select_from(EventOutbox).where(EventOutbox.id.in_(ids)))
+    found = session.scalar(select(func.count()).select_from(EventOutbox.__table__).where(_IDS), {"ids": ids})
     return found == len(ids)
 
 
