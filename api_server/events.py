@@ -21,9 +21,10 @@ SQLite made before the fan-out takes the write lock, which is then held for the 
 
 Most projects have no webhook, model or export storage, and annotations are published on
 every submission: a subscriber may name the actions it handles and a `listeners` query (bind
-parameter `project_id`) that finds a row when it has someone to tell. One statement asks all
-of those at once; an event nobody listens for is not written, and only subscribers with
-listeners run.
+parameters `project_id` and, when it tells actions apart, `action`) that finds a row when it
+may have someone to tell. One statement asks all of those at once; an event nobody listens for
+is not written, and only subscribers with listeners run. A listeners query may find a row for
+an action nobody hears (the subscriber's `hears` decides at fan-out), never the reverse.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ from sqlalchemy import (
     Engine,
     Select,
     SQLColumnExpression,
+    String,
     any_,
     bindparam,
     delete,
     exists,
     false,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -141,18 +144,21 @@ def _presence(queries: tuple[Select[*tuple[Any, ...]], ...]) -> Select[*tuple[An
     return select(*(exists(q) for q in queries))
 
 
-def any_listener(actions: Iterable[str], project_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
-    """SQL that is true when publishing any of `actions` in the project `project_id` (a column) runs a subscriber.
+def any_listener(action: str, project_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
+    """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber.
 
-    For a statement that decides by itself whether to write its events (the labeling loop's
-    PostgreSQL function writes its outbox rows only then).
+    For a statement that decides by itself which events to write (the labeling loop's
+    PostgreSQL function writes an outbox row only for an action this finds heard).
     """
-    interested = _interested(*actions)
+    interested = _interested(action)
     if any(s.listeners is None for s in interested):
         return true()
+    if not action.replace("_", "").isalpha():  # written into the statement: names are UPPER_CASE words
+        raise ValueError(f"not an action name: {action!r}")
+    bound = {"project_id": project_id, "action": literal_column(f"'{action}'", String)}
 
     def to_column(element: Any, **_: Any) -> Any:
-        return project_id if isinstance(element, BindParameter) and element.key == "project_id" else None
+        return bound.get(element.key) if isinstance(element, BindParameter) else None
 
     # The traversal returns a copy of each Select (typed only as something traversible).
     queries = [
@@ -169,7 +175,8 @@ def _listening(session: Session, project_id: int, action: str) -> list[_Subscrip
     checked = [s for s in interested if s.listeners is not None]
     present: set[int] = set()
     if checked:
-        found = session.execute(_presence(tuple(s.listeners for s in checked)), {"project_id": project_id}).one()
+        params = {"project_id": project_id, "action": action}
+        found = session.execute(_presence(tuple(s.listeners for s in checked)), params).one()
         present = {id(s) for s, yes in zip(checked, found, strict=True) if yes}
     return [s for s in interested if s.listeners is None or id(s) in present]
 

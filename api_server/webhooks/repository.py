@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import String, Text, and_, bindparam, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from api_server.db.models import ProjectMember, Webhook, WebhookDelivery
@@ -35,7 +35,14 @@ def listed(session: Session, *, project_id: int | None, managed_by: int | None) 
 _HEAR_PROJECT = and_(
     Webhook.is_active.is_(True), or_(Webhook.project_id == bindparam("project_id"), Webhook.project_id.is_(None))
 )
-ACTIVE_FOR_PROJECT = select(Webhook.id).where(_HEAR_PROJECT)
+# ... and may take `action` (bind `action`; events.subscribe's listeners query). The names are
+# matched as text in the stored JSON list, the same on both databases: `_` in a LIKE pattern
+# matches any character, so it may find a webhook that does not take the action (the fan-out's
+# `hears` then decides), never miss one that does.
+_NAMED = literal_column("'%\"'", String) + bindparam("action", type_=String) + literal_column("'\"%'", String)
+LISTENING = select(Webhook.id).where(
+    _HEAR_PROJECT, or_(Webhook.send_for_all_actions.is_(True), cast(Webhook.actions, Text).like(_NAMED))
+)
 
 
 class Hearing(NamedTuple):

@@ -191,8 +191,8 @@ def _task_of(objects: dict[str, Any]) -> int | None:
     return None
 
 
-# Who listens to a project's events (wiring: the fan-out asks every subscriber in one query).
-LISTENERS = repository.ACTIVE_FOR_PROJECT
+# Who may hear an action in a project (wiring: the fan-out asks every subscriber in one query).
+LISTENERS = repository.LISTENING
 
 
 def _hooks(session: Session, project_id: int) -> list[repository.Hearing]:

@@ -36,7 +36,8 @@ from fastapi import FastAPI, Request
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import bindparam, select
+from sqlalchemy import Text, bindparam, case, func, literal_column, null, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import make_url
 
@@ -63,7 +64,7 @@ LABELERS = [role.value for role in roles.LABELERS]
 MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.items() for target in targets]
 # SQLSTATEs the functions raise when they leave a case to the services (nothing written).
 HANDED_BACK = {"KL404", "KL409"}
-# What a submission publishes: when anyone listens, the function writes them into the outbox.
+# What a submission publishes: the function writes into the outbox those that anyone hears.
 SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
@@ -256,14 +257,17 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
 
 @cache
 def _submit_checked() -> str:
-    """The submission call, with whether anyone listens for what it publishes computed in the same statement.
+    """The submission call, with which of its events anyone hears computed in the same statement.
 
-    When someone does, the function also writes the submission's events into the outbox.
+    The function writes those into the outbox with the submission.
 
-    The listeners' query is built with SQLAlchemy from the event subscribers, once (after they
+    The listeners' queries are built with SQLAlchemy from the event subscribers, once (after they
     registered), and run as plain SQL.
     """
-    listening = select(events.any_listener(SUBMISSION_EVENTS, Task.project_id)).where(Task.id == bindparam("task_id"))
+    heard = array(
+        [case((events.any_listener(a, Task.project_id), literal_column(f"'{a}'", Text))) for a in SUBMISSION_EVENTS]
+    )
+    listening = select(func.array_remove(heard, null())).where(Task.id == bindparam("task_id"))
     listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ is unannotated
     return (
         "SELECT * FROM kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"

@@ -7,7 +7,7 @@ import time
 from sqlalchemy import bindparam, func, select
 
 from api_server import events
-from api_server.db.models import EventOutbox, Project
+from api_server.db.models import EventOutbox, Project, Webhook
 from tests.conftest import TEXT_CONFIG
 
 # "Someone listens" to projects whose title says so.
@@ -89,3 +89,33 @@ def test_a_failing_subscriber_loses_only_its_event(api, live_server):
         events.unsubscribe(fragile)
     # The failed batch was rolled back (what subscribers wrote with it), then each event ran alone.
     assert set(heard) == {1, 3, 4} and _outbox(live_server) == 0
+
+
+def test_an_action_no_webhook_takes_is_not_written(api, live_server):
+    """A webhook's listeners query tells actions apart: what no subscriber takes never reaches the outbox."""
+    pid = api.post("/api/projects/", json={"title": "hooked", "label_config": TEXT_CONFIG}).json()["id"]
+    with live_server.session_factory() as session:
+        hook = Webhook(
+            project_id=pid, url="http://127.0.0.1:9/hook", send_for_all_actions=False, actions=["ANNOTATION_UPDATED"]
+        )
+        session.add(hook)
+        session.commit()
+
+        def written() -> list[str]:
+            for action in ("ANNOTATION_CREATED", "TASK_COMPLETED", "ANNOTATION_UPDATED"):
+                events.publish(session, pid, action, task=1)
+            session.flush()  # SQLite's sessions do not flush on their own (its write lock)
+            actions = list(session.scalars(select(EventOutbox.action).order_by(EventOutbox.id)))
+            session.rollback()
+            return actions
+
+        assert written() == ["ANNOTATION_UPDATED"]
+        session.get_one(Webhook, hook.id).actions = ["TASK_COMPLETED"]
+        session.commit()
+        assert written() == ["TASK_COMPLETED"]
+        session.get_one(Webhook, hook.id).send_for_all_actions = True
+        session.commit()
+        assert written() == ["ANNOTATION_CREATED", "TASK_COMPLETED", "ANNOTATION_UPDATED"]
+        session.get_one(Webhook, hook.id).is_active = False
+        session.commit()
+        assert written() == []

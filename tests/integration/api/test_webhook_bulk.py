@@ -52,7 +52,9 @@ def _webhook(project_id: int | None, **fields: Any) -> Webhook:
     return Webhook(project_id=project_id, **(base | fields))
 
 
-def _submit(engine: Engine, task_id: int, user_id: int, project_id: int, **values: Any) -> None:
+def _submit(
+    engine: Engine, task_id: int, user_id: int, project_id: int, expect: str = "published", **values: Any
+) -> None:
     """One submission through kubelabel_submit_checked, as the fast path calls it (its rules first)."""
     params = {
         "task_id": task_id,
@@ -77,7 +79,7 @@ def _submit(engine: Engine, task_id: int, user_id: int, project_id: int, **value
         stale = conn.exec_driver_sql(pg_loop._submit_checked(), params).mappings().one()
         assert stale["status"] == "stale"
         answer = conn.exec_driver_sql(pg_loop._submit_checked(), params | {"rules": stale["rules"]}).mappings().one()
-        assert answer["status"] == "published", answer
+        assert answer["status"] == expect, answer
 
 
 def _written(path: str) -> float:
@@ -201,3 +203,37 @@ def test_the_statement_builds_only_annotation_created_with_stored_rows(database)
             session.delete(other)
             session.flush()
         session.rollback()
+
+
+def _outbox_actions(factory: sessionmaker[Session]) -> list[str]:
+    with factory() as session:
+        return list(session.scalars(select(EventOutbox.action).order_by(EventOutbox.id)))
+
+
+def test_the_function_writes_only_the_events_someone_hears(database):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=False)  # webhooks on ANNOTATION_CREATED alone
+    assert _outbox_actions(factory) == ["ANNOTATION_CREATED"] * 5  # the five tasks completed, unheard
+    with factory() as session:
+        user = session.scalars(select(User)).one()
+        project = Project(title="completions", label_config=TEXT_CONFIG)
+        session.add(project)
+        session.flush()
+        tasks = [Task(project_id=project.id, data={"text": f"t{i}"}, meta={}, overlap=1) for i in range(3)]
+        # Its one webhook takes ANNOTATION_UPDATED alone: neither of a submission's events is heard.
+        hook = _webhook(project.id, send_for_all_actions=False, actions=["ANNOTATION_UPDATED"])
+        session.add_all([*tasks, hook])
+        session.commit()
+        ids, user_id, project_id = [t.id for t in tasks], user.id, project.id
+    _submit(engine, ids[0], user_id, project_id, expect="ok")
+    with factory() as session:
+        session.get_one(Webhook, hook.id).actions = ["ANNOTATION_UPDATED", "TASK_COMPLETED"]
+        session.commit()
+    _submit(engine, ids[1], user_id, project_id)
+    new = _outbox_actions(factory)[5:]
+    assert new == ["TASK_COMPLETED"]
+    with factory() as session:
+        session.get_one(Webhook, hook.id).send_for_all_actions = True
+        session.commit()
+    _submit(engine, ids[2], user_id, project_id)
+    assert _outbox_actions(factory)[6:] == ["TASK_COMPLETED", "ANNOTATION_CREATED"]

@@ -63,14 +63,14 @@ def _probe() -> dict:
 def test_importing_registers_nothing_and_wire_registers_exactly_the_expected():
     from api_server.ml.repository import BACKENDS_OF_PROJECT
     from api_server.storages.repository import EXPORT_STORAGES_OF_PROJECT
-    from api_server.webhooks.repository import ACTIVE_FOR_PROJECT
+    from api_server.webhooks.repository import LISTENING
 
     found = _probe()
     assert found["before"] == {"subscribers": [], "handlers": {}, "pumps": [], "collectors": [], "maintenance": []}
 
     wired = found["once"]
     assert wired["subscribers"] == [
-        {"handler": "api_server.webhooks.service.on_event", "actions": None, "listeners": str(ACTIVE_FOR_PROJECT)},
+        {"handler": "api_server.webhooks.service.on_event", "actions": None, "listeners": str(LISTENING)},
         {
             "handler": "api_server.ml.triggers.on_event",
             "actions": sorted(
