@@ -176,7 +176,8 @@ def _listening(session: Session, project_id: int, action: str) -> list[_Subscrip
     present: set[int] = set()
     if checked:
         params = {"project_id": project_id, "action": action}
-        found = session.execute(_presence(tuple(s.listeners for s in checked)), params).one()
+        # On the session's connection: asked by every publish, and the ORM's execute took twice as long.
+        found = session.connection().execute(_presence(tuple(s.listeners for s in checked)), params).one()
         present = {id(s) for s, yes in zip(checked, found, strict=True) if yes}
     return [s for s in interested if s.listeners is None or id(s) in present]
 

@@ -28,8 +28,8 @@ that answers 500 or times out, an export storage writing each annotated task to 
 bucket. Printed: annotations/s of both runs and their ratio, the healthy receivers' delivery lag
 (arrival - the annotation's creation) p50/p99 during the load, when the last delivery arrived
 after the load ended, and the bucket's objects against the annotated tasks. `--repeat N` runs
-the pair N times and prints the median ratio (the machine's speed moves between runs by more
-than a subscriber costs). `--job-workers N` starts N `kubelabel worker` processes beside the
+the pair N times, every other one with the subscribers first, and prints the median ratio (the
+machine's speed moves between runs by more than a subscriber costs). `--job-workers N` starts N `kubelabel worker` processes beside the
 server, through Redis (BENCH_REDIS, default redis://127.0.0.1:6379/0, a key prefix of their
 own): the API then leaves events and jobs to them, as a deployment with a worker does.
 
@@ -524,7 +524,10 @@ def main() -> int:
     parser.add_argument("--export-storage", action="store_true", help="an export storage (S3 emulator bucket)")
     parser.add_argument("--drain", type=float, default=60, help="seconds to wait for deliveries after the load")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="with subscribers: run the pair (without, with) this many times"
+        "--repeat",
+        type=int,
+        default=1,
+        help="with subscribers: run the pair (without, with) this many times, every other one the other way round",
     )
     args = parser.parse_args()
     for backend in args.backends:
@@ -532,9 +535,15 @@ def main() -> int:
             run(backend, args)
             continue
         pairs = []
-        for _ in range(args.repeat):
-            alone = run(backend, args)
-            listened = run(backend, args, subscribers=True)
+        for i in range(args.repeat):
+            # Every other pair runs the other way round: a machine that speeds up or slows down over
+            # the series then favours neither side.
+            if i % 2:
+                listened = run(backend, args, subscribers=True)
+                alone = run(backend, args)
+            else:
+                alone = run(backend, args)
+                listened = run(backend, args, subscribers=True)
             pairs.append((alone, listened))
             print(
                 f"{backend}: with subscribers {listened:.0f} annotations/s, without {alone:.0f}: {listened / alone:.0%}"
