@@ -29,9 +29,10 @@ bucket. Printed: annotations/s of both runs and their ratio, the healthy receive
 (arrival - the annotation's creation) p50/p99 during the load, when the last delivery arrived
 after the load ended, and the bucket's objects against the annotated tasks. `--repeat N` runs
 the pair N times, every other one with the subscribers first, and prints the median ratio (the
-machine's speed moves between runs by more than a subscriber costs). `--job-workers N` starts N `kubelabel worker` processes beside the
-server, through Redis (BENCH_REDIS, default redis://127.0.0.1:6379/0, a key prefix of their
-own): the API then leaves events and jobs to them, as a deployment with a worker does.
+machine's speed moves between runs by more than a subscriber costs). `--job-workers N` starts N
+`kubelabel worker` processes beside the server, through Redis (BENCH_REDIS, default
+redis://127.0.0.1:6379/0, a key prefix of their own): the API then leaves events and jobs to
+them, as a deployment with a worker does.
 
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1 --backends postgres --job-workers 1 --repeat 3

@@ -403,7 +403,15 @@ _PENDING = text("status = 'pending'")
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        Index("ix_webhook_deliveries_due", "next_attempt_at", "id", postgresql_where=_PENDING, sqlite_where=_PENDING),
+        # What a claim reads: each open webhook's due deliveries, oldest first, as many as it may take.
+        Index(
+            "ix_webhook_deliveries_due",
+            "webhook_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=_PENDING,
+            sqlite_where=_PENDING,
+        ),
         # One task's deliveries to a webhook are sent in order: a delivery waits for the pending ones before it.
         Index(
             "ix_webhook_deliveries_task_order",

@@ -52,7 +52,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, select, update
+from sqlalchemy import Select, Text, and_, cast, func, or_, select, union_all, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from api_server.common import egress
@@ -156,18 +156,32 @@ def open_webhooks(session: Session, now: datetime) -> dict[int, _Hook]:
     return hooks
 
 
-def claimable(now: datetime, limit: int, open_hooks: list[int]) -> Select[int, int] | None:
-    """The oldest `limit` due deliveries in order of the webhooks `open_hooks` (None: there are none).
+def claimable(now: datetime, limit: int, caps: dict[int, int], lock: bool = False) -> Select[int, int] | None:
+    """The oldest `limit` due deliveries, at most `caps[webhook]` of each (None: no webhook may take any).
 
-    The webhooks that may send are read first (open_webhooks): a backed-off webhook's backlog (an
-    endpoint down for an hour holds most of the table, and its oldest rows) is then never scanned,
-    and the others' rows are found through their index (webhook_id first), not by walking every
-    due row."""
-    if not open_hooks:
+    Each webhook's are read through its own slice of ix_webhook_deliveries_due (webhook, due time,
+    id), up to its cap: a claim costs what it may take, not what waits in the table. A backed-off
+    webhook is not asked at all (an endpoint down for an hour leaves the oldest tens of thousands of
+    rows), and an open one's backlog is read only as far as its cap (one that comes back from an
+    outage would otherwise be walked whole by every claim, delaying every other webhook's).
+    `lock`: each webhook's rows are locked as they are taken, skipping those another claim holds
+    (PostgreSQL)."""
+    parts = []
+    for webhook_id, cap in sorted(caps.items()):
+        if cap <= 0:
+            continue
+        part = (
+            select(D.id, D.webhook_id)
+            .where(D.webhook_id == webhook_id, due(now), in_order())
+            .order_by(D.next_attempt_at, D.id)
+            .limit(cap)
+        )
+        parts.append((part.with_for_update(of=D, skip_locked=True) if lock else part).subquery())
+    if not parts:
         return None
-    return (
-        select(D.id, D.webhook_id).where(D.webhook_id.in_(open_hooks), due(now), in_order()).order_by(D.id).limit(limit)
-    )
+    # Each part a subquery of its own: a LIMIT (and a row lock) inside a UNION member needs one.
+    found = union_all(*(select(p.c.id, p.c.webhook_id) for p in parts)).subquery() if len(parts) > 1 else parts[0]
+    return select(found.c.id, found.c.webhook_id).order_by(found.c.id).limit(limit)
 
 
 class DeliveryEngine:
@@ -261,21 +275,15 @@ class DeliveryEngine:
         self, session: Session, now: datetime, send_by: float, postgres: bool, limit: int, caps: dict[int, int]
     ) -> tuple[list[_Claimed], dict[int, _Hook]]:
         hooks = open_webhooks(session, now)
-        candidates = claimable(now, limit, [w for w in hooks if caps.get(w, 1) > 0])
+        fresh = LANE_DEPTH * self.per_endpoint  # a webhook with nothing claimed here yet
+        candidates = claimable(now, limit, {w: caps.get(w, fresh) for w in hooks}, lock=postgres)
         if candidates is None:
             session.commit()
             return [], {}
-        if postgres:
-            candidates = candidates.with_for_update(of=D, skip_locked=True)
         found = candidates.subquery()
-        rank = func.row_number().over(partition_by=found.c.webhook_id, order_by=found.c.id)
-        ranked = select(found.c.id, found.c.webhook_id, rank.label("rank")).subquery()
-        open_caps = {w: cap for w, cap in caps.items() if cap > 0}
-        fresh = LANE_DEPTH * self.per_endpoint  # a webhook with nothing claimed here yet
-        cap = case(open_caps, value=ranked.c.webhook_id, else_=fresh) if open_caps else literal(fresh)
         stmt = (
             update(D)
-            .where(D.id.in_(select(ranked.c.id).where(ranked.c.rank <= cap)))
+            .where(D.id.in_(select(found.c.id)))
             .values(locked_until=now + timedelta(seconds=self.lease), attempts=D.attempts + 1)
             .returning(D.id, D.webhook_id, D.action, cast(D.payload, Text), D.attempts)
             .execution_options(synchronize_session=False)
