@@ -77,6 +77,9 @@ _DRAIN_LIMIT = 64 << 10
 LANE_DEPTH = 32
 # What a claim's lease keeps, past its last send's timeout, for recording the outcome.
 SETTLE_MARGIN = 5.0
+# Webhooks one claim asks (one subquery each; SQLite takes at most 500 in a UNION); with more
+# open, each claim asks the next ones in turn.
+HOOKS_PER_CLAIM = 200
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 D = WebhookDelivery
 _EARLIER = aliased(WebhookDelivery)
@@ -203,6 +206,7 @@ class DeliveryEngine:
         self.failing: set[int] = set()  # webhooks whose failure count a success must reset
         self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
         self._found_last = False  # the last claim leased deliveries
+        self._turn = 0  # where the next claim starts among the open webhooks, when there are too many for one
         self.sender = Sender("webhook", settings.webhook_timeout, _DRAIN_LIMIT)
         self.pool = ThreadPoolExecutor(self.total, thread_name_prefix="kubelabel-webhooks")
         self.lease = max(3 * settings.webhook_timeout, 30.0)
@@ -279,7 +283,12 @@ class DeliveryEngine:
     ) -> tuple[list[_Claimed], dict[int, _Hook]]:
         hooks = open_webhooks(session, now)
         fresh = LANE_DEPTH * self.per_endpoint  # a webhook with nothing claimed here yet
-        candidates = claimable(now, limit, {w: caps.get(w, fresh) for w in hooks}, lock=postgres)
+        wanted = sorted(w for w in hooks if caps.get(w, fresh) > 0)
+        if len(wanted) > HOOKS_PER_CLAIM:
+            start = self._turn % len(wanted)
+            wanted = (wanted[start:] + wanted[:start])[:HOOKS_PER_CLAIM]
+            self._turn = start + HOOKS_PER_CLAIM
+        candidates = claimable(now, limit, {w: caps.get(w, fresh) for w in wanted}, lock=postgres)
         if candidates is None:
             session.commit()
             return [], {}

@@ -27,7 +27,7 @@ from api_server.db.base import Base, utcnow
 from api_server.db.models import Webhook, WebhookDelivery
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
-from api_server.webhooks.engine import DeliveryEngine, claimable, open_webhooks
+from api_server.webhooks.engine import HOOKS_PER_CLAIM, DeliveryEngine, claimable, open_webhooks
 from tests.support.databases import throwaway
 
 BLOCKED, OPEN, CLAIM = 20_000, 5_000, 64  # an open webhook back from an outage: a backlog of its own
@@ -129,3 +129,33 @@ def test_claims_read_what_they_take_not_the_backlogs(engine):
     with factory() as session:  # the first of each task, the oldest tasks first
         tasks = session.scalars(select(WebhookDelivery.task_id).where(WebhookDelivery.id.in_([c.id for c in claimed])))
         assert sorted(tasks) == list(range(CLAIM))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_many_open_webhooks_are_asked_in_turn(backend: str, tmp_path: Path):
+    """More open webhooks than one claim asks (one subquery each): the next claims ask the others."""
+    hooks = 3 * HOOKS_PER_CLAIM  # past SQLite's 500 terms in one UNION
+    with throwaway(backend, tmp_path) as url:
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        now = utcnow()
+        hook = {"project_id": None, "send_payload": True, "send_for_all_actions": True, "actions": [], "headers": {}}
+        hook |= {"is_active": True, "provisioned": False, "created_at": now, "updated_at": now}
+        delivery = {"action": "ANNOTATION_CREATED", "payload": {}, "status": "pending", "attempts": 0}
+        delivery |= {"next_attempt_at": now, "created_at": now, "task_id": 1}
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Webhook.__table__),
+                [
+                    {**hook, "id": i, "url": f"http://127.0.0.1:9/{i}", "consecutive_failures": 0}
+                    for i in range(1, hooks + 1)
+                ],
+            )
+            conn.execute(
+                insert(WebhookDelivery.__table__), [{**delivery, "webhook_id": i} for i in range(1, hooks + 1)]
+            )
+        claims = DeliveryEngine(make_session_factory(engine), Settings(), lambda: None)
+        taken = [claims.claim(10_000, {})[0] for _ in range(3)]
+        engine.dispose()
+    assert [len(t) for t in taken] == [HOOKS_PER_CLAIM] * 3
+    assert sorted(c.webhook_id for t in taken for c in t) == list(range(1, hooks + 1))  # each once
