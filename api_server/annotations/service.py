@@ -28,7 +28,7 @@ def _publish(session: Session, action: str, project: Project, task: Task, public
         session,
         project.id,
         action,
-        annotation=public.model_dump(mode="json"),
+        annotation=public,  # serialized by publish, only when someone listens (most projects: nobody)
         # The row: subscribers serialize it themselves (storage export reads its id).
         task=task,
     )
