@@ -215,6 +215,8 @@ def test_a_dead_endpoint_backs_off_while_the_other_keeps_its_pace(backoff_server
                 assert max(r.at for r in healthy.received) - ended < 10
                 state = lambda h: api.get(f"/api/webhooks/{h['id']}/").json()  # noqa: E731
                 wait_until(lambda: state(good_hook)["pending"] == 0, "the healthy endpoint's deliveries recorded", 10)
+                # A load done within the dead endpoint's first timeout (1 s) leaves no failure recorded yet.
+                wait_until(lambda: state(dead_hook)["failing"] >= 1, "the dead endpoint's first failure recorded", 10)
                 dead_state, good_state = state(dead_hook), state(good_hook)
         finally:
             for c in clients:
