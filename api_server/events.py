@@ -144,6 +144,13 @@ def _presence(queries: tuple[Select[*tuple[Any, ...]], ...]) -> Select[*tuple[An
     return select(*(exists(q) for q in queries))
 
 
+def action_literal(action: str) -> ColumnElement[str]:
+    """`action` written into a statement as a literal (compiled once, run as plain SQL)."""
+    if not action.replace("_", "").isalpha():  # names are UPPER_CASE words: nothing to quote
+        raise ValueError(f"not an action name: {action!r}")
+    return literal_column(f"'{action}'", String)
+
+
 def any_listener(action: str, project_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber.
 
@@ -153,9 +160,7 @@ def any_listener(action: str, project_id: SQLColumnExpression[Any]) -> ColumnEle
     interested = _interested(action)
     if any(s.listeners is None for s in interested):
         return true()
-    if not action.replace("_", "").isalpha():  # written into the statement: names are UPPER_CASE words
-        raise ValueError(f"not an action name: {action!r}")
-    bound = {"project_id": project_id, "action": literal_column(f"'{action}'", String)}
+    bound = {"project_id": project_id, "action": action_literal(action)}
 
     def to_column(element: Any, **_: Any) -> Any:
         return bound.get(element.key) if isinstance(element, BindParameter) else None
@@ -373,12 +378,11 @@ class OutboxRow:
 _OUTBOX = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action, EventOutbox.objects)
 _HEADS = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action)
 _IDS = EventOutbox.__table__.c.id.in_(bindparam("ids", expanding=True))
-_OBJECTS = select(EventOutbox.id, EventOutbox.objects).where(_IDS)
-_DELETE = delete(EventOutbox.__table__).where(_IDS)
 # PostgreSQL: the ids as one array, not a parameter each (SQLAlchemy renders every IN anew).
-_DELETE_ANY = delete(EventOutbox.__table__).where(
-    EventOutbox.__table__.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
-)
+_ANY_ID = EventOutbox.__table__.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+_OBJECTS = select(EventOutbox.id, EventOutbox.objects).where(_ANY_ID)  # lazy rows: PostgreSQL only
+_DELETE = delete(EventOutbox.__table__).where(_IDS)
+_DELETE_ANY = delete(EventOutbox.__table__).where(_ANY_ID)
 
 
 def _oldest(session: Session, limit: int, *, lazy: bool) -> list[OutboxRow]:

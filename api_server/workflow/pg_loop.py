@@ -36,7 +36,7 @@ from fastapi import FastAPI, Request
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Text, bindparam, case, func, literal_column, null, select
+from sqlalchemy import bindparam, case, func, null, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.engine import make_url
@@ -265,7 +265,7 @@ def _submit_checked() -> str:
     registered), and run as plain SQL.
     """
     heard = array(
-        [case((events.any_listener(a, Task.project_id), literal_column(f"'{a}'", Text))) for a in SUBMISSION_EVENTS]
+        [case((events.any_listener(a, Task.project_id), events.action_literal(a))) for a in SUBMISSION_EVENTS]
     )
     listening = select(func.array_remove(heard, null())).where(Task.id == bindparam("task_id"))
     listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ is unannotated
