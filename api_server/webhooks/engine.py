@@ -283,12 +283,13 @@ class DeliveryEngine:
     ) -> tuple[list[_Claimed], dict[int, _Hook]]:
         hooks = open_webhooks(session, now)
         fresh = LANE_DEPTH * self.per_endpoint  # a webhook with nothing claimed here yet
-        wanted = sorted(w for w in hooks if caps.get(w, fresh) > 0)
+        room = {w: caps.get(w, fresh) for w in hooks}
+        wanted = sorted(w for w, n in room.items() if n > 0)
         if len(wanted) > HOOKS_PER_CLAIM:
             start = self._turn % len(wanted)
             wanted = (wanted[start:] + wanted[:start])[:HOOKS_PER_CLAIM]
             self._turn = start + HOOKS_PER_CLAIM
-        candidates = claimable(now, limit, {w: caps.get(w, fresh) for w in wanted}, lock=postgres)
+        candidates = claimable(now, limit, {w: room[w] for w in wanted}, lock=postgres)
         if candidates is None:
             session.commit()
             return [], {}
