@@ -34,14 +34,21 @@ machine's speed moves between runs by more than a subscriber costs). `--job-work
 redis://127.0.0.1:6379/0, a key prefix of their own): the API then leaves events and jobs to
 them, as a deployment with a worker does.
 
+`--alternate S` (with `--webhooks N` alone) measures the same ratio within one run: the webhooks
+are switched off and on every S seconds of the load (PATCH is_active), each part measured after
+its first second, and the parts' rates and CPU per annotation (server, database and client)
+compared: on and off alike meet the machine's drift, which pairs of runs minutes apart do not.
+
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1 --backends postgres --job-workers 1 --repeat 3
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 2 --broken timeout --export-storage
+    .venv/bin/python bench/workflow.py --tasks 30000 --seconds 60 --webhooks 1 --alternate 5
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import gc
 import os
 import random
@@ -53,6 +60,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import httpx
 import orjson
@@ -130,6 +138,7 @@ class Tally:
     measure_from: float = float("inf")  # cycles due before this (the warm-up) are not counted
     next_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
+    submitted_at: list[float] = field(default_factory=list)  # when each counted submission was answered
     submitted: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -205,7 +214,7 @@ def annotator(
     body = orjson.dumps({"result": RESULT, "lead_time": 1.0})
     next_request = f"GET /api/projects/{pid}/next HTTP/1.1\r\n{headers}\r\n".encode()
     submit_head = f"{headers}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-    next_ms, submit_ms, done = [], [], 0
+    next_ms, submit_ms, submitted_at, done = [], [], [], 0
     try:
         while not stop.is_set():
             t0 = pace.due()
@@ -223,7 +232,9 @@ def annotator(
             if status != 201:
                 raise RuntimeError(f"submit: {status} {payload[:200]!r}")
             if counted:
-                submit_ms.append((time.perf_counter() - t0) * 1000)
+                answered = time.perf_counter()
+                submit_ms.append((answered - t0) * 1000)
+                submitted_at.append(answered)
                 done += 1
     except Exception as exc:
         with lock:
@@ -233,6 +244,7 @@ def annotator(
         with lock:
             tally.next_ms += next_ms
             tally.submit_ms += submit_ms
+            tally.submitted_at += submitted_at
             tally.submitted += done
 
 
@@ -343,10 +355,12 @@ def bucket_objects(endpoint: str) -> int:
 
 
 def backlog(url: str) -> dict[str, float]:
-    """The server's event outbox and pending deliveries (its metrics)."""
-    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0}
+    """The server's event outbox, pending deliveries and deliveries written (its metrics)."""
+    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0, "written": 0.0}
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("kubelabel_events_outbox "):
+        if line.startswith("kubelabel_webhook_deliveries_written_total{"):
+            found["written"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("kubelabel_events_outbox "):
             found["kubelabel_events_outbox"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("kubelabel_webhook_backlog{") and 'state="pending"' in line:
             found["pending"] += float(line.rsplit(" ", 1)[1])
@@ -364,7 +378,15 @@ def report_deliveries(
         f" {waiting['pending']:.0f} deliveries pending"
     )
     deadline = time.time() + args.drain
-    while time.time() < deadline and args.webhooks and min(subs.counts()[: args.webhooks]) < total:
+    while time.time() < deadline and args.webhooks:
+        if args.alternate:  # only what was annotated while they were on: what the server wrote for them
+            now = backlog(server.url)
+            total = round(now["written"] / args.webhooks)
+            if now["kubelabel_events_outbox"] or now["pending"]:
+                time.sleep(0.1)
+                continue
+        if min(subs.counts()[: args.webhooks]) >= total:
+            break
         time.sleep(0.1)
     if subs.s3_endpoint:
         while time.time() < deadline and bucket_objects(subs.s3_endpoint) < tasks:
@@ -384,7 +406,83 @@ def report_deliveries(
         )
 
 
-def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> float:
+@dataclass
+class Part:
+    """A stretch of an alternating load (--alternate): the webhooks on or off, measured after SETTLE seconds."""
+
+    active: bool
+    start: float
+    end: float
+    cpu: float  # CPU seconds used meanwhile by the server, the database and this client
+    submitted: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.submitted / (self.end - self.start)
+
+
+# Each part is measured after this much of it: what the webhooks had still to send when switched
+# off goes out meanwhile (delivery lag p99 is under a second).
+SETTLE = 1.0
+
+
+def cpu_used(meter: CpuMeter) -> float:
+    return sum(meter.sample()) + sum(os.times()[:2])
+
+
+def alternate(server: Server, pid: int, meter: CpuMeter, started: float, args: argparse.Namespace) -> list[Part]:
+    """Switch the project's webhooks off and on every --alternate seconds of the measured load."""
+    admin = httpx.Client(base_url=server.url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
+    hooks = [h["id"] for h in admin.get("/api/webhooks/", params={"project": pid}).json()]
+    parts, active, boundary, end = [], True, started, started + args.seconds
+    while boundary < end - SETTLE:
+        following = min(boundary + args.alternate, end)
+        time.sleep(max(0.0, boundary + SETTLE - time.perf_counter()))
+        cpu, measured_from = cpu_used(meter), time.perf_counter()
+        time.sleep(max(0.0, following - time.perf_counter()))
+        parts.append(Part(active, measured_from, time.perf_counter(), cpu_used(meter) - cpu))
+        active = not active
+        for hook in hooks if following < end else []:
+            admin.patch(f"/api/webhooks/{hook}/", json={"is_active": active}).raise_for_status()
+        boundary = following
+    for hook in hooks if not active else []:  # on again: what waits for them is sent after the load
+        admin.patch(f"/api/webhooks/{hook}/", json={"is_active": True}).raise_for_status()
+    admin.close()
+    return parts
+
+
+def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> float:
+    """Rates and CPU per annotation with the webhooks on and off; returns the ratio of the rates."""
+    submitted_at = sorted(submitted_at)
+    for part in parts:
+        part.submitted = bisect.bisect_left(submitted_at, part.end) - bisect.bisect_left(submitted_at, part.start)
+    on, off = [p for p in parts if p.active], [p for p in parts if not p.active]
+
+    def rate(of: list[Part]) -> float:
+        return sum(p.submitted for p in of) / sum(p.end - p.start for p in of)
+
+    def cpu_ms(of: list[Part]) -> float:
+        return sum(p.cpu for p in of) * 1000 / max(sum(p.submitted for p in of), 1)
+
+    # Each part with the webhooks on against the parts beside it: the machine's drift cancels.
+    local = sorted(
+        p.rate / statistics.mean(n.rate for n in near)
+        for i, p in enumerate(parts)
+        if p.active and (near := [parts[j] for j in (i - 1, i + 1) if 0 <= j < len(parts) and not parts[j].active])
+    )
+    ratio = rate(on) / rate(off)
+    print(
+        f"  alternating every {every:g} s, each part measured after its first"
+        f" {SETTLE:g} s: webhooks on {rate(on):.0f} annotations/s ({len(on)} parts), off {rate(off):.0f}/s"
+        f" ({len(off)} parts) = {ratio:.0%}; each on part against its neighbours: median"
+        f" {statistics.median(local):.0%} (from {local[0]:.0%} to {local[-1]:.0%}); CPU per annotation (server,"
+        f" database and client) on {cpu_ms(on):.2f} ms, off {cpu_ms(off):.2f} ms"
+    )
+    return ratio
+
+
+def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> tuple[float, float | None]:
+    """One load on a fresh server: annotations/s, and with --alternate the ratio of on to off."""
     env = {"KUBELABEL_WORKERS": str(args.workers), "KUBELABEL_EGRESS_ALLOW": EGRESS}
     server = Server(backend, env=env, switch_interval=args.switch_interval, job_workers=args.job_workers).start()
     subs: Subscribers | None = None
@@ -431,7 +529,9 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         hist_before = next_histogram(server.url)
         events_before = events_cpu(server.url)
         started = tally.measure_from = time.perf_counter()
-        time.sleep(args.seconds)
+        parts = alternate(server, pid, meter, started, args) if subs is not None and args.alternate else []
+        if not parts:
+            time.sleep(args.seconds)
         stop.set()
         for t in threads:
             t.join()
@@ -476,10 +576,11 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> fl
         )
         for err in tally.errors[:5]:
             print(f"  ERROR {err}")
+        ratio = report_parts(parts, tally.submitted_at, args.alternate) if parts else None
         if subs is not None:
             report_deliveries(subs, backend, server, ended_wall - elapsed, ended_wall, args)
             subs = None
-        return rate
+        return rate, ratio
     finally:
         if subs is not None:
             subs.stop()
@@ -530,8 +631,20 @@ def main() -> int:
         default=1,
         help="with subscribers: run the pair (without, with) this many times, every other one the other way round",
     )
+    parser.add_argument(
+        "--alternate",
+        type=float,
+        default=0,
+        help="with --webhooks: one run, switching them off and on every this many seconds (the ratio of the parts)",
+    )
     args = parser.parse_args()
+    if args.alternate and (not args.webhooks or args.broken or args.export_storage):
+        parser.error("--alternate switches healthy webhooks (--webhooks N) alone")
     for backend in args.backends:
+        if args.alternate:
+            ratios = sorted(cast(float, run(backend, args, subscribers=True)[1]) for _ in range(args.repeat))
+            print(f"{backend}: webhooks on / off {', '.join(f'{r:.0%}' for r in ratios)}")
+            continue
         if not (args.webhooks or args.broken or args.export_storage):
             run(backend, args)
             continue
@@ -540,11 +653,11 @@ def main() -> int:
             # Every other pair runs the other way round: a machine that speeds up or slows down over
             # the series then favours neither side.
             if i % 2:
-                listened = run(backend, args, subscribers=True)
-                alone = run(backend, args)
+                listened, _ = run(backend, args, subscribers=True)
+                alone, _ = run(backend, args)
             else:
-                alone = run(backend, args)
-                listened = run(backend, args, subscribers=True)
+                alone, _ = run(backend, args)
+                listened, _ = run(backend, args, subscribers=True)
             pairs.append((alone, listened))
             print(
                 f"{backend}: with subscribers {listened:.0f} annotations/s, without {alone:.0f}: {listened / alone:.0%}"
