@@ -65,7 +65,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from api_server.db.base import Base, UTCDateTime, utcnow
-from api_server.db.models import EventOutbox
+from api_server.db.models import EventOutbox, Task
 from api_server.db.writer import SQLITE_WRITER
 
 log = logging.getLogger(__name__)
@@ -151,26 +151,32 @@ def action_literal(action: str) -> ColumnElement[str]:
     return literal_column(f"'{action}'", String)
 
 
-def any_listener(action: str, project_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
-    """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber.
+def bound(
+    query: Select[*tuple[Any, ...]], action: str, project_id: SQLColumnExpression[Any]
+) -> Select[*tuple[Any, ...]]:
+    """A listeners query (binds `project_id`, `action`) for `action` in the project `project_id` (a column)."""
+    values = {"project_id": project_id, "action": action_literal(action)}
+
+    def to_column(element: Any, **_: Any) -> Any:
+        return values.get(element.key) if isinstance(element, BindParameter) else None
+
+    # The traversal returns a copy of the Select (typed only as something traversible).
+    return cast(Select[*tuple[Any, ...]], replacement_traverse(query, {}, to_column))
+
+
+def any_listener(
+    action: str, project_id: SQLColumnExpression[Any], besides: Subscriber | None = None
+) -> ColumnElement[bool]:
+    """SQL that is true when publishing `action` in the project `project_id` (a column) runs a subscriber
+    (other than `besides`).
 
     For a statement that decides by itself which events to write (the labeling loop's
     PostgreSQL function writes an outbox row only for an action this finds heard).
     """
-    interested = _interested(action)
+    interested = [s for s in _interested(action) if s.handler is not besides]
     if any(s.listeners is None for s in interested):
         return true()
-    bound = {"project_id": project_id, "action": action_literal(action)}
-
-    def to_column(element: Any, **_: Any) -> Any:
-        return bound.get(element.key) if isinstance(element, BindParameter) else None
-
-    # The traversal returns a copy of each Select (typed only as something traversible).
-    queries = [
-        cast(Select[*tuple[Any, ...]], replacement_traverse(s.listeners, {}, to_column))
-        for s in interested
-        if s.listeners is not None
-    ]
+    queries = [bound(s.listeners, action, project_id) for s in interested if s.listeners is not None]
     return or_(false(), *(exists(q) for q in queries))
 
 
@@ -191,8 +197,30 @@ def publish(session: Session, project_id: int, action: str, **objects: Any) -> N
     """Record that `action` happened in `project_id` (objects: ORM rows, ids, JSON), in the caller's transaction."""
     if not _listening(session, project_id, action):
         return
-    session.add(EventOutbox(project_id=project_id, action=action, objects=_encode(objects), created_at=utcnow()))
+    row = EventOutbox(
+        project_id=project_id, action=action, objects=_encode(objects), created_at=utcnow(), task_id=task_of(objects)
+    )
+    session.add(row)
     session.info[_WROTE] = True
+
+
+def task_of(objects: dict[str, Any]) -> int | None:
+    """The one task an event is about, if any: the order key of what subscribers send for it.
+
+    Its `task` (a row, its JSON or its id), else its annotation's task; as published or as decoded."""
+    task = objects.get("task")
+    if isinstance(task, Task):
+        return task.id
+    if isinstance(task, dict) and isinstance(task.get("id"), int):
+        return int(task["id"])
+    if isinstance(task, int) and not isinstance(task, bool):
+        return task
+    annotation = objects.get("annotation")
+    if isinstance(annotation, dict):
+        found = annotation.get("task")
+    else:  # a public form not yet encoded (pydantic)
+        found = getattr(annotation, "task", None) if hasattr(annotation, "model_dump") else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
 # --- encoding --------------------------------------------------------------------------------------

@@ -360,6 +360,8 @@ def backlog(url: str) -> dict[str, float]:
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
         if line.startswith("kubelabel_webhook_deliveries_written_total{"):
             found["written"] += float(line.rsplit(" ", 1)[1])
+            path = line.split('path="', 1)[1].split('"', 1)[0]
+            found[f"written by {path}"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("kubelabel_events_outbox "):
             found["kubelabel_events_outbox"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("kubelabel_webhook_backlog{") and 'state="pending"' in line:
@@ -373,9 +375,10 @@ def report_deliveries(
     """Wait for the healthy receivers to have every annotation (up to --drain seconds), then print the lags."""
     waiting = backlog(server.url)
     total, tasks = stored_annotations(backend, server.dsn)
+    paths = ", ".join(f"{k.split()[-1]} {v:.0f}" for k, v in sorted(waiting.items()) if k.startswith("written by"))
     print(
         f"  at the load's end: {waiting['kubelabel_events_outbox']:.0f} events not fanned out,"
-        f" {waiting['pending']:.0f} deliveries pending"
+        f" {waiting['pending']:.0f} deliveries pending; deliveries written by: {paths or 'none yet'}"
     )
     deadline = time.time() + args.drain
     while time.time() < deadline and args.webhooks:

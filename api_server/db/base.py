@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from api_server.common.time import as_utc, utcnow
 
-__all__ = ["JSONDoc", "NAMING", "Base", "UTCDateTime", "utcnow"]
+__all__ = ["JSONDoc", "JSONText", "NAMING", "Base", "UTCDateTime", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +23,9 @@ NAMING = {
 
 # JSON documents: jsonb on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+# JSON kept as written and read back as text (json on PostgreSQL): webhook payloads, sent as stored,
+# where jsonb's conversion to text cost more than the rest of claiming a delivery.
+JSONText = JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from api_server.db.base import Base, JSONDoc, UTCDateTime, utcnow
+from api_server.db.base import Base, JSONDoc, JSONText, UTCDateTime, utcnow
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -426,7 +426,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True)
     action: Mapped[str] = mapped_column(String(60), nullable=False)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict, nullable=False)
     # pending | delivered | failed
     status: Mapped[str] = mapped_column(String(20), default="pending", nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -452,6 +452,9 @@ class EventOutbox(Base):
     # The event's objects: JSON as published, ORM rows as references {"$row": table, "id": ...}.
     objects: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict, nullable=False)
     created_at: Mapped[datetime] = _created()
+    # The one task the event is about (None: project-wide), the order key of what it is fanned out to:
+    # a submission writes its deliveries itself only while no event of its task waits here.
+    task_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class Job(Base):

@@ -20,13 +20,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import literal_column, text
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.orm import Session
 
 from api_server import events
 from api_server.annotations.schemas import STORED_AUTHOR, STORED_KIND
 from api_server.common import ls_json
-from api_server.db.models import Annotation, EventOutbox, Task, WebhookDelivery
+from api_server.db.models import Annotation, EventOutbox, Task, User, WebhookDelivery
+from api_server.webhooks import repository
 from api_server.webhooks.delivery import WRITTEN
 from api_server.webhooks.engine import PENDING
 
@@ -64,8 +66,9 @@ def _iso(column: str, utc: str) -> str:
 
 
 def _object(pairs: list[tuple[str, str]]) -> str:
-    # jsonb_build_object takes at most 100 arguments: the two objects here have under 30 keys.
-    return "jsonb_build_object(" + ", ".join(f"'{key}', {value}" for key, value in pairs) + ")"
+    # json, as the payload column stores it (text as built: the engine sends it without a conversion).
+    # json_build_object takes at most 100 arguments: the two objects here have under 30 keys.
+    return "json_build_object(" + ", ".join(f"'{key}', {value}" for key, value in pairs) + ")"
 
 
 def _annotation_sql(a: str, username: str) -> str:
@@ -100,18 +103,31 @@ def _task_sql(t: str) -> str:
     return _object(pairs)
 
 
-_PAYLOAD = _object(
-    [
-        ("action", "o.action"),
-        ("annotation", _annotation_sql("a", f"o.objects -> 'annotation' -> 'values' ->> '{STORED_AUTHOR}'")),
-        ("task", _task_sql("t")),
-        ("project", "CAST(:projects AS jsonb) -> o.project_id::text"),
-    ]
-)
-_INSERT = text(
+def _payload(action: str, annotation: str, username: str, project: str) -> str:
+    """ANNOTATION_CREATED's payload from the annotation's row `annotation`, the task's row `t`, the project's form."""
+    return _object(
+        [
+            ("action", action),
+            ("annotation", _annotation_sql(annotation, username)),
+            ("task", _task_sql("t")),
+            ("project", project),
+        ]
+    )
+
+
+_INSERT_INTO = (
     f"INSERT INTO {WebhookDelivery.__tablename__}"
     " (webhook_id, action, payload, task_id, status, attempts, next_attempt_at, created_at)"
-    f" SELECT h.w, o.action, CASE WHEN h.f THEN {_PAYLOAD} ELSE jsonb_build_object('action', o.action) END,"
+)
+_PAYLOAD = _payload(
+    "o.action",
+    "a",
+    f"o.objects -> 'annotation' -> 'values' ->> '{STORED_AUTHOR}'",
+    "CAST(:projects AS json) -> o.project_id::text",
+)
+_INSERT = text(
+    f"{_INSERT_INTO}"
+    f" SELECT h.w, o.action, CASE WHEN h.f THEN {_PAYLOAD} ELSE json_build_object('action', o.action) END,"
     "  t.id, :status, 0, :now, :now"
     " FROM ROWS FROM (jsonb_to_recordset(CAST(:pairs AS jsonb)) AS (e bigint, w integer, f boolean))"
     "  WITH ORDINALITY AS h(e, w, f, n)"
@@ -135,3 +151,30 @@ def write(session: Session, pairs: list[tuple[int, int, bool]], projects: dict[i
     }
     session.execute(_INSERT, params)
     WRITTEN.labels("sql").inc(len(pairs))
+
+
+def submitted(answer: str) -> str:
+    """The INSERT of a submission's ANNOTATION_CREATED deliveries, one per webhook that takes it, for
+    the statement that calls the labeling loop's function (workflow/pg_loop.py), psycopg's style.
+
+    `answer` names the function's answer (a CTE): the annotation's columns, and `task_row`, the
+    task's row as the submission left it, given only when the statement asked for it: none, no
+    delivery. Parameters: `now` (the submission's time) and `project_form` (the project's payload
+    form, JSON). The same payload SQL as the fan-out's statement above.
+    """
+    a = answer
+    hooks = events.bound(repository.TAKING, ACTION, literal_column(f"{a}.project_id"))
+    hooks_sql = str(hooks.compile(dialect=pg_psycopg.dialect()))
+    username = f"(SELECT u.username FROM {User.__tablename__} u WHERE u.id = {a}.completed_by_id)"
+    # psycopg's style: a `%` of the SQL (the payload's modulo) doubled, then the parameter.
+    payload = _payload(f"'{ACTION}'", a, username, "CAST(:project_form AS json)").replace("%", "%%")
+    payload = payload.replace(":project_form", "%(project_form)s")
+    return (
+        f"{_INSERT_INTO}"
+        f" SELECT h.id, '{ACTION}', CASE WHEN h.send_payload THEN {payload}"
+        f"  ELSE json_build_object('action', '{ACTION}') END, {a}.task_id, '{PENDING}', 0, %(now)s, %(now)s"
+        f" FROM {a} CROSS JOIN LATERAL (SELECT ({a}.task_row).*) AS t"
+        f" CROSS JOIN LATERAL ({hooks_sql}) AS h"
+        f" WHERE ({a}.task_row).id IS NOT NULL"
+        " ORDER BY h.id"
+    )

@@ -34,7 +34,8 @@ DELIVERIES = Counter(
 
 WRITTEN = Counter(
     "kubelabel_webhook_deliveries_written_total",
-    "Deliveries written by the fan-out, by how (sql: built by PostgreSQL in one statement; python: per event)",
+    "Deliveries written, by how (submit: with their submission, by the labeling loop's statement; the"
+    " fan-out's: sql, built by PostgreSQL in one statement; python, per event)",
     ["path"],
     registry=REGISTRY,
 )

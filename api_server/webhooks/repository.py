@@ -35,14 +35,20 @@ def listed(session: Session, *, project_id: int | None, managed_by: int | None) 
 _HEAR_PROJECT = and_(
     Webhook.is_active.is_(True), or_(Webhook.project_id == bindparam("project_id"), Webhook.project_id.is_(None))
 )
-# ... and may take `action` (bind `action`; events.subscribe's listeners query). The names are
-# matched as text in the stored JSON list, the same on both databases: `_` in a LIKE pattern
-# matches any character, so it may find a webhook that does not take the action (the fan-out's
-# `hears` then decides), never miss one that does.
-_NAMED = literal_column("'%\"'", String) + bindparam("action", type_=String) + literal_column("'\"%'", String)
-LISTENING = select(Webhook.id).where(
-    _HEAR_PROJECT, or_(Webhook.send_for_all_actions.is_(True), cast(Webhook.actions, Text).like(_NAMED))
+# ... and take `action` (bind `action`): all actions, or the name quoted in the stored JSON list,
+# matched as text, the same on both databases (its `_` escaped: in a LIKE pattern it matches any
+# character). Label Studio's one rule beyond the list (project created and deleted reach
+# organisation-wide webhooks only) is the fan-out's `hears`.
+_NAMED = (
+    literal_column("'%\"'", String)
+    + func.replace(bindparam("action", type_=String), literal_column("'_'"), literal_column("'\\_'"))
+    + literal_column("'\"%'", String)
 )
+_TAKES = or_(Webhook.send_for_all_actions.is_(True), cast(Webhook.actions, Text).like(_NAMED, escape="\\"))
+# events.subscribe's listeners query.
+LISTENING = select(Webhook.id).where(_HEAR_PROJECT, _TAKES)
+# The webhooks that take `action` in the project, and whether each sends the payload (binds as LISTENING).
+TAKING = select(Webhook.id, Webhook.send_payload).where(_HEAR_PROJECT, _TAKES).order_by(Webhook.id)
 
 
 class Hearing(NamedTuple):

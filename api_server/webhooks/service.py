@@ -5,18 +5,20 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from api_server import events
 from api_server.common.errors import BadRequest, NotFound
 from api_server.common.secrets import masked_headers, unmasked_headers
 from api_server.common.time import as_utc
 from api_server.db.base import utcnow
-from api_server.db.models import Project, Task, User, Webhook, WebhookDelivery
+from api_server.db.models import Project, User, Webhook, WebhookDelivery
 from api_server.projects.service import get_project
 from api_server.settings import get_settings
 from api_server.users.roles import Role
@@ -176,21 +178,6 @@ def _hears(hook: repository.Hearing, action: str) -> bool:
     return hook.send_for_all_actions or action in hook.actions
 
 
-def _task_of(objects: dict[str, Any]) -> int | None:
-    """The one task an event is about (its deliveries to a webhook are sent in order), if any."""
-    task = objects.get("task")
-    if isinstance(task, Task):
-        return task.id
-    if isinstance(task, dict) and isinstance(task.get("id"), int):
-        return int(task["id"])
-    if isinstance(task, int) and not isinstance(task, bool):
-        return task
-    annotation = objects.get("annotation")
-    if isinstance(annotation, dict) and isinstance(annotation.get("task"), int):
-        return int(annotation["task"])
-    return None
-
-
 # Who may hear an action in a project (wiring: the fan-out asks every subscriber in one query).
 LISTENERS = repository.LISTENING
 
@@ -272,7 +259,7 @@ def _deliveries(
         session, project_id, action, objects, max_objects=settings.webhook_max_objects, project_json=project_json
     )
     now = utcnow()
-    task_id = _task_of(objects)
+    task_id = events.task_of(objects)
     return [
         {
             "webhook_id": hook.id,
@@ -293,22 +280,33 @@ def _deliveries(
 # the project and parses its label config: once per fan-out batch, that grew with the project.
 PROJECT_JSON_SECONDS = 1.0
 _PROJECT_JSON_KEPT = 1000
-_projects: weakref.WeakKeyDictionary[Engine, dict[int, tuple[datetime, float, dict[str, Any]]]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
-def _project_json(session: Session, project_id: int) -> dict[str, Any]:
+@dataclass
+class _Form:
+    updated: datetime  # the project's updated_at when it was made
+    made: float  # time.monotonic() then
+    form: dict[str, Any]
+    text: str | None = None  # its JSON, made when first asked for
+
+
+_projects: weakref.WeakKeyDictionary[Engine, dict[int, _Form]] = weakref.WeakKeyDictionary()
+
+
+def _kept(bind: Any) -> dict[int, _Form]:
+    return _projects.setdefault(bind if isinstance(bind, Engine) else bind.engine, {})
+
+
+def _project_json(session: Session, project_id: int, fresh: float = PROJECT_JSON_SECONDS) -> dict[str, Any]:
     # Its time of change first (one column): the whole row is read only when the form is made again.
     updated = session.scalar(select(Project.updated_at).where(Project.id == project_id))
     if updated is None:
         return {"id": project_id}
-    bind = session.get_bind()
-    kept = _projects.setdefault(bind if isinstance(bind, Engine) else bind.engine, {})
+    kept = _kept(session.get_bind())
     now = time.monotonic()
     found = kept.get(project_id)
-    if found is not None and found[0] == updated and now - found[1] < PROJECT_JSON_SECONDS:
-        return found[2]
+    if found is not None and found.updated == updated and now - found.made < fresh:
+        return found.form
     row = session.get(Project, project_id)
     if row is None:
         return {"id": project_id}
@@ -316,8 +314,25 @@ def _project_json(session: Session, project_id: int) -> dict[str, Any]:
         kept.clear()
     # project_dict is the API's JSON form already (model_dump(mode="json")).
     made = payloads.project_dict(session, row)
-    kept[project_id] = (row.updated_at, now, made)
+    kept[project_id] = _Form(row.updated_at, now, made)
     return made
+
+
+def kept_project_form(engine: Engine, project_id: int) -> tuple[datetime, str, float] | None:
+    """The project's payload form as JSON, if one was made within PROJECT_JSON_SECONDS: the project's
+    updated_at it was made at (a statement using it checks that it still is), the JSON, and its age in seconds."""
+    found = _projects.get(engine, {}).get(project_id)
+    if found is None or (age := time.monotonic() - found.made) >= PROJECT_JSON_SECONDS:
+        return None
+    if found.text is None:
+        found.text = orjson.dumps(found.form).decode()
+    return found.updated, found.text, age
+
+
+def make_project_form(session_factory: sessionmaker[Session], project_id: int) -> None:
+    """Make the project's payload form again now (for `kept_project_form`, ahead of its expiry)."""
+    with session_factory() as session:
+        _project_json(session, project_id, fresh=0.0)
 
 
 def _write_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:

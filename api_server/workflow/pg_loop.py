@@ -23,11 +23,13 @@ and this process's event thread is woken to fan them out.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -39,18 +41,23 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import bindparam, case, func, null, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import events
 from api_server.annotations import service as annotation_service
 from api_server.annotations.schemas import AnnotationCreate, AnnotationPublic, to_public
 from api_server.common.errors import ApiError, NotFound
+from api_server.common.time import as_utc
 from api_server.db.base import utcnow
-from api_server.db.models import Annotation, Draft, Prediction, Task, User
+from api_server.db.models import Annotation, Draft, EventOutbox, Prediction, Task, User
 from api_server.settings import Settings
 from api_server.users import roles
 from api_server.users.roles import Role
 from api_server.users.service import acting_role, check_project_role
+from api_server.webhooks import bulk
+from api_server.webhooks import service as webhook_service
+from api_server.webhooks.delivery import WRITTEN
 from api_server.workflow import metrics
 from api_server.workflow import outbox as _outbox  # noqa: F401  (reads back the events the function writes)
 from api_server.workflow.schemas import TaskPayload
@@ -66,6 +73,8 @@ MOVES = [f"{source.value}>{target.value}" for source, targets in TRANSITIONS.ite
 HANDED_BACK = {"KL404", "KL409"}
 # What a submission publishes: the function writes into the outbox those that anyone hears.
 SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
+# A project's payload form is made again once this old (it is used until PROJECT_JSON_SECONDS).
+PROJECT_FORM_REMADE_AFTER = 0.75 * webhook_service.PROJECT_JSON_SECONDS
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
 _NEXT = "SELECT * FROM kubelabel_next_task(%s, %s, %s, %s, %s, %s, %s)"
@@ -77,13 +86,45 @@ _PREDICTIONS = (
 _DRAFTS = "SELECT * FROM drafts WHERE task_id = %s AND user_id = %s ORDER BY id"
 
 
+class ProjectForms:
+    """The projects' payload forms a submission's webhook deliveries need (webhooks.service keeps them).
+
+    A form is made again in the background when three quarters of its life have gone, or when a submission
+    found none or found the project changed since: the submissions never wait for one, and meanwhile
+    publish their events into the outbox as before.
+    """
+
+    def __init__(self, engine: Engine, session_factory: sessionmaker[Session]) -> None:
+        self.engine = engine
+        self.session_factory = session_factory
+        self.making: set[int] = set()
+
+    def get(self, project_id: int | None) -> tuple[datetime, str, float] | None:
+        return None if project_id is None else webhook_service.kept_project_form(self.engine, project_id)
+
+    def keep(self, project_id: int, used: tuple[datetime, str, float] | None, current: bool) -> None:
+        """After a submission the webhooks alone hear: make the form again if it is missing, aging or outdated."""
+        if project_id in self.making or (used is not None and current and used[2] < PROJECT_FORM_REMADE_AFTER):
+            return
+        self.making.add(project_id)
+        made = asyncio.get_running_loop().run_in_executor(
+            None, webhook_service.make_project_form, self.session_factory, project_id
+        )
+        made.add_done_callback(lambda _: self.making.discard(project_id))
+
+
 class PgLoop:
     def __init__(
-        self, pool: AsyncConnectionPool, settings: Settings, published: Callable[[], None] = lambda: None
+        self,
+        pool: AsyncConnectionPool,
+        settings: Settings,
+        published: Callable[[], None] = lambda: None,
+        forms: ProjectForms | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
-        self.published = published  # wakes the fan-out of the events a submission wrote
+        self.published = published  # wakes the fan-out and the delivery engine for what a submission wrote
+        self.forms = forms  # None: a submission's deliveries are never written with it
         # What a submission is checked against before its one call: the rules last seen per
         # project, and the project of each task this process handed out. A guess the function
         # finds wrong costs one more round trip (it answers `stale` with the right rules).
@@ -160,14 +201,19 @@ class PgLoop:
                     if current:
                         raise
                     rules = None  # checked against rules maybe outdated: the function sends the current ones
-            row = await self._submit_checked(user, task_id, body, rules)
+            project_id = rules.project_id if rules else None
+            form = self.forms.get(project_id) if self.forms is not None else None
+            row = await self._submit_checked(user, task_id, body, rules, form)
             if row is None:
                 return None  # missing: the services answer 404
-            status = row.pop("status")
-            if status == "published":
-                self.published()
-                return self._submitted(row, user, body)
-            if status == "ok":
+            status, wanted, current, deliveries = (row.pop(k) for k in ("status", "wanted", "current", "deliveries"))
+            if status in ("published", "ok"):
+                if deliveries:
+                    WRITTEN.labels("submit").inc(deliveries)
+                if status == "published" or deliveries:
+                    self.published()
+                if wanted and project_id is not None and self.forms is not None:
+                    self.forms.keep(project_id, form, current)
                 return self._submitted(row, user, body)
             if status != "stale":
                 self._refused(status, row, user, body)
@@ -177,7 +223,12 @@ class PgLoop:
         return None
 
     async def _submit_checked(
-        self, user: User, task_id: int, body: AnnotationCreate, rules: Rules | None
+        self,
+        user: User,
+        task_id: int,
+        body: AnnotationCreate,
+        rules: Rules | None,
+        form: tuple[datetime, str, float] | None = None,
     ) -> dict[str, Any] | None:
         params = {
             "task_id": task_id,
@@ -197,12 +248,15 @@ class PgLoop:
             "draft_created_at": body.draft_created_at,
             "now": utcnow(),
             "moves": MOVES,
+            "project_updated": as_utc(form[0]) if form else None,
+            "project_form": form[1] if form else None,
         }
         rows = await self._rows(_submit_checked(), params)
         return rows[0] if rows else None
 
     def _submitted(self, row: dict[str, Any], user: User, body: AnnotationCreate) -> AnnotationPublic:
-        for column in ("member_role", "rules", "label_config", "show_skip_button", "enable_empty_annotation"):
+        answered = ("member_role", "rules", "label_config", "show_skip_button", "enable_empty_annotation", "task_row")
+        for column in answered:
             del row[column]
         annotation = Annotation(**row)
         counter = metrics.ANNOTATIONS_SKIPPED if body.was_cancelled else metrics.ANNOTATIONS_SUBMITTED
@@ -259,7 +313,14 @@ async def _counted(call: str, answering: Awaitable[T | None]) -> T | None:
 def _submit_checked() -> str:
     """The submission call, with which of its events anyone hears computed in the same statement.
 
-    The function writes those into the outbox with the submission.
+    The function writes those into the outbox with the submission; but when the webhooks alone hear
+    it (ANNOTATION_CREATED, and nobody TASK_COMPLETED), the statement writes its deliveries itself,
+    from the function's answer (webhooks/bulk.py), with no outbox row to write, fan out and delete.
+    Only when the project's payload form is given (`project_form`, made while the project's
+    `updated_at` was `project_updated`) and still the project's, and no event of the task waits
+    in the outbox: a delivery written now gets an id before those still to come from there, and
+    each task's deliveries are sent in id order. Answers the function's row, `wanted` (the
+    webhooks alone hear it), `current` (the form given is the project's) and `deliveries` (written).
 
     The listeners' queries are built with SQLAlchemy from the event subscribers, once (after they
     registered), and run as plain SQL.
@@ -267,13 +328,27 @@ def _submit_checked() -> str:
     heard = array(
         [case((events.any_listener(a, Task.project_id), events.action_literal(a))) for a in SUBMISSION_EVENTS]
     )
-    listening = select(func.array_remove(heard, null())).where(Task.id == bindparam("task_id"))
+    others = events.any_listener(bulk.ACTION, Task.project_id, besides=webhook_service.on_event)
+    listening = select(func.array_remove(heard, null()).label("heard"), others.label("others")).where(
+        Task.id == bindparam("task_id")
+    )
     listening_sql = str(listening.compile(dialect=pg_psycopg.dialect()))  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ is unannotated
     return (
-        "SELECT * FROM kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"
-        f" ({listening_sql}), %(project_id)s, %(rules)s, %(result)s, %(was_cancelled)s, %(ground_truth)s,"
-        " %(lead_time)s, %(parent_prediction)s, %(parent_annotation)s, %(import_id)s, %(last_action)s,"
-        " %(draft_created_at)s, %(now)s, %(moves)s)"
+        f"WITH l AS ({listening_sql}),"
+        f" c AS (SELECT (SELECT heard FROM l) AS heard,"
+        f"  (SELECT heard = ARRAY['{bulk.ACTION}'] AND NOT others FROM l) AS wanted,"
+        "  EXISTS (SELECT 1 FROM projects p WHERE p.id = %(project_id)s AND p.updated_at = %(project_updated)s)"
+        "  AS current),"
+        " k AS (SELECT c.*, coalesce(c.wanted AND c.current AND %(project_form)s::text IS NOT NULL"
+        f"  AND NOT EXISTS (SELECT 1 FROM {EventOutbox.__tablename__} o WHERE o.task_id = %(task_id)s),"
+        "  false) AS direct FROM c),"
+        " s AS (SELECT f.* FROM k, kubelabel_submit_checked(%(task_id)s, %(user_id)s, %(admin)s, %(allowed)s,"
+        " CASE WHEN k.direct THEN ARRAY[]::text[] ELSE k.heard END, %(project_id)s, %(rules)s, %(result)s,"
+        " %(was_cancelled)s, %(ground_truth)s, %(lead_time)s, %(parent_prediction)s, %(parent_annotation)s,"
+        " %(import_id)s, %(last_action)s, %(draft_created_at)s, %(now)s, %(moves)s, k.direct) f),"
+        f" d AS ({bulk.submitted('s')} RETURNING 1)"
+        " SELECT s.*, coalesce(k.wanted, false) AS wanted, k.current, (SELECT count(*) FROM d) AS deliveries"
+        " FROM s, k"
     )
 
 
@@ -299,7 +374,8 @@ def attach(app: FastAPI, settings: Settings, database_url: str) -> None:
     @app.on_event("startup")
     async def _open() -> None:
         await pool.open()
-        app.state.pg_loop = PgLoop(pool, settings, lambda: events.wake(app.state.engine))
+        forms = ProjectForms(app.state.engine, app.state.session_factory)
+        app.state.pg_loop = PgLoop(pool, settings, lambda: events.wake(app.state.engine), forms)
 
     @app.on_event("shutdown")
     async def _close() -> None:

@@ -22,7 +22,7 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import BACKENDS, TEXT_CONFIG
+from tests.conftest import BACKENDS, TEXT_CONFIG, reset
 from tests.support.apiserver import ADMIN_TOKEN, TEST_EGRESS_ALLOW, LiveServer
 from tests.support.databases import throwaway
 from tests.support.labeling import choice, project_with_tasks
@@ -109,6 +109,13 @@ def pg_submits() -> dict[str, float]:
     }
 
 
+def written_by_submissions() -> float:
+    """Deliveries the labeling loop's statement wrote with their submissions (the in-process servers' registry)."""
+    from api_server.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value("kubelabel_webhook_deliveries_written_total", {"path": "submit"}) or 0.0
+
+
 # --- a team and two receivers ------------------------------------------------------------------
 
 
@@ -149,6 +156,31 @@ def test_sixteen_annotators_and_two_receivers_get_every_annotation(api, live_ser
         after = pg_submits()
         assert after["services"] == before["services"]
         assert after["database"] - before["database"] >= len(tasks)
+
+
+@pytest.mark.postgres
+def test_submissions_the_webhooks_alone_hear_write_their_deliveries_themselves(server_pool):
+    """On PostgreSQL's labeling loop: no outbox row, fan-out and delete for them (webhooks/bulk.py)."""
+    server = server_pool.shared_server("postgres")
+    reset(server)
+    before = written_by_submissions()
+    with server.client() as api, WebhookReceiver(secret=SECRET) as receiver:
+        project, tasks = project_with_tasks(api, TEXT_CONFIG, 64, overlap=1)
+        pid = project["id"]
+        hook(api, pid, receiver.url, send_for_all_actions=False, actions=["ANNOTATION_CREATED"])
+        clients = annotators(api, server.url, pid, 4)
+        try:
+            created = label_all(clients, pid)
+        finally:
+            for c in clients:
+                c.close()
+        wait_until(lambda: len(created_by_annotation(receiver.received)) == len(created), "all delivered")
+        by_annotation = created_by_annotation(receiver.received)
+        assert set(by_annotation) == set(created) and all(len(ids) == 1 for ids in by_annotation.values())
+        full = receiver.received[-1].json()
+        assert full["project"]["id"] == pid and full["task"]["id"] in set(tasks)
+    # The first submission went through the outbox (no project form was made yet), most after it not.
+    assert written_by_submissions() - before >= len(tasks) // 2
 
 
 def test_each_tasks_deliveries_arrive_in_order(api, live_server):
