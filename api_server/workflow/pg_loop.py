@@ -24,6 +24,7 @@ and this process's event thread is woken to fan them out.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import weakref
@@ -65,6 +66,7 @@ from api_server.workflow.service import build_payload
 from api_server.workflow.state_machine import TRANSITIONS
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Parameters the functions take from the Python rules.
 LABELERS = [role.value for role in roles.LABELERS]
@@ -89,8 +91,8 @@ _DRAFTS = "SELECT * FROM drafts WHERE task_id = %s AND user_id = %s ORDER BY id"
 class ProjectForms:
     """The projects' payload forms a submission's webhook deliveries need (webhooks.service keeps them).
 
-    A form is made again in the background when three quarters of its life have gone, or when a submission
-    found none or found the project changed since: the submissions never wait for one, and meanwhile
+    A form is made again in the background once PROJECT_FORM_REMADE_AFTER old, or when a submission
+    found none or found the project changed since: submissions never wait for one, and meanwhile
     publish their events into the outbox as before.
     """
 
@@ -110,7 +112,13 @@ class ProjectForms:
         made = asyncio.get_running_loop().run_in_executor(
             None, webhook_service.make_project_form, self.session_factory, project_id
         )
-        made.add_done_callback(lambda _: self.making.discard(project_id))
+        made.add_done_callback(lambda done: self._made(project_id, done))
+
+    def _made(self, project_id: int, done: asyncio.Future[None]) -> None:
+        self.making.discard(project_id)
+        if not done.cancelled() and (error := done.exception()) is not None:
+            # Submissions go through the outbox meanwhile; the next one asks again.
+            log.warning("the payload form of project %s could not be made: %s", project_id, error)
 
 
 class PgLoop:
