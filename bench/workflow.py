@@ -356,9 +356,11 @@ def bucket_objects(endpoint: str) -> int:
 
 def backlog(url: str) -> dict[str, float]:
     """The server's event outbox, pending deliveries and deliveries written (its metrics)."""
-    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0, "written": 0.0}
+    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0, "written": 0.0, "failed": 0.0}
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("kubelabel_webhook_deliveries_written_total{"):
+        if line.startswith("kubelabel_webhook_deliveries_total{") and 'outcome="failed"' in line:
+            found["failed"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("kubelabel_webhook_deliveries_written_total{"):
             found["written"] += float(line.rsplit(" ", 1)[1])
             path = line.split('path="', 1)[1].split('"', 1)[0]
             found[f"written by {path}"] = float(line.rsplit(" ", 1)[1])
@@ -382,9 +384,11 @@ def report_deliveries(
     )
     deadline = time.time() + args.drain
     while time.time() < deadline and args.webhooks:
-        if args.alternate:  # only what was annotated while they were on: what the server wrote for them
+        if args.alternate:
+            # Only what was annotated while they were on, what the server wrote for them, less what
+            # failed for being switched off while claimed ("the webhook was deactivated").
             now = backlog(server.url)
-            total = round(now["written"] / args.webhooks)
+            total = round((now["written"] - now["failed"]) / args.webhooks)
             if now["kubelabel_events_outbox"] or now["pending"]:
                 time.sleep(0.1)
                 continue
