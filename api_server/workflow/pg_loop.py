@@ -17,8 +17,9 @@ whatever a function refuses (an illegal state move, a task gone). Then a method 
 None and the endpoint calls the service. Rules that live in Python reach the functions as
 parameters: the roles that may label, the state machine's moves. A submission someone listens
 for (webhooks, ML backends, export storages) stays here: the function writes its events into the
-outbox in the same call (kubelabel_submit_checked.v2.sql, api_server/workflow/outbox.py), answers `published`,
-and this process's event thread is woken to fan them out.
+outbox in the same call (kubelabel_submit_checked.v4.sql, api_server/workflow/outbox.py), answers `published`,
+and this process's event thread is woken to fan them out; when the webhooks alone hear it, the
+statement writes its deliveries itself (see `_submit_checked`).
 """
 
 from __future__ import annotations
