@@ -23,8 +23,8 @@ NAMING = {
 
 # JSON documents: jsonb on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
-# JSON kept as written and read back as text (json on PostgreSQL): webhook payloads, sent as stored,
-# where jsonb's conversion to text cost more than the rest of claiming a delivery.
+# JSON kept as written (json, not jsonb, on PostgreSQL): webhook payloads, which a claim reads as the
+# stored text and sends; turning jsonb back into text cost more than the rest of the claim.
 JSONText = JSON()
 
 

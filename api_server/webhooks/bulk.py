@@ -12,6 +12,10 @@ paths to the same deliveries.
 
 Only when every event of the batch that a webhook hears is such an ANNOTATION_CREATED: otherwise
 the batch goes the per-event way, so the deliveries' ids keep each task's events in order.
+
+`submitted` builds the same payloads in the labeling loop's own statement, from the function's
+answer, for a submission whose deliveries are written with it (no outbox row: workflow/pg_loop.py).
+Payloads are built as `json` text, the column's type: the delivery engine sends them as stored.
 """
 
 from __future__ import annotations
