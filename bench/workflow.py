@@ -59,6 +59,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -248,25 +249,27 @@ def annotator(
             tally.submitted += done
 
 
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The server's /metrics: each sample's labels and value, by metric name."""
+    found: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if sample := _SAMPLE.match(line):
+            found[sample[1]].append((dict(_LABEL.findall(sample[2] or "")), float(sample[3])))
+    return found
+
+
 def next_histogram(url: str) -> dict[float, float]:
     """Cumulative bucket counts of the server's kubelabel_next_task_duration_seconds histogram."""
-    text = httpx.get(f"{url}/metrics", timeout=30).text
-    buckets: dict[float, float] = {}
-    for line in text.splitlines():
-        if line.startswith("kubelabel_next_task_duration_seconds_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
-    return buckets
+    return {float(labels["le"]): v for labels, v in scrape(url)["kubelabel_next_task_duration_seconds_bucket"]}
 
 
 def events_cpu(url: str) -> dict[str, float]:
     """The server's kubelabel_events_cpu_seconds_total by stage (fan_out, claim, settle, send)."""
-    found: dict[str, float] = {}
-    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("kubelabel_events_cpu_seconds_total{"):
-            stage = line.split('stage="', 1)[1].split('"', 1)[0]
-            found[stage] = float(line.rsplit(" ", 1)[1])
-    return found
+    return {labels["stage"]: v for labels, v in scrape(url)["kubelabel_events_cpu_seconds_total"]}
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
@@ -356,18 +359,15 @@ def bucket_objects(endpoint: str) -> int:
 
 def backlog(url: str) -> dict[str, float]:
     """The server's event outbox, pending deliveries and deliveries written (its metrics)."""
-    found = {"kubelabel_events_outbox": 0.0, "pending": 0.0, "written": 0.0, "failed": 0.0}
-    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("kubelabel_webhook_deliveries_total{") and 'outcome="failed"' in line:
-            found["failed"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("kubelabel_webhook_deliveries_written_total{"):
-            found["written"] += float(line.rsplit(" ", 1)[1])
-            path = line.split('path="', 1)[1].split('"', 1)[0]
-            found[f"written by {path}"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("kubelabel_events_outbox "):
-            found["kubelabel_events_outbox"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("kubelabel_webhook_backlog{") and 'state="pending"' in line:
-            found["pending"] += float(line.rsplit(" ", 1)[1])
+    metrics = scrape(url)
+    written, sent = metrics["kubelabel_webhook_deliveries_written_total"], metrics["kubelabel_webhook_deliveries_total"]
+    found = {
+        "kubelabel_events_outbox": sum(v for _, v in metrics["kubelabel_events_outbox"]),
+        "pending": sum(v for labels, v in metrics["kubelabel_webhook_backlog"] if labels.get("state") == "pending"),
+        "written": sum(v for _, v in written),
+        "failed": sum(v for labels, v in sent if labels["outcome"] == "failed"),
+    }
+    found |= {f"written by {labels['path']}": v for labels, v in written}
     return found
 
 
