@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Engine, insert, select
@@ -318,15 +318,20 @@ def _project_json(session: Session, project_id: int, fresh: float = PROJECT_JSON
     return made
 
 
-def kept_project_form(engine: Engine, project_id: int) -> tuple[datetime, str, float] | None:
-    """The project's payload form as JSON, if one was made within PROJECT_JSON_SECONDS: the project's
-    updated_at it was made at (a statement using it checks that it still is), the JSON, and its age in seconds."""
+class KeptForm(NamedTuple):
+    updated: datetime  # the project's updated_at it was made at (a statement using it checks it still is)
+    text: str  # the form as JSON
+    age: float  # seconds since it was made
+
+
+def kept_project_form(engine: Engine, project_id: int) -> KeptForm | None:
+    """The project's payload form, if one was made within PROJECT_JSON_SECONDS."""
     found = _projects.get(engine, {}).get(project_id)
     if found is None or (age := time.monotonic() - found.made) >= PROJECT_JSON_SECONDS:
         return None
     if found.text is None:
         found.text = orjson.dumps(found.form).decode()
-    return found.updated, found.text, age
+    return KeptForm(found.updated, found.text, age)
 
 
 def make_project_form(session_factory: sessionmaker[Session], project_id: int) -> None:

@@ -31,7 +31,6 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -102,12 +101,12 @@ class ProjectForms:
         self.session_factory = session_factory
         self.making: set[int] = set()
 
-    def get(self, project_id: int | None) -> tuple[datetime, str, float] | None:
+    def get(self, project_id: int | None) -> webhook_service.KeptForm | None:
         return None if project_id is None else webhook_service.kept_project_form(self.engine, project_id)
 
-    def keep(self, project_id: int, used: tuple[datetime, str, float] | None, current: bool) -> None:
+    def keep(self, project_id: int, used: webhook_service.KeptForm | None, current: bool) -> None:
         """After a submission the webhooks alone hear: make the form again if it is missing, aging or outdated."""
-        if project_id in self.making or (used is not None and current and used[2] < PROJECT_FORM_REMADE_AFTER):
+        if project_id in self.making or (used is not None and current and used.age < PROJECT_FORM_REMADE_AFTER):
             return
         self.making.add(project_id)
         made = asyncio.get_running_loop().run_in_executor(
@@ -237,7 +236,7 @@ class PgLoop:
         task_id: int,
         body: AnnotationCreate,
         rules: Rules | None,
-        form: tuple[datetime, str, float] | None = None,
+        form: webhook_service.KeptForm | None = None,
     ) -> dict[str, Any] | None:
         params = {
             "task_id": task_id,
@@ -257,8 +256,8 @@ class PgLoop:
             "draft_created_at": body.draft_created_at,
             "now": utcnow(),
             "moves": MOVES,
-            "project_updated": as_utc(form[0]) if form else None,
-            "project_form": form[1] if form else None,
+            "project_updated": as_utc(form.updated) if form else None,
+            "project_form": form.text if form else None,
         }
         rows = await self._rows(_submit_checked(), params)
         return rows[0] if rows else None

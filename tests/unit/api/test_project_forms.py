@@ -43,16 +43,16 @@ def test_a_form_is_made_in_the_background_when_missing_or_aging(tmp_path: Path):
     assert forms.get(pid) is None and forms.get(None) is None
     asyncio.run(keep(None))
     first = forms.get(pid)
-    assert first is not None and '"title":"forms"' in first[1]
+    assert first is not None and '"title":"forms"' in first.text
     age(PROJECT_FORM_REMADE_AFTER / 2)  # fresh: kept
     asyncio.run(keep(forms.get(pid)))
-    assert forms.get(pid)[2] >= PROJECT_FORM_REMADE_AFTER / 2
+    assert forms.get(pid).age >= PROJECT_FORM_REMADE_AFTER / 2
     age(PROJECT_FORM_REMADE_AFTER / 2)  # aging: made again
     asyncio.run(keep(forms.get(pid)))
-    assert forms.get(pid)[2] < 0.1
+    assert forms.get(pid).age < 0.1
     age(0.1)
     asyncio.run(keep(forms.get(pid), current=False))  # the project changed since: made again
-    assert forms.get(pid)[2] < 0.1
+    assert forms.get(pid).age < 0.1
     age(1.0)  # too old to use
     assert forms.get(pid) is None
     engine.dispose()
