@@ -69,10 +69,22 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
+# How long an idle keep-alive connection is kept open. Longer than the idle time of the clients
+# and proxies in front (httpx 5 s, ingress-nginx's upstream 60 s): a server that closes first races
+# a request already sent on the connection, which the client then sees reset (a 502 from a proxy).
+KEEP_ALIVE_SECONDS = 75
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, migrate: bool = True, workers: int = 1) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+    }
     options.update(proxy_options(settings))
     prepare(settings, migrate=migrate, workers=max(workers, 1))
     if workers <= 1:

@@ -50,10 +50,12 @@ KUBE_PROGRAMS = {
 KWOK_STAGES = ["node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml"] + [
     f"pod/fast/pod-{s}.yaml" for s in ("ready", "complete", "delete")
 ]
-# Pods of storage sync Jobs are left Running: a test that wants a sync runs the pod's container
-# itself (tests/e2e/kubelet.py: the real `kubelabel sync`) and writes its result into the pod's
-# status, as a kubelet would. Other Job pods Succeed through kwok's stage.
-LOCALLY_RUN_LABEL = "kubelabel.io/storage"
+# Pods of the operator's run-once Jobs (storage sync, backup, restore) are left Running: a test that
+# wants one runs the pod's container itself (tests/e2e/kubelet.py: the real `kubelabel sync`,
+# `backup`, `restore`) and writes its result into the pod's status, as a kubelet would. Had kwok
+# made them Succeed, the operator would take a restore as done before it ran. Other Job pods
+# Succeed through kwok's stage.
+LOCALLY_RUN = ("app.kubernetes.io/component", ["storage-sync", "backup", "restore"])
 # A pod annotated so is left as it is: a test writes its status (a crash loop, an image pull
 # back-off...) and kwok does not make it Ready again.
 MANUAL_STATUS_ANNOTATION = "e2e.kubelabel.io/status"
@@ -130,14 +132,15 @@ def build() -> Path:
 
 
 def _stages(kwok_stages: Path) -> str:
-    """kwok's stages, with the two exceptions the tests need (LOCALLY_RUN_LABEL, MANUAL_STATUS_ANNOTATION)."""
+    """kwok's stages, with the two exceptions the tests need (LOCALLY_RUN, MANUAL_STATUS_ANNOTATION)."""
     import yaml
 
     docs = [d for d in yaml.safe_load_all(kwok_stages.read_text()) if d]
     for stage in docs:
         selector = stage["spec"]["selector"]["matchExpressions"]
         if stage["metadata"]["name"] == "pod-complete":
-            selector.append({"key": f'.metadata.labels["{LOCALLY_RUN_LABEL}"]', "operator": "DoesNotExist"})
+            label, components = LOCALLY_RUN  # (NotIn holds for a pod without the label)
+            selector.append({"key": f'.metadata.labels["{label}"]', "operator": "NotIn", "values": components})
         if stage["metadata"]["name"] in {"pod-ready", "pod-complete"}:
             selector.append({"key": f'.metadata.annotations["{MANUAL_STATUS_ANNOTATION}"]', "operator": "DoesNotExist"})
     return yaml.safe_dump_all(docs, sort_keys=False)

@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from api_server.server import build
+from api_server.server import KEEP_ALIVE_SECONDS, build
 from api_server.settings import Settings
 from tests.support.net import free_port, wait_for_port
 
@@ -53,7 +53,13 @@ class LiveServer:
         self.app = build(self.settings)
         self.port = free_port()
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as `kubelabel serve`: never closes before the clients do
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"api-{self.backend}", daemon=True)
