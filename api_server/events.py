@@ -333,7 +333,7 @@ def fan_out(session_factory: sessionmaker[Session], limit: int | None = None, *,
                 return 0
         if sqlite:
             # What subscribers can make ahead is made before the lock: submissions wait only for the writes.
-            rows = _oldest(session, limit or FAN_OUT_BATCH_SQLITE, lazy=False)
+            rows = _oldest(session, limit or FAN_OUT_BATCH_SQLITE)
             ahead = (rows, _prepare(session, rows)) if rows else None
             session.commit()
             with SQLITE_WRITER:
@@ -354,7 +354,7 @@ def _fan_out(
     if ahead is not None and _still_waiting(session, [r.id for r in ahead[0]]):
         rows, prepared = ahead
     else:  # (SQLite: another process fanned some of them out meanwhile: read again)
-        rows = _oldest(session, limit, lazy=not sqlite)
+        rows = _oldest(session, limit)
     if not rows:
         session.commit()
         return 0
@@ -381,9 +381,9 @@ _UNREAD: Any = object()
 
 
 class OutboxRow:
-    """An outbox row as subscribers get it. Read lazily (PostgreSQL), its objects, most of the row's
-    bytes, are read and decoded for the whole batch when a subscriber first asks for them: a batch
-    its subscribers write in SQL alone (webhooks/bulk.py) is never decoded in Python."""
+    """An outbox row as subscribers get it. Read lazily: its objects, most of the row's bytes, are
+    read and decoded for the whole batch when a subscriber first asks for them: a batch its
+    subscribers write in SQL alone (webhooks/bulk.py) is never decoded in Python."""
 
     __slots__ = ("id", "project_id", "action", "_objects", "_batch")
 
@@ -395,7 +395,8 @@ class OutboxRow:
     def objects(self) -> Any:
         if self._objects is _UNREAD and self._batch is not None:
             session, batch = self._batch
-            read = session.connection().execute(_OBJECTS, {"ids": [r.id for r in batch]})
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            read = session.connection().execute(_OBJECTS_IN if sqlite else _OBJECTS, {"ids": [r.id for r in batch]})
             found: dict[int, Any] = {row_id: objects for row_id, objects in read}
             for r in batch:
                 r._objects = found[r.id]
@@ -408,16 +409,14 @@ _HEADS = select(EventOutbox.id, EventOutbox.project_id, EventOutbox.action)
 _IDS = EventOutbox.__table__.c.id.in_(bindparam("ids", expanding=True))
 # PostgreSQL: the ids as one array, not a parameter each (SQLAlchemy renders every IN anew).
 _ANY_ID = EventOutbox.__table__.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
-_OBJECTS = select(EventOutbox.id, EventOutbox.objects).where(_ANY_ID)  # lazy rows: PostgreSQL only
+_OBJECTS = select(EventOutbox.id, EventOutbox.objects).where(_ANY_ID)
+_OBJECTS_IN = select(EventOutbox.id, EventOutbox.objects).where(_IDS)  # SQLite
 _DELETE = delete(EventOutbox.__table__).where(_IDS)
 _DELETE_ANY = delete(EventOutbox.__table__).where(_ANY_ID)
 
 
-def _oldest(session: Session, limit: int, *, lazy: bool) -> list[OutboxRow]:
-    """The oldest `limit` outbox rows; `lazy`: their objects read when first asked for."""
-    if not lazy:
-        found = session.connection().execute(_OUTBOX.order_by(EventOutbox.id).limit(limit))
-        return [OutboxRow(*r) for r in found]
+def _oldest(session: Session, limit: int) -> list[OutboxRow]:
+    """The oldest `limit` outbox rows, their objects read when first asked for."""
     rows = [OutboxRow(*r) for r in session.connection().execute(_HEADS.order_by(EventOutbox.id).limit(limit))]
     for r in rows:
         r._batch = (session, rows)

@@ -16,6 +16,10 @@ the batch goes the per-event way, so the deliveries' ids keep each task's events
 `submitted` builds the same payloads in the labeling loop's own statement, from the function's
 answer, for a submission whose deliveries are written with it (no outbox row: workflow/pg_loop.py).
 Payloads are built as `json` text, the column's type: the delivery engine sends them as stored.
+
+On SQLite the services write a submission's event (annotations.service): the annotation in the
+API's form already, the task as its row's values, every timestamp as the payload writes it
+(`+00:00`: UTCDateTime). Its statement copies each value as stored, with SQLite's JSON functions.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import literal_column, text
+from sqlalchemy import bindparam, literal_column, text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.orm import Session
 
 from api_server import events
 from api_server.annotations.schemas import STORED_AUTHOR, STORED_KIND
 from api_server.common import ls_json
+from api_server.db.base import UTCDateTime
 from api_server.db.models import Annotation, EventOutbox, Task, User, WebhookDelivery
 from api_server.webhooks import repository
 from api_server.webhooks.delivery import WRITTEN
@@ -56,9 +61,38 @@ _ANY_OTHER = text(
 )
 
 
+# SQLite: the services' form (module docstring). A timestamp written otherwise goes the per-event way.
+_TASK_FIELDS = ls_json.fields_of(ls_json.TASK, ls_json.WEBHOOK)
+_BUILDS_SQLITE = (
+    f"o.action = '{ACTION}'"
+    " AND (SELECT count(*) FROM json_each(o.objects)) = 2"
+    " AND json_type(o.objects, '$.annotation') = 'object'"
+    f" AND json_type(o.objects, '$.annotation.\"{events.ROW}\"') IS NULL"
+    f" AND json_extract(o.objects, '$.task.\"{events.ROW}\"') = '{_TASK_ROW}'"
+    " AND json_type(o.objects, '$.task.values') = 'object'"
+    + "".join(
+        f" AND coalesce(json_extract(o.objects, '$.task.values.{f.column}'), '+00:00') GLOB '*+00:00'"
+        for f in _TASK_FIELDS
+        if f.kind == "ts"
+    )
+)
+_ANY_OTHER_SQLITE = text(
+    f"SELECT EXISTS (SELECT 1 FROM {EventOutbox.__tablename__} o"
+    f" WHERE o.id IN (SELECT value FROM json_each(:ids)) AND ({_BUILDS_SQLITE}) IS NOT TRUE)"
+)
+
+
 def builds_all(session: Session, outbox_ids: list[int]) -> bool:
     """Whether the statement builds the events of all these outbox rows."""
-    return not outbox_ids or not session.scalar(_ANY_OTHER, {"ids": outbox_ids})
+    if not outbox_ids:
+        return True
+    if _sqlite(session):
+        return not session.scalar(_ANY_OTHER_SQLITE, {"ids": orjson.dumps(outbox_ids).decode()})
+    return not session.scalar(_ANY_OTHER, {"ids": outbox_ids})
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _iso(column: str, utc: str) -> str:
@@ -143,17 +177,37 @@ _INSERT = text(
 )
 
 
+def _sqlite_payload() -> str:
+    task = ", ".join(f"'{f.key}', o.objects -> '$.task.values.{f.column}'" for f in _TASK_FIELDS)
+    project = """:projects -> ('$."' || o.project_id || '"')"""
+    return (
+        f"json_object('action', o.action, 'annotation', o.objects -> '$.annotation',"
+        f" 'task', json_object({task}), 'project', {project})"
+    )
+
+
+# Pairs as [outbox id, webhook id, send_payload], in the order their deliveries are written.
+_INSERT_SQLITE = text(
+    f"{_INSERT_INTO}"
+    f" SELECT p.value ->> 1, o.action, CASE WHEN p.value ->> 2 THEN {_sqlite_payload()}"
+    "  ELSE json_object('action', o.action) END, o.objects ->> '$.task.id', :status, 0, :now, :now"
+    f" FROM json_each(:pairs) AS p JOIN {EventOutbox.__tablename__} o ON o.id = p.value ->> 0"
+    " ORDER BY p.key"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 def write(session: Session, pairs: list[tuple[int, int, bool]], projects: dict[int, Any], now: datetime) -> None:
     """One delivery per (outbox id, webhook id, send_payload), in that order; `projects`: the project forms by id."""
     if not pairs:
         return
+    sqlite = _sqlite(session)
     params = {
-        "pairs": orjson.dumps([{"e": e, "w": w, "f": f} for e, w, f in pairs]).decode(),
+        "pairs": orjson.dumps([[e, w, f] if sqlite else {"e": e, "w": w, "f": f} for e, w, f in pairs]).decode(),
         "projects": orjson.dumps({str(k): v for k, v in projects.items()}).decode(),
         "now": now,
         "status": PENDING,
     }
-    session.execute(_INSERT, params)
+    session.execute(_INSERT_SQLITE if sqlite else _INSERT, params)
     WRITTEN.labels("sql").inc(len(pairs))
 
 

@@ -217,13 +217,11 @@ def on_event(session: Session, project_id: int, action: str, objects: dict[str, 
 def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] | None:
     """events batch subscriber: the deliveries of a whole fan-out batch, made before they are written.
 
-    On PostgreSQL, when every event of the batch that a webhook hears is one the database builds
-    (webhooks/bulk.py), one statement builds and writes them all; otherwise None (on_event per event).
-    On SQLite they are made here in Python, before the fan-out takes the write lock."""
+    When every event of the batch that a webhook hears is one the database builds (webhooks/bulk.py),
+    one statement builds and writes them all. Otherwise, on PostgreSQL None (on_event per event); on
+    SQLite they are made here in Python, before the fan-out takes the write lock."""
     heard = [(e, hooks) for e in events_ if (hooks := _hearing(session, e.project_id, e.action))]
-    if session.get_bind().dialect.name == "postgresql":
-        if not bulk.builds_all(session, [e.id for e, _ in heard]):
-            return None
+    if bulk.builds_all(session, [e.id for e, _ in heard]):
         pairs: list[tuple[int, int, bool]] = []
         projects: dict[int, Any] = {}
         for e, hooks in heard:
@@ -232,6 +230,8 @@ def prepare(session: Session, events_: list[Any]) -> Callable[[Session], None] |
             pairs += [(e.id, h.id, h.send_payload) for h in hooks]
         now = utcnow()
         return lambda s: bulk.write(s, pairs, projects, now)
+    if session.get_bind().dialect.name == "postgresql":
+        return None
     rows: list[dict[str, Any]] = []
     decoded = events.decode(session, [e for e, _ in heard])
     for (e, hooks), objects in zip(heard, decoded, strict=True):

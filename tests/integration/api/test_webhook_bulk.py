@@ -96,14 +96,14 @@ def _fan_out(
     factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, bulk: bool
 ) -> tuple[list[tuple], bool | None]:
     """The outbox fanned out (and rolled back): the deliveries written, in id order, and whether
-    its rows were decoded in Python (read lazily, as the fan-out reads them on PostgreSQL): True all,
+    its rows were decoded in Python (read lazily, as the fan-out reads them): True all,
     False none, None some."""
     subscriptions = list(events._subscriptions)
     if not bulk:
         subscriptions = [dataclasses.replace(s, prepare=None) for s in subscriptions]
     with monkeypatch.context() as m, factory() as session:
         m.setattr(events, "_subscriptions", subscriptions)
-        rows = events._oldest(session, 10_000, lazy=True)
+        rows = events._oldest(session, 10_000)
         events._run(session, rows)
         read = {r._objects is not events._UNREAD for r in rows}
         decoded = read.pop() if len(read) == 1 else None
