@@ -49,19 +49,21 @@ class LiveServer:
     def session_factory(self) -> sessionmaker[Session]:
         return self.app.state.session_factory
 
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How uvicorn serves the app: as `kubelabel serve` does (never closing a connection before its clients)."""
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "on",
+            "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        }
+
     def start(self) -> LiveServer:
         self.app = build(self.settings)
         self.port = free_port()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as `kubelabel serve`: never closes before the clients do
-        )
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, **self.uvicorn_options()))
         self._thread = threading.Thread(target=self._server.run, name=f"api-{self.backend}", daemon=True)
         self._thread.start()
         wait_for_port(self.port)

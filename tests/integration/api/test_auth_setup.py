@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -20,12 +19,12 @@ from api_server.bootstrap import bootstrap
 from api_server.db.migrate import upgrade
 from api_server.db.models import User
 from api_server.db.session import make_engine, make_session_factory
-from api_server.server import build, proxy_options
+from api_server.server import proxy_options
 from api_server.settings import get_settings
 from kubelabel_cli.main import main as cli_main
 from tests.support.apiserver import ADMIN_TOKEN, LiveServer, make_settings
 from tests.support.databases import sqlite_url
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port
 
 PASSWORD = "correct horse battery staple"
 
@@ -175,23 +174,8 @@ def test_cli_create_and_passwd(live_server, cli):
 class ProxiedServer(LiveServer):
     """A live server run the way `kubelabel serve` runs uvicorn (proxy_options from the settings)."""
 
-    def start(self) -> ProxiedServer:
-        self.app = build(self.settings)
-        self.port = free_port()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            **proxy_options(self.settings),
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_for_port(self.port)
-        return self
+    def uvicorn_options(self) -> dict[str, Any]:
+        return super().uvicorn_options() | proxy_options(self.settings)
 
 
 @pytest.fixture

@@ -115,7 +115,9 @@ def _fan_out(
     return [(*row[:-1], json.loads(row[-1])) for row in written], decoded
 
 
-def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool) -> None:
+def project_with_hooks(factory: sessionmaker[Session], org_wide_all: bool) -> tuple[list[int], int, int]:
+    """A user, a project of five tasks and two webhooks on ANNOTATION_CREATED (one sends payloads),
+    and with `org_wide_all` an organisation-wide one hearing everything: (task ids, user, project)."""
     with factory() as session:
         user = User(username="annotator", role="admin")
         project = Project(title="bulk", label_config=TEXT_CONFIG)
@@ -130,7 +132,11 @@ def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool)
             hooks.append(_webhook(None, send_payload=True, send_for_all_actions=True, actions=[]))
         session.add_all([*tasks, *hooks])
         session.commit()
-        ids, user_id, project_id = [t.id for t in tasks], user.id, project.id
+        return [t.id for t in tasks], user.id, project.id
+
+
+def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool) -> None:
+    ids, user_id, project_id = project_with_hooks(factory, org_wide_all)
     whole_second = utcnow().replace(microsecond=0)
     # Lead times of each JSON kind, a draft's time, timestamps with and without microseconds, a skip.
     variants: list[dict[str, Any]] = [

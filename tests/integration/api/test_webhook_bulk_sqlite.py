@@ -24,11 +24,10 @@ from api_server.annotations import service as annotations
 from api_server.annotations.schemas import AnnotationCreate
 from api_server.db import migrate
 from api_server.db.base import utcnow
-from api_server.db.models import EventOutbox, Project, Task, User
+from api_server.db.models import EventOutbox, User
 from api_server.db.session import make_engine, make_session_factory
 from api_server.webhooks import bulk
-from tests.conftest import TEXT_CONFIG
-from tests.integration.api.test_webhook_bulk import RESULT, _fan_out, _webhook, _written
+from tests.integration.api.test_webhook_bulk import RESULT, _fan_out, _written, project_with_hooks
 
 
 @pytest.fixture
@@ -42,21 +41,7 @@ def database(tmp_path: Path) -> Iterator[tuple[Engine, sessionmaker[Session]]]:
 
 
 def _labeled(factory: sessionmaker[Session], org_wide_all: bool) -> None:
-    with factory() as session:
-        user = User(username="annotator", role="admin")
-        project = Project(title="bulk", label_config=TEXT_CONFIG)
-        session.add_all([user, project])
-        session.flush()
-        tasks = [Task(project_id=project.id, data={"text": f"t{i}"}, meta={"i": i}, overlap=1) for i in range(5)]
-        hooks = [
-            _webhook(project.id, send_payload=True, send_for_all_actions=False, actions=["ANNOTATION_CREATED"]),
-            _webhook(project.id, send_payload=False, send_for_all_actions=False, actions=["ANNOTATION_CREATED"]),
-        ]
-        if org_wide_all:  # hears TASK_COMPLETED as well: an event the statement does not build
-            hooks.append(_webhook(None, send_payload=True, send_for_all_actions=True, actions=[]))
-        session.add_all([*tasks, *hooks])
-        session.commit()
-        ids, user_id = [t.id for t in tasks], user.id
+    ids, user_id, _ = project_with_hooks(factory, org_wide_all)
     # Lead times of each JSON kind, a draft's time (with and without microseconds), a skip.
     draft = utcnow().replace(microsecond=0) - timedelta(seconds=7)
     variants: list[dict[str, Any]] = [
