@@ -1,4 +1,4 @@
-"""A fan-out's ANNOTATION_CREATED deliveries, built and written by PostgreSQL in one statement.
+"""A fan-out's ANNOTATION_CREATED deliveries, built and written by the database in one statement.
 
 The labeling loop's function stores a submission's annotation and task as their rows' values
 (api_server/workflow/outbox.py). Under a team's load nearly every event a fan-out reads is one of
