@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -150,9 +150,9 @@ def _labeled(engine: Engine, factory: sessionmaker[Session], org_wide_all: bool)
         _submit(engine, task_id, user_id, project_id, **values)
 
 
-def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkeypatch):
-    engine, factory = database
-    _labeled(engine, factory, org_wide_all=False)
+def same_both_ways(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The outbox (five ANNOTATION_CREATED, two webhooks) fanned out per event and by the statement:
+    the same deliveries, the statement's written with nothing decoded in Python; the full payloads."""
     per_event, decoded = _fan_out(factory, monkeypatch, bulk=False)
     assert decoded is True
     sql_before = _written("sql")
@@ -162,11 +162,20 @@ def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkey
 
     assert len(per_event) == 5 * 2  # each annotation to both webhooks (TASK_COMPLETED is heard by none)
     assert by_statement == per_event
+    # Each delivery's task is its payload's (the order key), the task's two deliveries one after the other.
+    assert [d[2] for d in by_statement] == [d[-1]["task"]["id"] for d in by_statement if len(d[-1]) > 1 for _ in (0, 1)]
     full = [d[-1] for d in per_event if len(d[-1]) > 1]
     assert {d[-1]["action"] for d in per_event} == {"ANNOTATION_CREATED"} and len(full) == 5
+    assert all(set(payload) == {"action", "annotation", "task", "project"} for payload in full)
+    return full
+
+
+def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkeypatch):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=False)
+    full = same_both_ways(factory, monkeypatch)
     # The forms themselves (each path built them from the same rows; these say which form that is).
     first = full[0]
-    assert set(first) == {"action", "annotation", "task", "project"}
     assert first["annotation"]["created_username"] == "annotator" and first["annotation"]["lead_time"] == 3.0
     assert first["annotation"]["created_at"].endswith("Z") and "." not in first["annotation"]["created_at"]
     assert first["task"]["created_at"].endswith("+00:00") and first["task"]["meta"] == {"i": 0}
@@ -178,9 +187,8 @@ def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkey
     assert first["project"]["title"] == "bulk" and first["project"]["task_number"] == 5
 
 
-def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(database, monkeypatch):
-    engine, factory = database
-    _labeled(engine, factory, org_wide_all=True)
+def falls_back_whole(factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox (with a TASK_COMPLETED a webhook hears) fanned out per event whole, as without the statement."""
     per_event, _ = _fan_out(factory, monkeypatch, bulk=False)
     sql_before, python_before = _written("sql"), _written("python")
     fell_back, decoded = _fan_out(factory, monkeypatch, bulk=True)
@@ -190,24 +198,19 @@ def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(datab
     assert "TASK_COMPLETED" in {d[1] for d in fell_back}
 
 
-def test_the_statement_builds_only_annotation_created_with_stored_rows(database):
+def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(database, monkeypatch):
     engine, factory = database
-    _labeled(engine, factory, org_wide_all=False)
+    _labeled(engine, factory, org_wide_all=True)
+    falls_back_whole(factory, monkeypatch)
+
+
+def refused_beside_good(factory: sessionmaker[Session], others: Callable[[EventOutbox], list[tuple[str, Any]]]) -> None:
+    """Each of `others(a good row)` (action, objects), written beside the outbox's good rows, is not built."""
     with factory() as session:
         good = list(session.scalars(select(EventOutbox.id).where(EventOutbox.action == "ANNOTATION_CREATED")))
         assert good and bulk.builds_all(session, good) and bulk.builds_all(session, [])
-        row = session.get(EventOutbox, good[0])
-        assert row is not None
-        annotation, task = row.objects["annotation"], row.objects["task"]
-        others = [
-            ("TASK_COMPLETED", row.objects),
-            ("ANNOTATION_CREATED", {**row.objects, "project": {"id": row.project_id}}),
-            ("ANNOTATION_CREATED", {"annotation": {"$row": annotation["$row"], "id": 1}, "task": task}),
-            ("ANNOTATION_CREATED", {"annotation": annotation, "task": {"$row": "tasks", "id": 1}}),
-            ("ANNOTATION_CREATED", {"annotation": {**annotation, "$row": "annotations"}, "task": task}),
-            ("ANNOTATION_CREATED", {"annotation": annotation}),
-        ]
-        for action, objects in others:
+        row = session.get_one(EventOutbox, good[0])
+        for action, objects in others(row):
             other = EventOutbox(project_id=row.project_id, action=action, objects=objects, created_at=utcnow())
             session.add(other)
             session.flush()
@@ -215,6 +218,24 @@ def test_the_statement_builds_only_annotation_created_with_stored_rows(database)
             session.delete(other)
             session.flush()
         session.rollback()
+
+
+def test_the_statement_builds_only_annotation_created_with_stored_rows(database):
+    engine, factory = database
+    _labeled(engine, factory, org_wide_all=False)
+
+    def others(row: EventOutbox) -> list[tuple[str, Any]]:
+        annotation, task = row.objects["annotation"], row.objects["task"]
+        return [
+            ("TASK_COMPLETED", row.objects),
+            ("ANNOTATION_CREATED", {**row.objects, "project": {"id": row.project_id}}),
+            ("ANNOTATION_CREATED", {"annotation": {"$row": annotation["$row"], "id": 1}, "task": task}),
+            ("ANNOTATION_CREATED", {"annotation": annotation, "task": {"$row": "tasks", "id": 1}}),
+            ("ANNOTATION_CREATED", {"annotation": {**annotation, "$row": "annotations"}, "task": task}),
+            ("ANNOTATION_CREATED", {"annotation": annotation}),
+        ]
+
+    refused_beside_good(factory, others)
 
 
 def _outbox_actions(factory: sessionmaker[Session]) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api_server import wiring
@@ -26,8 +26,13 @@ from api_server.db import migrate
 from api_server.db.base import utcnow
 from api_server.db.models import EventOutbox, User
 from api_server.db.session import make_engine, make_session_factory
-from api_server.webhooks import bulk
-from tests.integration.api.test_webhook_bulk import RESULT, _fan_out, _written, project_with_hooks
+from tests.integration.api.test_webhook_bulk import (
+    RESULT,
+    falls_back_whole,
+    project_with_hooks,
+    refused_beside_good,
+    same_both_ways,
+)
 
 
 @pytest.fixture
@@ -60,50 +65,30 @@ def _labeled(factory: sessionmaker[Session], org_wide_all: bool) -> None:
 def test_the_statement_writes_what_the_per_event_fan_out_writes(database, monkeypatch):
     _, factory = database
     _labeled(factory, org_wide_all=False)
-    per_event, decoded = _fan_out(factory, monkeypatch, bulk=False)
-    assert decoded is True
-    sql_before = _written("sql")
-    by_statement, decoded = _fan_out(factory, monkeypatch, bulk=True)
-    assert _written("sql") - sql_before == len(by_statement)  # the statement wrote them
-    assert decoded is False  # nothing read or decoded in Python
-
-    assert len(per_event) == 5 * 2  # each annotation to both webhooks (TASK_COMPLETED is heard by none)
-    assert by_statement == per_event
-    full = [d[-1] for d in per_event if len(d[-1]) > 1]
-    assert {d[-1]["action"] for d in per_event} == {"ANNOTATION_CREATED"} and len(full) == 5
+    full = same_both_ways(factory, monkeypatch)
     first = full[0]
-    assert set(first) == {"action", "annotation", "task", "project"}
     assert first["annotation"]["created_username"] == "annotator" and first["annotation"]["lead_time"] == 3.0
     assert first["annotation"]["created_at"].endswith("Z")
     assert first["task"]["created_at"].endswith("+00:00") and first["task"]["meta"] == {"i": 0}
     assert first["task"]["is_labeled"] is True and first["task"]["data"] == {"text": "t0"}
     assert full[2]["annotation"]["ground_truth"] is True and full[3]["annotation"]["was_cancelled"] is True
     assert first["project"]["title"] == "bulk" and first["project"]["task_number"] == 5
-    assert [d[2] for d in by_statement] == [d[-1]["task"]["id"] for d in by_statement if len(d[-1]) > 1 for _ in (0, 1)]
 
 
 def test_a_batch_with_an_event_the_statement_does_not_build_goes_per_event(database, monkeypatch):
     _, factory = database
     _labeled(factory, org_wide_all=True)
-    per_event, _ = _fan_out(factory, monkeypatch, bulk=False)
-    sql_before, python_before = _written("sql"), _written("python")
-    fell_back, decoded = _fan_out(factory, monkeypatch, bulk=True)
-    assert decoded is True
-    assert _written("sql") == sql_before and _written("python") - python_before == len(fell_back)
-    assert fell_back == per_event
-    assert "TASK_COMPLETED" in {d[1] for d in fell_back}
+    falls_back_whole(factory, monkeypatch)
 
 
 def test_the_statement_builds_only_the_services_annotation_created(database):
     _, factory = database
     _labeled(factory, org_wide_all=False)
-    with factory() as session:
-        good = list(session.scalars(select(EventOutbox.id).where(EventOutbox.action == "ANNOTATION_CREATED")))
-        assert good and bulk.builds_all(session, good) and bulk.builds_all(session, [])
-        row = session.get_one(EventOutbox, good[0])
+
+    def others(row: EventOutbox) -> list[tuple[str, Any]]:
         annotation, task = row.objects["annotation"], row.objects["task"]
         naive = {**task, "values": {**task["values"], "updated_at": task["values"]["updated_at"][:19]}}
-        others = [
+        return [
             ("TASK_COMPLETED", row.objects),
             ("ANNOTATION_CREATED", {**row.objects, "project": {"id": row.project_id}}),
             ("ANNOTATION_CREATED", {"annotation": {"$row": "annotations", "id": 1}, "task": task}),
@@ -112,11 +97,5 @@ def test_the_statement_builds_only_the_services_annotation_created(database):
             ("ANNOTATION_CREATED", {"annotation": annotation, "task": naive}),  # written without +00:00
             ("ANNOTATION_CREATED", {"annotation": annotation}),
         ]
-        for action, objects in others:
-            other = EventOutbox(project_id=row.project_id, action=action, objects=objects, created_at=utcnow())
-            session.add(other)
-            session.flush()
-            assert not bulk.builds_all(session, [*good, other.id]), (action, objects)
-            session.delete(other)
-            session.flush()
-        session.rollback()
+
+    refused_beside_good(factory, others)
