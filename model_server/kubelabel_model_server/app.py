@@ -122,7 +122,7 @@ def serve(host: str = "127.0.0.1", port: int = 9090) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ModelServerSettings()
     log.info("model server on %s:%d, model dir %s", host, port, settings.model_dir.resolve())
-    # Idle connections kept longer than the API's pooled client keeps them (5 s): closing first would
-    # race a prediction request already sent on one (the API server's KEEP_ALIVE_SECONDS, the same reason).
+    # Idle connections kept longer than pooled clients keep theirs (httpx: 5 s): closing first would
+    # race a request already sent on one (as the API server's KEEP_ALIVE_SECONDS).
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_keep_alive=75)
     return 0
