@@ -37,6 +37,7 @@ from api_server.annotations.schemas import STORED_AUTHOR, STORED_KIND
 from api_server.common import ls_json
 from api_server.db.base import UTCDateTime
 from api_server.db.models import Annotation, EventOutbox, Task, User, WebhookDelivery
+from api_server.db.session import is_sqlite
 from api_server.webhooks import repository
 from api_server.webhooks.delivery import WRITTEN
 from api_server.webhooks.engine import PENDING
@@ -61,8 +62,9 @@ _ANY_OTHER = text(
 )
 
 
-# SQLite: the services' form (module docstring). A timestamp written otherwise goes the per-event way.
+# The task's keys in webhook payloads, both databases' statements.
 _TASK_FIELDS = ls_json.fields_of(ls_json.TASK, ls_json.WEBHOOK)
+# SQLite: the services' form (module docstring). A timestamp written otherwise goes the per-event way.
 _BUILDS_SQLITE = (
     f"o.action = '{ACTION}'"
     " AND (SELECT count(*) FROM json_each(o.objects)) = 2"
@@ -86,13 +88,9 @@ def builds_all(session: Session, outbox_ids: list[int]) -> bool:
     """Whether the statement builds the events of all these outbox rows."""
     if not outbox_ids:
         return True
-    if _sqlite(session):
+    if is_sqlite(session.get_bind()):
         return not session.scalar(_ANY_OTHER_SQLITE, {"ids": orjson.dumps(outbox_ids).decode()})
     return not session.scalar(_ANY_OTHER, {"ids": outbox_ids})
-
-
-def _sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _iso(column: str, utc: str) -> str:
@@ -134,7 +132,7 @@ def _annotation_sql(a: str, username: str) -> str:
 def _task_sql(t: str) -> str:
     """The task's payload form (webhooks.payloads.task_dict) from a row `t` of tasks."""
     pairs = []
-    for f in ls_json.fields_of(ls_json.TASK, ls_json.WEBHOOK):
+    for f in _TASK_FIELDS:
         if f.column is None:
             raise LookupError(f"no SQL rule for the task's derived field {f.key!r}")
         pairs.append((f.key, _iso(f"{t}.{f.column}", "+00:00") if f.kind == "ts" else f"{t}.{f.column}"))
@@ -200,7 +198,7 @@ def write(session: Session, pairs: list[tuple[int, int, bool]], projects: dict[i
     """One delivery per (outbox id, webhook id, send_payload), in that order; `projects`: the project forms by id."""
     if not pairs:
         return
-    sqlite = _sqlite(session)
+    sqlite = is_sqlite(session.get_bind())
     params = {
         "pairs": orjson.dumps([[e, w, f] if sqlite else {"e": e, "w": w, "f": f} for e, w, f in pairs]).decode(),
         "projects": orjson.dumps({str(k): v for k, v in projects.items()}).decode(),
