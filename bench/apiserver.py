@@ -7,6 +7,7 @@ sys.path). Each server gets its own SQLite file or PostgreSQL database, dropped 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,6 +119,10 @@ class Server:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+# A client backend's title: "postgres: <user> <database> <address> <state>".
+_BACKEND = re.compile(r"^postgres: \S+ \S+ (\d+\.\d+\.\d+\.\d+|\[local\])")
+
+
 class CpuMeter:
     """CPU seconds used by the server's processes and by the PostgreSQL backends serving its database."""
 
@@ -127,6 +132,7 @@ class CpuMeter:
         self.database = server.database
         self.seen: dict[int, float] = {}
         self.db_total = 0.0
+        self.background_total = 0.0  # the cluster's own processes: WAL writer, checkpointer, autovacuum
 
     def _postgres(self) -> float:
         # Backends come and go: add each live backend's CPU since it was last seen.
@@ -135,11 +141,16 @@ class CpuMeter:
         for proc in psutil.process_iter(["cmdline", "cpu_times"]):
             times = proc.info["cpu_times"]
             title = " ".join(proc.info["cmdline"] or [])
-            # Only the backends serving the bench's own database (their title names it).
-            if title.startswith("postgres:") and f" {self.database} " in title and times:
-                used = times.user + times.system
-                self.db_total += max(0.0, used - self.seen.get(proc.pid, 0.0))
-                self.seen[proc.pid] = used
+            if not title.startswith("postgres:") or not times:
+                continue
+            used = max(0.0, times.user + times.system - self.seen.get(proc.pid, 0.0))
+            self.seen[proc.pid] = times.user + times.system
+            # The backends serving the bench's own database (their title names it); those of other
+            # databases (none while a bench runs alone) are not counted at all.
+            if f" {self.database} " in title:
+                self.db_total += used
+            elif not _BACKEND.search(title):
+                self.background_total += used
         return self.db_total
 
     def job_workers(self) -> float:

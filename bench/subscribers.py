@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
+import psutil
 
 BROKEN_DELAY = 15.0
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
@@ -123,6 +124,7 @@ class Subscribers:
         self._process = ctx.Process(target=_main, args=(healthy, broken, s3, theirs), daemon=True)
         self._process.start()
         self.urls, self.s3_endpoint = self._conn.recv()
+        self.process = psutil.Process(self._process.pid)  # its CPU is the machine's too
 
     def counts(self) -> list[int]:
         self._conn.send("count")

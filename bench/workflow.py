@@ -36,8 +36,9 @@ them, as a deployment with a worker does.
 
 `--alternate S` (with `--webhooks N` alone) measures the same ratio within one run: the webhooks
 are switched off and on every S seconds of the load (PATCH is_active), each part measured after
-its first second, and the parts' rates and CPU per annotation (server, database and client)
-compared: on and off alike meet the machine's drift, which pairs of runs minutes apart do not.
+its first second, and the parts' rates and CPU per annotation (the server, the database's
+backends and its own processes, this client, the receivers) compared: on and off alike meet
+the machine's drift, which pairs of runs minutes apart do not.
 
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1 --backends postgres --job-workers 1 --repeat 3
@@ -65,6 +66,7 @@ from typing import cast
 
 import httpx
 import orjson
+import psutil
 import psycopg
 from apiserver import TOKEN, CpuMeter, Server
 from subscribers import Subscribers
@@ -420,7 +422,7 @@ class Part:
     active: bool
     start: float
     end: float
-    cpu: float  # CPU seconds used meanwhile by the server, the database and this client
+    cpu: dict[str, float]  # CPU seconds used meanwhile, by whom (CPU_OF)
     submitted: int = 0
 
     @property
@@ -433,11 +435,20 @@ class Part:
 SETTLE = 1.0
 
 
-def cpu_used(meter: CpuMeter) -> float:
-    return sum(meter.sample()) + sum(os.times()[:2])
+# Whose CPU a part counts: the server, the database's backends, this client (the annotators), the
+# receivers' process, and PostgreSQL's own processes (WAL writer, checkpointer, autovacuum).
+CPU_OF = ("server", "database", "client", "receivers", "postgres background")
 
 
-def alternate(server: Server, pid: int, meter: CpuMeter, started: float, args: argparse.Namespace) -> list[Part]:
+def cpu_used(meter: CpuMeter, receivers: psutil.Process) -> dict[str, float]:
+    server, database = meter.sample()
+    used = (server, database, sum(os.times()[:2]), sum(receivers.cpu_times()[:2]), meter.background_total)
+    return dict(zip(CPU_OF, used, strict=True))
+
+
+def alternate(
+    server: Server, pid: int, meter: CpuMeter, receivers: psutil.Process, started: float, args: argparse.Namespace
+) -> list[Part]:
     """Switch the project's webhooks off and on every --alternate seconds of the measured load."""
     admin = httpx.Client(base_url=server.url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
     hooks = [h["id"] for h in admin.get("/api/webhooks/", params={"project": pid}).json()]
@@ -445,9 +456,10 @@ def alternate(server: Server, pid: int, meter: CpuMeter, started: float, args: a
     while boundary < end - SETTLE:
         following = min(boundary + args.alternate, end)
         time.sleep(max(0.0, boundary + SETTLE - time.perf_counter()))
-        cpu, measured_from = cpu_used(meter), time.perf_counter()
+        cpu, measured_from = cpu_used(meter, receivers), time.perf_counter()
         time.sleep(max(0.0, following - time.perf_counter()))
-        parts.append(Part(active, measured_from, time.perf_counter(), cpu_used(meter) - cpu))
+        after = cpu_used(meter, receivers)
+        parts.append(Part(active, measured_from, time.perf_counter(), {k: after[k] - cpu[k] for k in CPU_OF}))
         active = not active
         for hook in hooks if following < end else []:
             admin.patch(f"/api/webhooks/{hook}/", json={"is_active": active}).raise_for_status()
@@ -468,8 +480,8 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> 
     def rate(of: list[Part]) -> float:
         return sum(p.submitted for p in of) / sum(p.end - p.start for p in of)
 
-    def cpu_ms(of: list[Part]) -> float:
-        return sum(p.cpu for p in of) * 1000 / max(sum(p.submitted for p in of), 1)
+    def cpu_ms(of: list[Part], who: tuple[str, ...] = CPU_OF) -> float:
+        return sum(p.cpu[k] for p in of for k in who) * 1000 / max(sum(p.submitted for p in of), 1)
 
     # Each part with the webhooks on against the parts beside it: the machine's drift cancels.
     local = sorted(
@@ -482,8 +494,11 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> 
         f"  alternating every {every:g} s, each part measured after its first"
         f" {SETTLE:g} s: webhooks on {rate(on):.0f} annotations/s ({len(on)} parts), off {rate(off):.0f}/s"
         f" ({len(off)} parts) = {ratio:.0%}; each on part against its neighbours: median"
-        f" {statistics.median(local):.0%} (from {local[0]:.0%} to {local[-1]:.0%}); CPU per annotation (server,"
-        f" database and client) on {cpu_ms(on):.2f} ms, off {cpu_ms(off):.2f} ms"
+        f" {statistics.median(local):.0%} (from {local[0]:.0%} to {local[-1]:.0%}); CPU per annotation, all"
+        f" of the machine's that the load uses, on {cpu_ms(on):.2f} ms, off {cpu_ms(off):.2f} ms"
+    )
+    print(
+        "    of which, on / off: " + ", ".join(f"{k} {cpu_ms(on, (k,)):.2f} / {cpu_ms(off, (k,)):.2f}" for k in CPU_OF)
     )
     return ratio
 
@@ -536,7 +551,9 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> tu
         hist_before = next_histogram(server.url)
         events_before = events_cpu(server.url)
         started = tally.measure_from = time.perf_counter()
-        parts = alternate(server, pid, meter, started, args) if subs is not None and args.alternate else []
+        parts = (
+            alternate(server, pid, meter, subs.process, started, args) if subs is not None and args.alternate else []
+        )
         if not parts:
             time.sleep(args.seconds)
         stop.set()
