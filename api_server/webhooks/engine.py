@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 2000
 _DRAIN_LIMIT = 64 << 10
+_IDS_LOGGED = 10  # delivery ids named in a line about deliveries given up
 # Deliveries a webhook may have claimed per process: this many rounds of its share of senders.
 # (One step every KUBELABEL_EVENTS_GATHER_SECONDS, 0.25 s, must claim what a busy project publishes
 # meanwhile.)
@@ -442,9 +443,7 @@ class DeliveryEngine:
                 if not ok:
                     self._back_off(session, webhook_id, failed_claims[webhook_id], now)
             session.commit()
-        for r, final in failures:
-            if final:
-                log.warning("webhook delivery %s failed after %s attempt(s): %s", r.item.id, r.item.attempts, r.error)
+        _log_given_up([r for r, final in failures if final])
         return len(results)
 
     def _back_off(self, session: Session, webhook_id: int, claimed_at: datetime, now: datetime) -> None:
@@ -472,6 +471,26 @@ class DeliveryEngine:
             .where(Webhook.id == webhook_id, Webhook.consecutive_failures == count)  # another process counted it
             .values(consecutive_failures=count + 1, backoff_until=now + timedelta(seconds=delay))
             .execution_options(synchronize_session=False)
+        )
+
+
+def _log_given_up(results: list[_Result]) -> None:
+    """One line per webhook and reason: a webhook deactivated under load gives up a lane's worth at once."""
+    given_up: dict[tuple[int, str | None], list[_Result]] = defaultdict(list)
+    for r in results:
+        given_up[r.item.webhook_id, r.error].append(r)
+    for (webhook_id, error), rs in given_up.items():
+        ids = sorted(r.item.id for r in rs)
+        more = len(ids) - _IDS_LOGGED
+        shown = ", ".join(map(str, ids[:_IDS_LOGGED])) + (f" and {more} more" if more > 0 else "")
+        attempts = sorted({r.item.attempts for r in rs})
+        log.warning(
+            "webhook %s: %s delivery(ies) failed for good after %s attempt(s) (%s): %s",
+            webhook_id,
+            len(ids),
+            attempts[0] if len(attempts) == 1 else f"{attempts[0]}-{attempts[-1]}",
+            shown,
+            error,
         )
 
 

@@ -145,3 +145,28 @@ def test_requests_that_fail_together_back_the_webhook_off_once(factory):
             assert hook is not None and hook.consecutive_failures == 2 and len(receiver.received) == 9
         finally:
             engine.close()
+
+
+def test_deliveries_of_a_deactivated_webhook_fail_for_good_in_one_log_line(factory, caplog):
+    """Deactivated with a lane's worth claimed: each fails without a request, and the log says so once."""
+    with WebhookReceiver() as receiver, factory() as session:
+        add_webhook(session, receiver.url, 12)
+        session.execute(update(Webhook).values(is_active=False))
+        session.commit()
+        engine = delivery_engine(factory)
+        try:
+            with caplog.at_level("WARNING", logger="api_server.webhooks.engine"):
+                assert engine.claim_and_send() == 12
+                drain(engine)
+        finally:
+            engine.close()
+
+        rows = list(session.execute(select(WebhookDelivery).order_by(WebhookDelivery.id)).scalars())
+        assert not receiver.received
+        assert all(r.status == "failed" and r.last_error == "the webhook was deactivated" for r in rows)
+        lines = [r.getMessage() for r in caplog.records if "failed for good" in r.getMessage()]
+        ids = [r.id for r in rows]
+        assert lines == [
+            f"webhook 1: 12 delivery(ies) failed for good after 1 attempt(s)"
+            f" ({', '.join(map(str, ids[:10]))} and 2 more): the webhook was deactivated"
+        ]
