@@ -11,8 +11,14 @@ server could reach on this machine: annotations/s, latency of next + submit toge
 (pgbench times a cycle, not each call; the mean of each is printed), and PostgreSQL's CPU
 per annotation.
 
+`--webhooks N` adds N webhooks on ANNOTATION_CREATED to local receivers (bench/subscribers.py)
+and hands pgbench the project's payload form, as the API does: each submission then writes its
+deliveries in its own statement, and the server's delivery engine claims, sends and settles them
+on the same database. Its figure is then the database's whole share of the webhooks.
+
     .venv/bin/python bench/workflow_database.py                 # 16 annotators, as fast as they can
     .venv/bin/python bench/workflow_database.py --rate 500      # 500 annotations/s offered
+    .venv/bin/python bench/workflow_database.py --webhooks 1    # with one webhook
 
 Needs pgbench (PostgreSQL's client tools) on PATH or where `pg_config --bindir` says.
 """
@@ -34,9 +40,12 @@ from pathlib import Path
 import orjson
 import psycopg
 from apiserver import CpuMeter, Server
-from workflow import RESULT, add_load_arguments, check, percentile, setup, yardstick
+from subscribers import Subscribers
+from workflow import EGRESS, RESULT, add_load_arguments, check, percentile, setup, subscribe, yardstick
 
+from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
+from api_server.webhooks import service as webhook_service
 from api_server.wiring import wire
 from api_server.workflow import pg_loop
 
@@ -67,8 +76,15 @@ def wal(dsn: str) -> tuple[int, int]:
 def script(first_user: int) -> str:
     """One annotator's cycle in pgbench's language; constants come in as -D variables (bound parameters)."""
     given = {"task_id": ":tid", "user_id": ":uid", "now": "now()", **dict.fromkeys(NULLS, "NULL")}
+    # pgbench's variables are text: NULL spelled out stands for none.
+    given |= {"project_form": "nullif(:project_form::text, 'NULL')"}
+    given |= {"project_updated": "nullif(:project_updated::text, 'NULL')::timestamptz"}
     wire()  # the submission's listener check is built from the event subscribers, as in the API
     submit = PLACEHOLDER.sub(lambda m: given.get(m[1], f":{m[1]}"), pg_loop._submit_checked())
+    submit = submit.replace("%%", "%")  # psycopg's escape of a literal `%` (the payloads' modulo)
+    # pgbench takes `:MI` even inside a string for a variable: the payloads' time format spells its
+    # colons otherwise (a constant expression, folded when the statement is planned).
+    submit = submit.replace("HH24:MI:SS'", "HH24' || chr(58) || 'MI' || chr(58) || 'SS'")
     return (
         f"\\set uid {first_user} + :client_id\n"
         "SELECT id AS tid FROM kubelabel_next_task(:project_id, :uid, false, :allowed, now(), :ttl, :moves) \\gset\n"
@@ -76,9 +92,12 @@ def script(first_user: int) -> str:
     )
 
 
-def variables(project_id: int, rules: str) -> dict[str, str]:
+def variables(project_id: int, rules: str, form: webhook_service.KeptForm | None) -> dict[str, str]:
     array = "{" + ",".join(pg_loop.LABELERS) + "}"
     return {
+        # The project's payload form as the API passes it, or NULL: no delivery is written with a submission.
+        "project_form": form.text if form else "NULL",
+        "project_updated": form.updated.isoformat() if form else "NULL",
         "project_id": str(project_id),
         "allowed": array,
         "ttl": str(Settings().task_lock_ttl_seconds),
@@ -93,9 +112,22 @@ def variables(project_id: int, rules: str) -> dict[str, str]:
     }
 
 
+def project_form(server: Server, project_id: int) -> webhook_service.KeptForm:
+    """The project's payload form, made as the API's background makes it."""
+    engine = make_engine(server.dsn)
+    try:
+        webhook_service.make_project_form(make_session_factory(engine), project_id)
+        form = webhook_service.kept_project_form(engine, project_id)
+        assert form is not None
+        return form
+    finally:
+        engine.dispose()
+
+
 def run(args: argparse.Namespace) -> None:
     binary = pgbench()
-    server = Server("postgres").start()
+    server = Server("postgres", env={"KUBELABEL_EGRESS_ALLOW": EGRESS}).start()
+    subs: Subscribers | None = None
     work = Path(tempfile.mkdtemp(prefix="kl-bench-pgbench-"))
     try:
         pace = f"paced to {args.rate:g} annotations/s in all" if args.rate else "each as fast as it can"
@@ -105,6 +137,8 @@ def run(args: argparse.Namespace) -> None:
         )
         speed_before = yardstick()
         project_id, _ = setup(server, "postgres", args)
+        subs = subscribe(server, project_id, args) if args.webhooks else None
+        form = project_form(server, project_id) if subs else None
         with psycopg.connect(server.dsn) as conn:
             users = [r[0] for r in conn.execute("SELECT id FROM users WHERE username LIKE 'annotator%' ORDER BY id")]
             rules = conn.execute(  # the fingerprint as kubelabel_submit_checked (migration 0005) computes it
@@ -118,7 +152,7 @@ def run(args: argparse.Namespace) -> None:
         threads = str(os.cpu_count() or 1)
         command = [binary, "-n", "-M", "prepared", "-r", "-c", str(args.annotators), "-j", threads]
         command += ["-T", str(math.ceil(args.warmup + args.seconds)), "-l", f"--log-prefix={work / 'cycles'}"]
-        command += [f"-D{name}={value}" for name, value in variables(project_id, rules).items()]
+        command += [f"-D{name}={value}" for name, value in variables(project_id, rules, form).items()]
         command += ["--rate", str(args.rate)] if args.rate else []
         command += ["-f", str(work / "cycle.sql"), server.dsn]
         meter = CpuMeter(server)
@@ -140,7 +174,9 @@ def run(args: argparse.Namespace) -> None:
                 fields = line.split()
                 if measure_from <= int(fields[4]) + int(fields[5]) / 1e6 < measure_to:
                     cycles.append(int(fields[2]) / 1000)
-        means = [line.split()[0] for line in out.splitlines() if "kubelabel_" in line]
+        # pgbench -r: each statement's mean latency (ms), its failures (PostgreSQL 15+), its text.
+        latency = re.compile(r"\s+([\d.]+)\s+(?:\d+\s+)?(?:SELECT|WITH)\b")
+        means = [m[1] for line in out.splitlines() if (m := latency.match(line))]
         elapsed = measure_to - measure_from
         print(f"  {len(cycles)} annotations in {elapsed:.1f} s = {len(cycles) / elapsed:.0f} annotations/s")
         print(
@@ -156,7 +192,15 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"  {check('postgres', server.dsn, args.overlap)}")
         print(f"  machine yardstick (see bench/workflow.py): {speed_before:.2f} before, {yardstick():.2f} after")
+        if subs is not None:
+            time.sleep(2)  # the last deliveries sent
+            received = subs.counts()
+            subs.stop()
+            subs = None
+            print(f"  deliveries received, per webhook: {received}")
     finally:
+        if subs is not None:
+            subs.stop()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -164,6 +208,8 @@ def run(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_load_arguments(parser)  # --rate offers Poisson arrivals here (pgbench's pacing)
+    parser.add_argument("--webhooks", type=int, default=0, help="webhooks on ANNOTATION_CREATED to local receivers")
+    parser.set_defaults(broken=None, export_storage=False)  # what bench/workflow.py's subscribe also reads
     run(parser.parse_args())
     return 0
 
