@@ -398,6 +398,9 @@ class Webhook(Base):
 
 
 _PENDING = text("status = 'pending'")
+# Percent of each page PostgreSQL fills with new deliveries: the rest keeps their claims' updates
+# on the page (HOT, no index entries). Migration 0014 measured it.
+DELIVERY_FILLFACTOR = 70
 
 
 class WebhookDelivery(Base):
@@ -421,6 +424,7 @@ class WebhookDelivery(Base):
             postgresql_where=_PENDING,
             sqlite_where=_PENDING,
         ),
+        {"postgresql_with": {"fillfactor": DELIVERY_FILLFACTOR}},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
