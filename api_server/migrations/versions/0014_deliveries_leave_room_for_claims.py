@@ -5,7 +5,7 @@ The claim changes no indexed column, so PostgreSQL can write it in place (a HOT 
 index entries) when the row's page has room; full pages sent about two claims in three to a new
 page, with an entry in each of the table's four indexes. With 30% of each page left free, nine
 claims in ten were HOT under the bench's load, and a webhook's share of the WAL per annotation
-fell from 4.4-4.6 to 2.6-2.9 KiB (bench/workflow_database.py --webhooks 1). It applies to pages
+fell from 4.3-4.7 to 2.6-2.9 KiB (bench/workflow_database.py --webhooks 1). It applies to pages
 written from now on (no rewrite; the ALTER does not block reads or writes).
 
 Revision ID: 0014
