@@ -41,7 +41,18 @@ import orjson
 import psycopg
 from apiserver import CpuMeter, Server
 from subscribers import Subscribers
-from workflow import EGRESS, RESULT, add_load_arguments, check, percentile, setup, subscribe, yardstick
+from workflow import (
+    EGRESS,
+    RESULT,
+    add_load_arguments,
+    backlog,
+    check,
+    percentile,
+    setup,
+    subscribe,
+    written_by,
+    yardstick,
+)
 
 from api_server.db.session import make_engine, make_session_factory
 from api_server.settings import Settings
@@ -197,7 +208,7 @@ def run(args: argparse.Namespace) -> None:
             received = subs.counts()
             subs.stop()
             subs = None
-            print(f"  deliveries received, per webhook: {received}")
+            print(f"  deliveries received, per webhook: {received}; written by: {written_by(backlog(server.url))}")
     finally:
         if subs is not None:
             subs.stop()
