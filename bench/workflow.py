@@ -382,21 +382,16 @@ def backlog(url: str) -> dict[str, float]:
     return found
 
 
-def written_by(waiting: dict[str, float]) -> str:
-    """The deliveries written by each path (`backlog`): "sql 92, submit 7910"."""
-    paths = ", ".join(f"{k.split()[-1]} {v:.0f}" for k, v in sorted(waiting.items()) if k.startswith("written by"))
-    return paths or "none yet"
-
-
 def report_deliveries(
     subs: Subscribers, backend: str, server: Server, measured_from: float, ended: float, args: argparse.Namespace
 ) -> None:
     """Wait for the healthy receivers to have every annotation (up to --drain seconds), then print the lags."""
     waiting = backlog(server.url)
     total, tasks = stored_annotations(backend, server.dsn)
+    paths = ", ".join(f"{k.split()[-1]} {v:.0f}" for k, v in sorted(waiting.items()) if k.startswith("written by"))
     print(
         f"  at the load's end: {waiting['kubelabel_events_outbox']:.0f} events not fanned out,"
-        f" {waiting['pending']:.0f} deliveries pending; deliveries written by: {written_by(waiting)}"
+        f" {waiting['pending']:.0f} deliveries pending; deliveries written by: {paths or 'none yet'}"
     )
     deadline = time.time() + args.drain
     while time.time() < deadline and args.webhooks:
