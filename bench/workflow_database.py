@@ -104,15 +104,14 @@ def script(first_user: int) -> str:
 
 
 def variables(project_id: int, rules: str, form: webhook_service.KeptForm | None) -> dict[str, str]:
-    array = "{" + ",".join(pg_loop.LABELERS) + "}"
     return {
         # The project's payload form as the API passes it, or NULL: no delivery is written with a submission.
         "project_form": form.text if form else "NULL",
         "project_updated": form.updated.isoformat() if form else "NULL",
         "project_id": str(project_id),
-        "allowed": array,
+        "allowed": pg_loop.LABELERS_ARRAY,
         "ttl": str(Settings().task_lock_ttl_seconds),
-        "moves": "{" + ",".join(pg_loop.MOVES) + "}",
+        "moves": pg_loop.MOVES_ARRAY,
         "admin": "false",
         "rules": rules,
         "result": orjson.dumps(RESULT).decode(),

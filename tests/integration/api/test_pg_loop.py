@@ -185,7 +185,8 @@ def test_a_move_the_function_may_not_make_is_rolled_back_and_handed_to_the_servi
     annotator = member(api, live_server, project["id"], "annotator", "ann")
     # As if the state machine had no new -> in_progress: kubelabel_next_task raises KL409 after
     # claiming the task, which rolls its claim back; the services (with the real table) answer.
-    monkeypatch.setattr(pg_loop, "MOVES", [m for m in pg_loop.MOVES if m != "new>in_progress"])
+    moves = [m for m in pg_loop.MOVES if m != "new>in_progress"]
+    monkeypatch.setattr(pg_loop, "MOVES_ARRAY", pg_loop.text_array(moves))
     before = _calls()
     with annotator:
         r = annotator.get(f"/api/projects/{project['id']}/next")
