@@ -157,6 +157,16 @@ class CpuMeter:
         """CPU seconds the job workers used so far (part of the server's)."""
         return sum(sum(p.cpu_times()[:2]) for p in self.processes if p.pid in self.worker_pids)
 
+    def main_threads(self) -> float:
+        """CPU seconds the server processes' main threads used so far (the API's event loop: requests)."""
+        used = 0.0
+        for p in self.processes:
+            if p.pid in self.worker_pids:
+                continue
+            main = next((t for t in p.threads() if t.id == p.pid), None)
+            used += main.user_time + main.system_time if main is not None else 0.0
+        return used
+
     def sample(self) -> tuple[float, float]:
         """(server CPU seconds, database CPU seconds) used so far."""
         server = sum(sum(p.cpu_times()[:2]) for p in self.processes)

@@ -431,7 +431,7 @@ class Part:
     active: bool
     start: float
     end: float
-    cpu: dict[str, float]  # CPU seconds used meanwhile, by whom (CPU_OF)
+    cpu: dict[str, float]  # CPU seconds used meanwhile, by whom (CPU_OF, and MAIN_THREADS of the server's)
     submitted: int = 0
 
     @property
@@ -447,12 +447,14 @@ SETTLE = 1.0
 # Whose CPU a part counts: the server, the database's backends, this client (the annotators), the
 # receivers' process, and PostgreSQL's own processes (WAL writer, checkpointer, autovacuum).
 CPU_OF = ("server", "database", "client", "receivers", "postgres background")
+# Of the server's: its main threads' (requests), the rest being its event and sending threads.
+MAIN_THREADS = "server main threads"
 
 
 def cpu_used(meter: CpuMeter, receivers: psutil.Process) -> dict[str, float]:
     server, database = meter.sample()
     used = (server, database, sum(os.times()[:2]), sum(receivers.cpu_times()[:2]), meter.background_total)
-    return dict(zip(CPU_OF, used, strict=True))
+    return {**dict(zip(CPU_OF, used, strict=True)), MAIN_THREADS: meter.main_threads()}
 
 
 def alternate(
@@ -468,7 +470,7 @@ def alternate(
         cpu, measured_from = cpu_used(meter, receivers), time.perf_counter()
         time.sleep(max(0.0, following - time.perf_counter()))
         after = cpu_used(meter, receivers)
-        parts.append(Part(active, measured_from, time.perf_counter(), {k: after[k] - cpu[k] for k in CPU_OF}))
+        parts.append(Part(active, measured_from, time.perf_counter(), {k: after[k] - cpu[k] for k in after}))
         active = not active
         for hook in hooks if following < end else []:
             admin.patch(f"/api/webhooks/{hook}/", json={"is_active": active}).raise_for_status()
@@ -509,6 +511,8 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> 
     print(
         "    of which, on / off: " + ", ".join(f"{k} {cpu_ms(on, (k,)):.2f} / {cpu_ms(off, (k,)):.2f}" for k in CPU_OF)
     )
+    main = f"{cpu_ms(on, (MAIN_THREADS,)):.2f} / {cpu_ms(off, (MAIN_THREADS,)):.2f}"
+    print(f"    of the server's, its main threads (requests) on / off: {main}")
     return ratio
 
 
