@@ -85,8 +85,9 @@ LABELERS_ARRAY, MOVES_ARRAY = text_array(LABELERS), text_array(MOVES)
 HANDED_BACK = {"KL404", "KL409"}
 # What a submission publishes: the function writes into the outbox those that anyone hears.
 SUBMISSION_EVENTS = ("ANNOTATION_CREATED", "TASK_COMPLETED")
-# A project's payload form is made again once this old (it is used until PROJECT_JSON_SECONDS).
-PROJECT_FORM_REMADE_AFTER = 0.75 * webhook_service.PROJECT_JSON_SECONDS
+# A project's payload form is made again once this share of its freshness has passed (it is used
+# until PROJECT_JSON_SECONDS, or longer when it takes long to make: webhooks.service).
+FORM_REMADE_AT = 0.75
 TASKS_REMEMBERED = 10_000  # task -> project entries kept for guessing a submission's rules (recent hand-outs)
 
 # Statements with PostgreSQL's own placeholders, run on raw cursors (see `Positional`).
@@ -137,7 +138,7 @@ def _positional(named: str) -> Positional:
 class ProjectForms:
     """The projects' payload forms a submission's webhook deliveries need (webhooks.service keeps them).
 
-    A form is made again in the background once PROJECT_FORM_REMADE_AFTER old, or when a submission
+    A form is made again in the background once FORM_REMADE_AT of its freshness old, or when a submission
     found none or found the project changed since: submissions never wait for one, and meanwhile
     publish their events into the outbox as before.
     """
@@ -152,7 +153,8 @@ class ProjectForms:
 
     def keep(self, project_id: int, used: webhook_service.KeptForm | None, current: bool) -> None:
         """After a submission the webhooks alone hear: make the form again if it is missing, aging or outdated."""
-        if project_id in self.making or (used is not None and current and used.age < PROJECT_FORM_REMADE_AFTER):
+        aging = used is None or used.age >= FORM_REMADE_AT * used.fresh_for
+        if project_id in self.making or (current and not aging):
             return
         self.making.add(project_id)
         made = asyncio.get_running_loop().run_in_executor(

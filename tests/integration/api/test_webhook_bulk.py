@@ -275,7 +275,7 @@ def test_the_function_writes_only_the_events_someone_hears(database):
 def _form(factory: sessionmaker[Session], project_id: int) -> dict[str, Any]:
     """The project's payload form, made now, as the labeling loop passes it (webhooks.service keeps it)."""
     with factory() as session:
-        form = webhook_service._project_json(session, project_id, fresh=0.0)
+        form = webhook_service._project_json(session, project_id, remake=True)
         updated = session.get_one(Project, project_id).updated_at
     return {"project_form": json.dumps(form), "project_updated": as_utc(updated)}
 

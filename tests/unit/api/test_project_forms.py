@@ -17,7 +17,7 @@ from api_server.db.base import Base
 from api_server.db.models import Project
 from api_server.db.session import make_engine, make_session_factory
 from api_server.webhooks import service
-from api_server.workflow.pg_loop import PROJECT_FORM_REMADE_AFTER, ProjectForms
+from api_server.workflow.pg_loop import FORM_REMADE_AT, ProjectForms
 
 
 def test_a_form_is_made_in_the_background_when_missing_or_aging(tmp_path: Path):
@@ -50,12 +50,14 @@ def test_a_form_is_made_in_the_background_when_missing_or_aging(tmp_path: Path):
     asyncio.run(keep(None))
     first = forms.get(pid)
     assert first is not None and '"title":"forms"' in first.text
-    before = age(PROJECT_FORM_REMADE_AFTER / 2)  # fresh: kept
+    assert first.fresh_for == service.PROJECT_JSON_SECONDS  # quick to make: a second
+    remade_after = FORM_REMADE_AT * first.fresh_for
+    before = age(remade_after / 2)  # fresh: kept
     asyncio.run(keep(forms.get(pid)))
-    assert made() == before and forms.get(pid).age >= PROJECT_FORM_REMADE_AFTER / 2
-    before = age(PROJECT_FORM_REMADE_AFTER / 2)  # aging: made again
+    assert made() == before and forms.get(pid).age >= remade_after / 2
+    before = age(remade_after / 2)  # aging: made again
     asyncio.run(keep(forms.get(pid)))
-    assert made() > before + PROJECT_FORM_REMADE_AFTER
+    assert made() > before + remade_after
     before = age(0.1)
     asyncio.run(keep(forms.get(pid), current=False))  # the project changed since: made again
     assert made() > before + 0.1
