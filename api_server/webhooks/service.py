@@ -279,7 +279,7 @@ def _deliveries(
 # at most PROJECT_JSON_SECONDS, or COST_FACTOR times what making it took when that is longer; its
 # counters are at most that old. Making it counts every task of the project and parses its label
 # config: 13 ms with 30,000 tasks on the bench machine, 45 ms with 300,000, 113 ms with a million.
-# Made every second, a million-task project's form alone kept a tenth of a core busy; made at most
+# Made every 0.75 s, a million-task project's form alone kept 15% of a core busy; made at most
 # once per COST_FACTOR times its cost, it keeps a thread (and a database backend) 4% busy at most.
 PROJECT_JSON_SECONDS = 1.0
 COST_FACTOR = 25

@@ -53,7 +53,7 @@ def test_the_project_form_is_kept_a_second_unless_the_project_changed(
 
 
 def test_a_project_form_slow_to_make_is_kept_longer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A form that took 0.2 s to make (a project of a million tasks takes a tenth of that) is kept
+    """A form that took 0.2 s to make (a project of a million tasks took about half that) is kept
     COST_FACTOR times as long: counting the project's tasks never takes more than a small share of
     the machine, however large the project."""
     engine = make_engine(f"sqlite:///{tmp_path / 'slow.db'}")
