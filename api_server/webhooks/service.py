@@ -294,6 +294,9 @@ class _Form:
     form: dict[str, Any]
     text: str | None = None  # its JSON, made when first asked for
 
+    def fresh(self, now: float) -> bool:
+        return now - self.made < self.fresh_for
+
 
 _projects: weakref.WeakKeyDictionary[Engine, dict[int, _Form]] = weakref.WeakKeyDictionary()
 
@@ -310,7 +313,7 @@ def _project_json(session: Session, project_id: int, remake: bool = False) -> di
     kept = _kept(session.get_bind())
     now = time.monotonic()
     found = kept.get(project_id)
-    if not remake and found is not None and found.updated == updated and now - found.made < found.fresh_for:
+    if not remake and found is not None and found.updated == updated and found.fresh(now):
         return found.form
     row = session.get(Project, project_id)
     if row is None:
@@ -333,12 +336,12 @@ class KeptForm(NamedTuple):
 
 def kept_project_form(engine: Engine, project_id: int) -> KeptForm | None:
     """The project's payload form, if one was made within its freshness (PROJECT_JSON_SECONDS or more)."""
-    found = _projects.get(engine, {}).get(project_id)
-    if found is None or (age := time.monotonic() - found.made) >= found.fresh_for:
+    found, now = _projects.get(engine, {}).get(project_id), time.monotonic()
+    if found is None or not found.fresh(now):
         return None
     if found.text is None:
         found.text = orjson.dumps(found.form).decode()
-    return KeptForm(found.updated, found.text, age, found.fresh_for)
+    return KeptForm(found.updated, found.text, now - found.made, found.fresh_for)
 
 
 def make_project_form(session_factory: sessionmaker[Session], project_id: int) -> None:
