@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import psutil
@@ -123,6 +124,22 @@ class Server:
 _BACKEND = re.compile(r"^postgres: \S+ \S+ (\d+\.\d+\.\d+\.\d+|\[local\])")
 
 
+class MainThreads(NamedTuple):
+    cpu: float  # CPU seconds
+    waits: int  # times they blocked: for the interpreter, a lock, or I/O with nothing else to do
+    preempted: int  # times the kernel gave their core to another thread while they could run
+
+
+def _context_switches(pid: int) -> dict[str, int]:
+    """A main thread's context switch counts (Linux's /proc; none elsewhere)."""
+    try:
+        lines = Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.partition(":") for line in lines)
+    return {name: int(value) for name, _, value in fields if name.endswith("ctxt_switches")}
+
+
 class CpuMeter:
     """CPU seconds used by the server's processes and by the PostgreSQL backends serving its database."""
 
@@ -157,15 +174,18 @@ class CpuMeter:
         """CPU seconds the job workers used so far (part of the server's)."""
         return sum(sum(p.cpu_times()[:2]) for p in self.processes if p.pid in self.worker_pids)
 
-    def main_threads(self) -> float:
-        """CPU seconds the server processes' main threads used so far (the API's event loop: requests)."""
-        used = 0.0
+    def main_threads(self) -> MainThreads:
+        """What the server processes' main threads (the API's event loop: requests) used and met so far."""
+        cpu, waits, preempted = 0.0, 0, 0
         for p in self.processes:
             if p.pid in self.worker_pids:
                 continue
             main = next((t for t in p.threads() if t.id == p.pid), None)
-            used += main.user_time + main.system_time if main is not None else 0.0
-        return used
+            cpu += main.user_time + main.system_time if main is not None else 0.0
+            switches = _context_switches(p.pid)
+            waits += switches.get("voluntary_ctxt_switches", 0)
+            preempted += switches.get("nonvoluntary_ctxt_switches", 0)
+        return MainThreads(cpu, waits, preempted)
 
     def sample(self) -> tuple[float, float]:
         """(server CPU seconds, database CPU seconds) used so far."""

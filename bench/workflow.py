@@ -431,7 +431,7 @@ class Part:
     active: bool
     start: float
     end: float
-    cpu: dict[str, float]  # CPU seconds used meanwhile, by whom (CPU_OF, and MAIN_THREADS of the server's)
+    cpu: dict[str, float]  # used meanwhile: CPU seconds by whom (CPU_OF, MAIN_THREADS), MAIN_WAITS, MAIN_PREEMPTED
     submitted: int = 0
 
     @property
@@ -449,12 +449,20 @@ SETTLE = 1.0
 CPU_OF = ("server", "database", "client", "receivers", "postgres background")
 # Of the server's: its main threads' (requests), the rest being its event and sending threads.
 MAIN_THREADS = "server main threads"
+# ... and how often they blocked, and how often the kernel took their core away (counts, not CPU).
+MAIN_WAITS, MAIN_PREEMPTED = "server main threads' waits", "server main threads' preemptions"
 
 
 def cpu_used(meter: CpuMeter, receivers: psutil.Process) -> dict[str, float]:
     server, database = meter.sample()
     used = (server, database, sum(os.times()[:2]), sum(receivers.cpu_times()[:2]), meter.background_total)
-    return {**dict(zip(CPU_OF, used, strict=True)), MAIN_THREADS: meter.main_threads()}
+    main = meter.main_threads()
+    return {
+        **dict(zip(CPU_OF, used, strict=True)),
+        MAIN_THREADS: main.cpu,
+        MAIN_WAITS: main.waits,
+        MAIN_PREEMPTED: main.preempted,
+    }
 
 
 def alternate(
@@ -481,7 +489,7 @@ def alternate(
     return parts
 
 
-def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> float:
+def report_parts(parts: list[Part], submitted_at: list[float], every: float, one_process: bool) -> float:
     """Rates and CPU per annotation with the webhooks on and off; returns the ratio of the rates."""
     submitted_at = sorted(submitted_at)
     for part in parts:
@@ -511,8 +519,22 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float) -> 
     print(
         "    of which, on / off: " + ", ".join(f"{k} {cpu_ms(on, (k,)):.2f} / {cpu_ms(off, (k,)):.2f}" for k in CPU_OF)
     )
+
+    def per_annotation(of: list[Part], key: str) -> float:
+        return sum(p.cpu[key] for p in of) / max(sum(p.submitted for p in of), 1)
+
     main = f"{cpu_ms(on, (MAIN_THREADS,)):.2f} / {cpu_ms(off, (MAIN_THREADS,)):.2f}"
-    print(f"    of the server's, its main threads (requests) on / off: {main}")
+    waits = f"{per_annotation(on, MAIN_WAITS):.2f} / {per_annotation(off, MAIN_WAITS):.2f}"
+    preempted = f"{per_annotation(on, MAIN_PREEMPTED):.2f} / {per_annotation(off, MAIN_PREEMPTED):.2f}"
+    print(
+        f"    of the server's, its main threads (requests) on / off: {main} ms; per annotation they waited"
+        f" {waits} times (for the interpreter, a lock, I/O) and lost their core {preempted} times"
+    )
+    if one_process:
+        # The events run in the server's one interpreter beside its requests: the rate follows the
+        # server's CPU per annotation, so this ratio is about the rate the server can keep.
+        bound = cpu_ms(off, ("server",)) / cpu_ms(on, ("server",))
+        print(f"    the server's CPU per annotation off / on: {bound:.0%}")
     return ratio
 
 
@@ -613,7 +635,8 @@ def run(backend: str, args: argparse.Namespace, subscribers: bool = False) -> tu
         )
         for err in tally.errors[:5]:
             print(f"  ERROR {err}")
-        ratio = report_parts(parts, tally.submitted_at, args.alternate) if parts else None
+        one_process = args.workers == 1 and not args.job_workers
+        ratio = report_parts(parts, tally.submitted_at, args.alternate, one_process) if parts else None
         if subs is not None:
             report_deliveries(subs, backend, server, ended_wall - elapsed, ended_wall, args)
             subs = None
