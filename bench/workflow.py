@@ -38,7 +38,9 @@ them, as a deployment with a worker does.
 are switched off and on every S seconds of the load (PATCH is_active), each part measured after
 its first second, and the parts' rates and CPU per annotation (the server, the database's
 backends and its own processes, this client, the receivers) compared: on and off alike meet
-the machine's drift, which pairs of runs minutes apart do not.
+the machine's drift, which pairs of runs minutes apart do not. Of the server's: its request
+threads' CPU, how often they blocked and lost their core, and (one process, no job workers) its
+CPU per annotation without the webhooks against with them, which the rate follows there.
 
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1
     .venv/bin/python bench/workflow.py --tasks 20000 --webhooks 1 --backends postgres --job-workers 1 --repeat 3
