@@ -56,6 +56,11 @@ def test_the_workflow_bench_alternates_a_webhook_on_sqlite():
     )
     assert re.search(r"tasks over overlap: 0; annotator twice on a task: 0 -> ok", out), out
     assert "webhooks on" in out and "of which, on / off: server" in out
+    waits = re.search(r"per annotation they waited (\d+\.\d+) / (\d+\.\d+) times", out)
+    assert waits is not None, out
+    if Path("/proc/self/status").exists():  # Linux: the request threads' context switches were read
+        assert float(waits[1]) > 0 and float(waits[2]) > 0, out
+    assert re.search(r"the server's CPU per annotation off / on: \d+%", out), out
     delivered = re.search(r"webhook 1: (\d+) of (\d+) annotations delivered \((\d+) sent twice\)", out)
     assert delivered is not None, out
     assert int(delivered[1]) == int(delivered[2]) > 0 and int(delivered[3]) == 0
