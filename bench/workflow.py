@@ -501,8 +501,11 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float, one
     def rate(of: list[Part]) -> float:
         return sum(p.submitted for p in of) / sum(p.end - p.start for p in of)
 
+    def per_annotation(of: list[Part], keys: tuple[str, ...]) -> float:
+        return sum(p.cpu[k] for p in of for k in keys) / max(sum(p.submitted for p in of), 1)
+
     def cpu_ms(of: list[Part], who: tuple[str, ...] = CPU_OF) -> float:
-        return sum(p.cpu[k] for p in of for k in who) * 1000 / max(sum(p.submitted for p in of), 1)
+        return per_annotation(of, who) * 1000
 
     # Each part with the webhooks on against the parts beside it: the machine's drift cancels.
     local = sorted(
@@ -521,13 +524,9 @@ def report_parts(parts: list[Part], submitted_at: list[float], every: float, one
     print(
         "    of which, on / off: " + ", ".join(f"{k} {cpu_ms(on, (k,)):.2f} / {cpu_ms(off, (k,)):.2f}" for k in CPU_OF)
     )
-
-    def per_annotation(of: list[Part], key: str) -> float:
-        return sum(p.cpu[key] for p in of) / max(sum(p.submitted for p in of), 1)
-
     main = f"{cpu_ms(on, (MAIN_THREADS,)):.2f} / {cpu_ms(off, (MAIN_THREADS,)):.2f}"
-    waits = f"{per_annotation(on, MAIN_WAITS):.2f} / {per_annotation(off, MAIN_WAITS):.2f}"
-    preempted = f"{per_annotation(on, MAIN_PREEMPTED):.2f} / {per_annotation(off, MAIN_PREEMPTED):.2f}"
+    waits = f"{per_annotation(on, (MAIN_WAITS,)):.2f} / {per_annotation(off, (MAIN_WAITS,)):.2f}"
+    preempted = f"{per_annotation(on, (MAIN_PREEMPTED,)):.2f} / {per_annotation(off, (MAIN_PREEMPTED,)):.2f}"
     print(
         f"    of the server's, its main threads (requests) on / off: {main} ms; per annotation they waited"
         f" {waits} times (for the interpreter, a lock, I/O) and lost their core {preempted} times"
